@@ -1,0 +1,20 @@
+"""keras-adaptive-loss: adaptive, stochastic and metric-aligned losses for Keras 3.
+
+>>> import keras_adaptive_loss as kal
+>>> loss = kal.CrossentropyExpectationMix()
+>>> schedule = kal.callbacks.FocusSchedule("0-0.5")
+"""
+
+__version__ = "0.1.0"
+
+from keras_adaptive_loss import callbacks, losses, schedules
+from keras_adaptive_loss.losses import AdaptiveLoss, CrossentropyExpectationMix
+
+__all__ = [
+    "AdaptiveLoss",
+    "CrossentropyExpectationMix",
+    "__version__",
+    "callbacks",
+    "losses",
+    "schedules",
+]

@@ -1,0 +1,98 @@
+"""`FocusSchedule`: the F-phase training protocols of the CE + expectation-loss paper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
+from keras_adaptive_loss.losses.mixing import CrossentropyExpectationMix
+from keras_adaptive_loss.schedules import PiecewiseConstant, focus_phases, phase_starts
+
+__all__ = ["FocusSchedule"]
+
+
+class FocusSchedule(ParameterSchedule):
+    """Moves the focus F of a `CrossentropyExpectationMix` through phases during `fit`.
+
+    Implements the scheduling protocols of "Mixing between the Cross Entropy and the
+    Expectation Loss Terms" (Sec. "Scheduling"): training is split into phases, each with a
+    focus F, and at the start of each phase ``alpha, beta`` are set by Eq. 14 (``alpha = 1,
+    beta = 1/(1 - 2F)``; ``alpha = 0, beta = 1`` at F = 0.5).
+
+    Phases are placed on the whole run, whose length comes from `fit`'s parameters: ``epochs``
+    (``unit="epoch"``) or ``epochs * steps_per_epoch`` optimizer steps (``unit="step"``). Phase
+    ``i`` starts at ``floor(total * (fraction of training before it))``, so the last phase always
+    gets at least one epoch (or step). Positions are absolute, so a run resumed with
+    ``initial_epoch`` or `keras.callbacks.BackupAndRestore` continues in the right phase.
+
+    The callback writes ``focus``, ``alpha`` and ``beta`` into the logs (see
+    `ParameterSchedule` for how to list it with CSVLogger / TensorBoard).
+
+    Args:
+        phases: ``"0"``, ``"0,0.5"`` or ``"0-0.5"`` (the paper's protocols), a list of
+            increasing F values (equal phases), or ``(F, fraction)`` pairs; see
+            `keras_adaptive_loss.schedules.focus_phases`.
+        unit: ``"epoch"`` or ``"step"``.
+        loss_name: name of the loss to drive when several `CrossentropyExpectationMix` losses
+            are compiled.
+        verbose: 1 prints each phase change.
+
+    Example:
+
+    >>> import keras_adaptive_loss as kal
+    >>> kal.callbacks.FocusSchedule("0-0.5").phases[:2]
+    ((0.0, 0.16666666666666666), (0.1, 0.16666666666666666))
+
+    ```python
+    model.compile(optimizer="adam", loss=kal.losses.CrossentropyExpectationMix())
+    model.fit(x, y, epochs=30, callbacks=[kal.callbacks.FocusSchedule("0-0.5")])
+    ```
+    """
+
+    def __init__(
+        self,
+        phases: str | Sequence[Any] = "0-0.5",
+        unit: str = "epoch",
+        loss_name: str | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__("focus", self._focus_at, unit=unit, loss_name=loss_name, verbose=verbose)
+        self.phases = focus_phases(phases)
+        self._piecewise: PiecewiseConstant | None = None
+
+    def _matches(self, loss: Any) -> bool:
+        return isinstance(loss, CrossentropyExpectationMix)
+
+    def _wanted(self) -> str:
+        return "a kal.losses.CrossentropyExpectationMix"
+
+    def _apply(self, value: float) -> None:
+        self._loss.set_focus(value)
+
+    def _logged_values(self) -> dict[str, float]:
+        return {"focus": self._current, "alpha": self._loss.alpha, "beta": self._loss.beta}
+
+    def _focus_at(self, position: int) -> float:
+        return self._piecewise(position)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        total = self._total_positions()
+        starts = phase_starts([fraction for _, fraction in self.phases], total)
+        self._piecewise = PiecewiseConstant(starts[1:], [focus for focus, _ in self.phases])
+
+    def _total_positions(self) -> int:
+        epochs = self.params.get("epochs")
+        if not epochs:
+            raise ValueError("FocusSchedule needs fit(epochs=...) to place its phases.")
+        if self.unit == "epoch":
+            return int(epochs)
+        steps = self.params.get("steps")
+        if not steps:
+            raise ValueError(
+                "FocusSchedule(unit='step') needs the number of steps per epoch, which fit() "
+                "does not know for this dataset. Pass steps_per_epoch=... to fit(), or use "
+                "unit='epoch'."
+            )
+        return int(epochs) * int(steps)

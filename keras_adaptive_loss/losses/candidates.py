@@ -1,0 +1,197 @@
+"""Per-sample candidate losses for classification, written with `keras.ops`.
+
+Every function here has the signature
+``fn(y_true, y_pred, *, from_logits=False, **hyper_parameters) -> per-sample loss``
+and returns one value per sample: for ``y_pred`` of shape ``[..., C]`` the result has shape
+``[...]`` (``[batch]`` for ordinary classifiers). They are the building blocks that the
+registry (`keras_adaptive_loss.losses.get`), `CrossentropyExpectationMix` and later the
+stochastic loss combine.
+
+Conventions shared by all candidates:
+
+- **Predictions.** ``y_pred`` holds class probabilities (``from_logits=False``, e.g. the output
+  of a softmax layer) or unnormalised logits (``from_logits=True``, converted with a softmax).
+  Every candidate is a function of the class probabilities ``p``, so the same model gives the
+  same loss value whether the softmax sits in the model or in the loss. Probabilities are
+  clipped to ``[epsilon, 1 - epsilon]`` (``keras.config.epsilon()``) before any logarithm;
+  they are not renormalised.
+- **Labels.** Sparse integer labels (shape ``[...]`` or ``[..., 1]``) and one-hot or soft
+  labels (shape ``[..., C]``) are both accepted; which one is inferred from the static shapes.
+  With soft labels the ``y_y`` terms below become expectations under the label distribution,
+  e.g. ``p_y = sum_k y_k p_k``.
+- **Precision.** Inputs in float16/bfloat16 are computed in float32.
+
+Example:
+
+>>> import numpy as np
+>>> from keras import ops
+>>> from keras_adaptive_loss.losses import candidates
+>>> y_true = np.array([0, 2])
+>>> y_pred = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
+>>> [round(float(v), 4) for v in ops.convert_to_numpy(candidates.expectation(y_true, y_pred))]
+[0.3, 0.5]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+__all__ = [
+    "bce",
+    "cosine",
+    "crossentropy",
+    "expectation",
+    "focal",
+    "hinge",
+    "labels_and_log_probs",
+    "mae",
+    "mse",
+    "poly1",
+    "squared_hinge",
+]
+
+_LOW_PRECISION = ("float16", "bfloat16")
+
+
+def _as_float(x: Any) -> Any:
+    x = ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype in _LOW_PRECISION or not dtype.startswith("float"):
+        return ops.cast(x, "float32")
+    return x
+
+
+def _num_classes(y_pred: Any) -> int:
+    num_classes = y_pred.shape[-1] if len(y_pred.shape) else None
+    if num_classes is None or num_classes < 2:
+        raise ValueError(
+            "Classification losses expect `y_pred` of shape [..., num_classes] with a known "
+            f"num_classes >= 2 (probabilities or logits per class); got shape {y_pred.shape}. "
+            "For a single sigmoid output, use a 2-unit softmax output instead."
+        )
+    return num_classes
+
+
+def labels_as_distribution(y_true: Any, y_pred: Any) -> Any:
+    """Returns the labels as a float class distribution shaped like ``y_pred``.
+
+    Sparse integer labels (shape ``y_pred.shape[:-1]`` or ``y_pred.shape[:-1] + (1,)``) are
+    one-hot encoded; one-hot or soft labels (shape ``y_pred.shape``) are returned as floats.
+
+    Raises:
+        ValueError: if the shapes fit neither layout.
+    """
+    num_classes = _num_classes(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+    sparse = true_rank == pred_rank - 1 or (true_rank == pred_rank and y_true.shape[-1] == 1)
+    if sparse:
+        if true_rank == pred_rank:
+            y_true = ops.squeeze(y_true, axis=-1)
+        return ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype=y_pred.dtype)
+    if true_rank == pred_rank and y_true.shape[-1] == num_classes:
+        return ops.cast(y_true, y_pred.dtype)
+    raise ValueError(
+        f"Cannot match labels of shape {y_true.shape} to predictions of shape {y_pred.shape}. "
+        "Pass sparse integer labels of shape [batch] (or [batch, 1]) or one-hot labels of "
+        f"shape [batch, {num_classes}]."
+    )
+
+
+def labels_and_log_probs(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> tuple:
+    """Returns ``(labels, log_p)``: labels as a class distribution and log-probabilities.
+
+    This is the shared front end of every candidate: ``p = exp(log_p)``.
+    """
+    y_pred = _as_float(y_pred)
+    labels = labels_as_distribution(y_true, y_pred)
+    if from_logits:
+        log_p = ops.log_softmax(y_pred, axis=-1)
+    else:
+        epsilon = keras.config.epsilon()
+        log_p = ops.log(ops.clip(y_pred, epsilon, 1.0 - epsilon))
+    return labels, log_p
+
+
+def crossentropy(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Cross-entropy ``-log p_y`` (mixing paper Eq. 1)."""
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    return -ops.sum(labels * log_p, axis=-1)
+
+
+def expectation(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Expectation loss ``1 - p_y``, the expected zero-one loss (mixing paper Eq. 9)."""
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    return 1.0 - ops.sum(labels * ops.exp(log_p), axis=-1)
+
+
+def mse(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Squared error between probabilities and one-hot labels, averaged over the classes."""
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    return ops.mean(ops.square(labels - ops.exp(log_p)), axis=-1)
+
+
+def mae(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Absolute error between probabilities and one-hot labels, averaged over the classes."""
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    return ops.mean(ops.abs(labels - ops.exp(log_p)), axis=-1)
+
+
+def hinge(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Categorical hinge on the probabilities: ``max(0, 1 + max_{k != y} p_k - p_y)``.
+
+    This is Keras's ``categorical_hinge`` applied to ``p`` (the "categorical hinge" candidate of
+    the stochastic-loss paper, Sec. "Stochastic Loss Function"); its value lies in ``[0, 2]``.
+    """
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    p = ops.exp(log_p)
+    positive = ops.sum(labels * p, axis=-1)
+    negative = ops.max((1.0 - labels) * p, axis=-1)
+    return ops.maximum(1.0 + negative - positive, 0.0)
+
+
+def squared_hinge(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Square of the categorical hinge on the probabilities (see `hinge`)."""
+    return ops.square(hinge(y_true, y_pred, from_logits=from_logits))
+
+
+def cosine(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Cosine proximity ``1 - cos(y, p)``, in ``[0, 1]`` for probabilities.
+
+    Keras's ``cosine_similarity`` returns ``-cos``; the constant shift keeps the value
+    non-negative so that it can be mixed and normalised with the other candidates.
+    """
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    p = ops.exp(log_p)
+    epsilon = keras.config.epsilon()
+    dot = ops.sum(labels * p, axis=-1)
+    norms = ops.sqrt(ops.sum(ops.square(labels), axis=-1) * ops.sum(ops.square(p), axis=-1))
+    return 1.0 - dot / ops.maximum(norms, epsilon)
+
+
+def bce(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """Per-class binary cross-entropy between ``p_k`` and ``y_k``, averaged over the classes."""
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    epsilon = keras.config.epsilon()
+    log_not_p = ops.log(ops.clip(1.0 - ops.exp(log_p), epsilon, 1.0))
+    return -ops.mean(labels * log_p + (1.0 - labels) * log_not_p, axis=-1)
+
+
+def focal(y_true: Any, y_pred: Any, *, from_logits: bool = False, gamma: float = 2.0) -> Any:
+    """Focal loss ``-(1 - p_y)^gamma log p_y`` (mixing paper Eq. 2, without class weight)."""
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    modulation = ops.power(1.0 - ops.exp(log_p), gamma)
+    return -ops.sum(labels * modulation * log_p, axis=-1)
+
+
+def poly1(y_true: Any, y_pred: Any, *, from_logits: bool = False, epsilon: float = 1.0) -> Any:
+    """Poly-1 loss ``-log p_y + epsilon (1 - p_y)`` (PolyLoss, Leng et al. 2022).
+
+    Equal to `CrossentropyExpectationMix` with ``alpha=1, beta=epsilon``.
+    """
+    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
+    p_y = ops.sum(labels * ops.exp(log_p), axis=-1)
+    return -ops.sum(labels * log_p, axis=-1) + epsilon * (1.0 - p_y)

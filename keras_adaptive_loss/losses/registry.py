@@ -1,0 +1,188 @@
+"""One registry of per-sample candidate losses, looked up by lowercase name.
+
+`get` turns a name, one of the functions in `keras_adaptive_loss.losses.candidates`, a Keras
+loss object or any callable into a `Candidate`: a callable ``(y_true, y_pred) -> [batch]``
+that returns one value per sample. `StochasticLoss`, the compare tool and the tuning helpers
+all resolve candidate losses through this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive_loss.losses import candidates
+
+__all__ = ["Candidate", "available", "deserialize", "get", "serialize"]
+
+_CANDIDATES: dict[str, Callable[..., Any]] = {
+    "crossentropy": candidates.crossentropy,
+    "expectation": candidates.expectation,
+    "mse": candidates.mse,
+    "mae": candidates.mae,
+    "hinge": candidates.hinge,
+    "squared_hinge": candidates.squared_hinge,
+    "cosine": candidates.cosine,
+    "bce": candidates.bce,
+    "focal": candidates.focal,
+    "poly1": candidates.poly1,
+}
+
+_ALIASES = {
+    "ce": "crossentropy",
+    "cross_entropy": "crossentropy",
+    "categorical_crossentropy": "crossentropy",
+    "sparse_categorical_crossentropy": "crossentropy",
+    "el": "expectation",
+    "expectation_loss": "expectation",
+    "mean_squared_error": "mse",
+    "mean_absolute_error": "mae",
+    "categorical_hinge": "hinge",
+    "cosine_proximity": "cosine",
+    "binary_crossentropy": "bce",
+    "focal_loss": "focal",
+    "poly_1": "poly1",
+}
+
+_NAME_OF_FUNCTION = {fn: name for name, fn in _CANDIDATES.items()}
+
+
+def available() -> list[str]:
+    """Returns the canonical names of the registered candidate losses, sorted.
+
+    >>> from keras_adaptive_loss import losses
+    >>> losses.available()[:4]
+    ['bce', 'cosine', 'crossentropy', 'expectation']
+    """
+    return sorted(_CANDIDATES)
+
+
+def _canonical_name(name: str) -> str:
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = _ALIASES.get(key, key)
+    if key not in _CANDIDATES:
+        raise ValueError(
+            f"Unknown candidate loss {name!r}. Valid names: {', '.join(available())} "
+            f"(aliases: {', '.join(sorted(_ALIASES))}). You may also pass a Keras loss object "
+            "or a callable (y_true, y_pred) -> per-sample loss."
+        )
+    return key
+
+
+def _is_registered_function(identifier: Any) -> bool:
+    return callable(identifier) and any(identifier is fn for fn in _NAME_OF_FUNCTION)
+
+
+class Candidate:
+    """A per-sample loss bound to its options; calling it returns one value per sample.
+
+    Built by `get`; the value has shape ``y_pred.shape[:-1]`` (``[batch]`` for a classifier).
+    A wrapped loss that returns more axes (e.g. one value per class) is averaged over them; one
+    that returns fewer (e.g. an already reduced scalar) raises a `ValueError` naming it.
+
+    Attributes:
+        name: the canonical registry name, or the wrapped loss's own name.
+        identifier: what `get` was given (a name is stored in canonical form).
+        options: keyword arguments passed to the function on every call (``from_logits`` for
+            registry candidates).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        identifier: Any,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.identifier = identifier
+        self.options = dict(options or {})
+        self._fn = fn
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        y_pred = ops.convert_to_tensor(y_pred)
+        values = ops.convert_to_tensor(self._fn(y_true, y_pred, **self.options))
+        expected_rank = len(y_pred.shape) - 1
+        if len(values.shape) < expected_rank:
+            raise ValueError(
+                f"Candidate loss {self.name!r} returned shape {tuple(values.shape)} for "
+                f"predictions of shape {tuple(y_pred.shape)}, but a candidate must return one "
+                f"value per sample (shape {tuple(y_pred.shape[:-1])}). Pass an unreduced loss: "
+                "a keras.losses.Loss object, or a function that does not average over the batch."
+            )
+        if len(values.shape) > expected_rank:
+            values = ops.mean(values, axis=tuple(range(expected_rank, len(values.shape))))
+        return values
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.name!r}, options={self.options})"
+
+
+def get(identifier: Any, *, from_logits: bool = False) -> Candidate:
+    """Returns a per-sample loss ``fn(y_true, y_pred) -> [batch]`` for ``identifier``.
+
+    Args:
+        identifier: a registry name (see `available`; lowercase aliases such as ``"ce"`` or
+            ``"categorical_hinge"`` are accepted), a function from
+            `keras_adaptive_loss.losses.candidates`, a `Candidate`, a `keras.losses.Loss`
+            object (its unreduced ``call`` is used) or any callable
+            ``(y_true, y_pred) -> per-sample values``.
+        from_logits: whether registry candidates read ``y_pred`` as logits. Keras loss objects
+            and other callables keep their own setting.
+
+    Returns:
+        A `Candidate`.
+
+    Raises:
+        ValueError: for an unknown name or an identifier that is not a loss.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adaptive_loss import losses
+    >>> fn = losses.get("mse")
+    >>> fn(np.array([1]), np.array([[0.25, 0.75]])).shape
+    TensorShape([1])
+    """
+    if isinstance(identifier, Candidate):
+        return identifier
+    if isinstance(identifier, str):
+        name = _canonical_name(identifier)
+        return Candidate(name, _CANDIDATES[name], name, {"from_logits": from_logits})
+    if _is_registered_function(identifier):
+        name = _NAME_OF_FUNCTION[identifier]
+        return Candidate(name, identifier, name, {"from_logits": from_logits})
+    if isinstance(identifier, keras.losses.Loss):
+        return Candidate(identifier.name, identifier.call, identifier)
+    if callable(identifier):
+        name = getattr(identifier, "__name__", type(identifier).__name__)
+        return Candidate(name, identifier, identifier)
+    raise ValueError(
+        f"Cannot use {identifier!r} as a candidate loss: expected one of the names "
+        f"{', '.join(available())}, a keras.losses.Loss object or a callable."
+    )
+
+
+def serialize(identifier: Any) -> Any:
+    """Returns a JSON-friendly description of a candidate that `deserialize` turns back.
+
+    Registry candidates serialize to their canonical name; Keras loss objects and registered
+    loss functions to their Keras config. Unregistered callables (lambdas) cannot be saved.
+    """
+    if isinstance(identifier, Candidate):
+        identifier = identifier.identifier
+    if isinstance(identifier, str):
+        return _canonical_name(identifier)
+    if _is_registered_function(identifier):
+        return _NAME_OF_FUNCTION[identifier]
+    return keras.saving.serialize_keras_object(identifier)
+
+
+def deserialize(config: Any, *, from_logits: bool = False) -> Candidate:
+    """Inverse of `serialize`: returns the `Candidate` described by ``config``."""
+    if isinstance(config, str):
+        return get(config, from_logits=from_logits)
+    return get(keras.saving.deserialize_keras_object(config), from_logits=from_logits)

@@ -1,0 +1,32 @@
+"""Shared fixtures: seeding, strategies and small data sets."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    """Seeds Python, NumPy and the backend before every test; returns the seed."""
+    keras.utils.set_random_seed(1234)
+    return 1234
+
+
+@pytest.fixture
+def mirrored_strategy():
+    """A MirroredStrategy over the two logical CPU devices configured in the root conftest."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(devices) >= 2, "the root conftest should have split the CPU in two"
+    return tf.distribute.MirroredStrategy(devices[:2])
+
+
+@pytest.fixture
+def toy_classification():
+    """64 samples, 8 features, 4 classes: (x, sparse labels)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = rng.integers(0, 4, size=64)
+    return x, y

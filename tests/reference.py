@@ -1,0 +1,65 @@
+"""Independent NumPy references for the losses under test (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPSILON = 1e-7
+
+
+def softmax(logits):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def one_hot(labels, num_classes):
+    return np.eye(num_classes)[np.asarray(labels).reshape(-1)]
+
+
+def probabilities(y_pred, from_logits):
+    y_pred = np.asarray(y_pred, dtype="float64")
+    return softmax(y_pred) if from_logits else np.clip(y_pred, EPSILON, 1 - EPSILON)
+
+
+def candidate(name, onehot, p):
+    """Per-sample value of candidate ``name`` for one-hot labels and probabilities."""
+    p_y = (onehot * p).sum(-1)
+    ce = -(onehot * np.log(p)).sum(-1)
+    if name == "crossentropy":
+        return ce
+    if name == "expectation":
+        return 1 - p_y
+    if name == "mse":
+        return ((onehot - p) ** 2).mean(-1)
+    if name == "mae":
+        return np.abs(onehot - p).mean(-1)
+    if name in ("hinge", "squared_hinge"):
+        wrong = np.where(onehot > 0, -np.inf, p).max(-1)
+        h = np.maximum(0.0, 1 + wrong - p_y)
+        return h if name == "hinge" else h**2
+    if name == "cosine":
+        return 1 - p_y / (np.linalg.norm(onehot, axis=-1) * np.linalg.norm(p, axis=-1))
+    if name == "bce":
+        q = np.clip(1 - p, EPSILON, 1)
+        return -(onehot * np.log(p) + (1 - onehot) * np.log(q)).mean(-1)
+    if name == "focal":
+        return (1 - p_y) ** 2 * ce
+    if name == "poly1":
+        return ce + (1 - p_y)
+    raise KeyError(name)
+
+
+def mix(onehot, p, alpha, beta):
+    """alpha * CE + beta * (1 - p_y), mixing paper Eq. 12."""
+    return alpha * candidate("crossentropy", onehot, p) + beta * candidate("expectation", onehot, p)
+
+
+def mix_logit_gradient(labels, logits, alpha, beta):
+    """d(alpha CE + beta EL)/d logits, mixing paper Eq. 13 (per sample)."""
+    p = softmax(np.asarray(logits, dtype="float64"))
+    rows = np.arange(len(p))
+    p_y = p[rows, labels]
+    grad = p * (beta * p_y + alpha)[:, None]  # j != y
+    grad[rows, labels] = beta * p_y**2 + p_y * (alpha - beta) - alpha  # j == y
+    return grad
