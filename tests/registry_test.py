@@ -1,0 +1,110 @@
+"""The candidate registry: names, aliases, wrapped Keras losses and callables, errors."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_adaptive_loss as kal
+from tests import reference
+
+LABELS = np.array([0, 2, 1])
+PROBS = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3]], dtype="float32")
+
+
+def test_available_lists_the_issue_candidates():
+    assert kal.losses.available() == sorted(
+        ["crossentropy", "expectation", "mse", "mae", "hinge", "squared_hinge", "cosine", "bce",
+         "focal", "poly1"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [("CE", "crossentropy"), ("categorical-hinge", "hinge"), ("binary_crossentropy", "bce"),
+     ("  Poly1 ", "poly1"), ("el", "expectation")],
+)  # fmt: skip
+def test_aliases_resolve_to_canonical_names(alias, name):
+    assert kal.losses.get(alias).name == name
+
+
+def test_unknown_name_lists_the_valid_names():
+    with pytest.raises(ValueError, match=r"Unknown candidate loss 'hinj'.*crossentropy.*poly1"):
+        kal.losses.get("hinj")
+
+
+def test_not_a_loss_raises():
+    with pytest.raises(ValueError, match="Cannot use 3"):
+        kal.losses.get(3)
+
+
+def test_from_logits_is_bound():
+    logits = np.log(PROBS)
+    from_logits = ops.convert_to_numpy(kal.losses.get("focal", from_logits=True)(LABELS, logits))
+    from_probs = ops.convert_to_numpy(kal.losses.get("focal")(LABELS, PROBS))
+    np.testing.assert_allclose(from_logits, from_probs, rtol=1e-5)
+
+
+def test_candidate_function_is_accepted_and_bound():
+    fn = kal.losses.get(kal.losses.candidates.expectation)
+    assert fn.name == "expectation"
+    np.testing.assert_allclose(ops.convert_to_numpy(fn(LABELS, PROBS)), [0.3, 0.4, 0.6], rtol=1e-6)
+
+
+def test_keras_loss_object_gives_per_sample_values():
+    fn = kal.losses.get(keras.losses.SparseCategoricalCrossentropy())
+    got = ops.convert_to_numpy(fn(LABELS, PROBS))
+    np.testing.assert_allclose(got, -np.log([0.7, 0.6, 0.4]), rtol=1e-5)
+    assert fn.name == "sparse_categorical_crossentropy"
+
+
+def test_keras_loss_function_is_accepted():
+    onehot = reference.one_hot(LABELS, 3).astype("float32")
+    fn = kal.losses.get(keras.losses.mean_squared_error)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fn(onehot, PROBS)), ((onehot - PROBS) ** 2).mean(-1), rtol=1e-6
+    )
+
+
+def test_callable_with_extra_axes_is_averaged_per_sample():
+    def squared_error(y_true, y_pred):
+        return ops.square(ops.one_hot(ops.cast(y_true, "int32"), 3) - y_pred)
+
+    got = ops.convert_to_numpy(kal.losses.get(squared_error)(LABELS, PROBS))
+    want = ((reference.one_hot(LABELS, 3) - PROBS) ** 2).mean(-1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_callable_returning_a_scalar_names_the_candidate():
+    def batch_mean(y_true, y_pred):
+        return ops.mean(y_pred)
+
+    with pytest.raises(ValueError, match=r"'batch_mean' returned shape \(\)"):
+        kal.losses.get(batch_mean)(LABELS, PROBS)
+
+
+def test_serialize_round_trip():
+    assert kal.losses.serialize("CE") == "crossentropy"
+    assert kal.losses.serialize(kal.losses.get("hinge")) == "hinge"
+    assert kal.losses.serialize(kal.losses.candidates.mae) == "mae"
+    config = kal.losses.serialize(keras.losses.CategoricalHinge())
+    restored = kal.losses.deserialize(config)
+    onehot = reference.one_hot(LABELS, 3).astype("float32")
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(restored(onehot, PROBS)),
+        ops.convert_to_numpy(keras.losses.categorical_hinge(onehot, PROBS)),
+    )
+
+
+def test_candidate_loss_serializes():
+    loss = kal.losses.CandidateLoss("focal", from_logits=True)
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(restored, kal.losses.CandidateLoss)
+    assert restored.get_config() == loss.get_config()
+
+
+def test_candidate_loss_rejects_non_names():
+    with pytest.raises(ValueError, match="registry name"):
+        kal.losses.CandidateLoss(keras.losses.Hinge())
