@@ -19,7 +19,9 @@ def one_hot(labels, num_classes):
 
 def probabilities(y_pred, from_logits):
     y_pred = np.asarray(y_pred, dtype="float64")
-    return softmax(y_pred) if from_logits else np.clip(y_pred, EPSILON, 1 - EPSILON)
+    if from_logits:
+        return softmax(y_pred)
+    return np.clip(y_pred / y_pred.sum(-1, keepdims=True), EPSILON, 1 - EPSILON)
 
 
 def candidate(name, onehot, p):

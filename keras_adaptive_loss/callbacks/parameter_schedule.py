@@ -21,7 +21,10 @@ class ParameterSchedule(keras.callbacks.Callback):
 
     The schedule is called with the position, the epoch index (``unit="epoch"``, set at the
     start of each epoch) or the number of optimizer steps taken so far (``unit="step"``, set
-    before each batch; with ``steps_per_execution > 1`` once per chunk). It can be any
+    before each batch; with ``steps_per_execution > 1`` once per chunk). The step count is read
+    from ``model.optimizer.iterations`` once per epoch and advanced in Python, so the callback
+    adds no device synchronisation per step, and it defines no ``on_train_batch_end`` (which
+    would switch off Keras's asynchronous batch dispatch). It can be any
     `keras.optimizers.schedules.LearningRateSchedule` (``CosineDecay``, ...), a schedule from
     `keras_adaptive_loss.schedules`, or a plain function. The value reaches every replica under
     a `tf.distribute` strategy and takes effect in eager, graph and ``jit_compile=True`` mode,
@@ -29,8 +32,8 @@ class ParameterSchedule(keras.callbacks.Callback):
 
     The callback finds its loss through ``self.model.loss`` at ``on_train_begin`` (so a
     deep-copied callback, as KerasTuner makes, still drives the compiled loss), and writes the
-    value it set into the epoch logs under the parameter's name (and into the batch logs with
-    ``unit="step"``), so History, CSVLogger and TensorBoard record it. List it *before*
+    value in effect at the end of each epoch into the epoch logs under the parameter's name, so
+    History, CSVLogger and TensorBoard record it. List it *before*
     ``CSVLogger`` / ``TensorBoard`` in ``callbacks=[...]``: callbacks see the logs in order.
 
     Args:
@@ -74,6 +77,7 @@ class ParameterSchedule(keras.callbacks.Callback):
         self.verbose = verbose
         self._loss: Any = None
         self._current: float | None = None
+        self._epoch_start_step = 0
 
     # Hooks that subclasses override --------------------------------------------------------
 
@@ -107,15 +111,13 @@ class ParameterSchedule(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.unit == "epoch":
             self._update(epoch, f"Epoch {epoch + 1}")
+        else:
+            self._epoch_start_step = int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self.unit == "step":
-            step = int(self.model.optimizer.iterations.numpy())
+            step = self._epoch_start_step + batch
             self._update(step, f"Step {step}")
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.unit == "step" and logs is not None:
-            logs.update(self._logged_values())
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None and self._current is not None:

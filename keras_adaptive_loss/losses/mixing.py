@@ -137,14 +137,12 @@ class CrossentropyExpectationMix(AdaptiveLoss):
         self.set_parameter("beta", beta)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        labels, log_p = candidates.labels_and_log_probs(
+        crossentropy, p_y = candidates.crossentropy_and_true_probability(
             y_true, y_pred, from_logits=self.from_logits
         )
-        crossentropy = -ops.sum(labels * log_p, axis=-1)
-        expectation = 1.0 - ops.sum(labels * ops.exp(log_p), axis=-1)
         alpha = ops.cast(self.variable("alpha"), crossentropy.dtype)
         beta = ops.cast(self.variable("beta"), crossentropy.dtype)
-        return alpha * crossentropy + beta * expectation
+        return alpha * crossentropy + beta * (1.0 - p_y)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

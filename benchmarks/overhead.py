@@ -1,0 +1,142 @@
+"""Training-step overhead of our losses, as a ratio to Keras sparse cross-entropy.
+
+Every loss trains an identical MLP 784-500-300-10 (same initial weights) on the same synthetic
+batches of 128, in one process. Runs are interleaved (round r trains every loss for one epoch,
+in a fresh random order, before round r+1 starts), so drift of the machine and the position in
+a round affect all losses alike; an A/A row (a second, identical baseline) shows the noise.
+A step's time is the gap between consecutive ``on_train_batch_begin`` calls (the first steps
+of each epoch are dropped). The table gives the 10th percentile of all of a loss's steps, the
+headline figure (interference from a shared machine only ever adds time, so a low percentile is
+the steadier estimate of a step's own cost), and the median.
+Callbacks that the loss needs (e.g. a per-step FocusSchedule) run inside the timed steps.
+
+    python benchmarks/overhead.py                # jit off and on
+    python benchmarks/overhead.py --rounds 5 --steps 50 --jit off
+
+No assertions: it prints a table. Targets live in the issues (CE+EL mix: ratio <= 1.03).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+import keras_adaptive_loss as kal
+
+BASELINE = "keras SparseCategoricalCrossentropy"
+
+# name -> () -> (loss, callbacks)
+LOSSES: dict[str, Callable[[], tuple[keras.losses.Loss, list]]] = {
+    BASELINE: lambda: (keras.losses.SparseCategoricalCrossentropy(), []),
+    # A second, identical baseline: its ratio shows the noise floor of the measurement.
+    "A/A control: keras SparseCategoricalCrossentropy": lambda: (
+        keras.losses.SparseCategoricalCrossentropy(),
+        [],
+    ),
+    "CrossentropyExpectationMix": lambda: (kal.losses.CrossentropyExpectationMix(), []),
+    "CrossentropyExpectationMix + FocusSchedule(epoch)": lambda: (
+        kal.losses.CrossentropyExpectationMix(),
+        [kal.callbacks.FocusSchedule("0-0.5")],
+    ),
+    "CrossentropyExpectationMix + FocusSchedule(step)": lambda: (
+        kal.losses.CrossentropyExpectationMix(),
+        [kal.callbacks.FocusSchedule("0-0.5", unit="step")],
+    ),
+}
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Records the wall time between the starts of consecutive training batches.
+
+    It uses ``on_train_batch_begin`` only: a callback with ``on_train_batch_end`` would switch
+    off Keras's asynchronous batch dispatch and so change what it measures.
+    """
+
+    def __init__(self, skip: int = 3) -> None:
+        super().__init__()
+        self.skip = skip
+        self.gaps: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = None
+        self._seen = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        now = time.perf_counter()
+        if self._last is not None and self._seen >= self.skip:
+            self.gaps.append(now - self._last)
+        self._last = now
+        self._seen += 1
+
+
+def build_mlp() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(500, activation="relu"),
+            keras.layers.Dense(300, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def measure(jit: bool, rounds: int, steps: int, batch_size: int = 128) -> dict[str, np.ndarray]:
+    """Returns every timed step (seconds) of every loss in `LOSSES`."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps * batch_size, 784)).astype("float32")
+    y = rng.integers(0, 10, size=steps * batch_size)
+    keras.utils.set_random_seed(0)
+    weights = build_mlp().get_weights()
+    runs = {}
+    for name, make in LOSSES.items():
+        model = build_mlp()
+        model.set_weights(weights)
+        loss, callbacks = make()
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss, jit_compile=jit)
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # trace and warm up
+        runs[name] = (model, callbacks, StepTimer())
+    order = list(runs)
+    for _ in range(rounds):
+        rng.shuffle(order)  # no loss always runs first (or right after the same neighbour)
+        for model, callbacks, timer in (runs[name] for name in order):
+            model.fit(
+                x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[*callbacks, timer]
+            )
+    return {name: np.asarray(timer.gaps) for name, (_, _, timer) in runs.items()}
+
+
+def main(rounds: int = 20, steps: int = 60, jit_modes: tuple[bool, ...] = (False, True)) -> dict:
+    """Prints, per jit mode, each loss's p10 and median step time and their ratios to CE."""
+    results = {}
+    for jit in jit_modes:
+        gaps = measure(jit, rounds, steps)
+        low = {name: np.percentile(g, 10) for name, g in gaps.items()}
+        mid = {name: np.median(g) for name, g in gaps.items()}
+        setting = f"MLP 784-500-300-10, batch 128, {rounds} rounds x {steps} steps"
+        print(f"\njit_compile={jit}  ({setting})")
+        print(f"{'loss':<52} {'p10 ms':>7} {'ratio':>6} {'median ms':>10} {'ratio':>6}")
+        for name in gaps:
+            print(
+                f"{name:<52} {1000 * low[name]:7.3f} {low[name] / low[BASELINE]:6.3f} "
+                f"{1000 * mid[name]:10.3f} {mid[name] / mid[BASELINE]:6.3f}"
+            )
+        results[jit] = {name: low[name] / low[BASELINE] for name in gaps}
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--jit", choices=["off", "on", "both"], default="both")
+    args = parser.parse_args()
+    modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.jit]
+    main(args.rounds, args.steps, modes)
