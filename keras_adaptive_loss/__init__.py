@@ -8,11 +8,12 @@
 __version__ = "0.1.0"
 
 from keras_adaptive_loss import callbacks, losses, schedules
-from keras_adaptive_loss.losses import AdaptiveLoss, CrossentropyExpectationMix
+from keras_adaptive_loss.losses import AdaptiveLoss, CrossentropyExpectationMix, StochasticLoss
 
 __all__ = [
     "AdaptiveLoss",
     "CrossentropyExpectationMix",
+    "StochasticLoss",
     "__version__",
     "callbacks",
     "losses",

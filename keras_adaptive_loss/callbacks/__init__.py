@@ -2,10 +2,12 @@
 
 >>> import keras_adaptive_loss as kal
 >>> sorted(kal.callbacks.__all__)
-['FocusSchedule', 'ParameterSchedule']
+['FocusSchedule', 'LossDiagnostics', 'ParameterSchedule', 'TemperatureSchedule']
 """
 
 from keras_adaptive_loss.callbacks.focus_schedule import FocusSchedule
+from keras_adaptive_loss.callbacks.loss_diagnostics import LossDiagnostics
 from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
+from keras_adaptive_loss.callbacks.temperature_schedule import TemperatureSchedule
 
-__all__ = ["FocusSchedule", "ParameterSchedule"]
+__all__ = ["FocusSchedule", "LossDiagnostics", "ParameterSchedule", "TemperatureSchedule"]

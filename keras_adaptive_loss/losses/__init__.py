@@ -8,18 +8,22 @@
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidate_loss import CandidateLoss
+from keras_adaptive_loss.losses.decision import DecisionNetwork
 from keras_adaptive_loss.losses.mixing import (
     CrossentropyExpectationMix,
     focus_to_weights,
     weights_to_focus,
 )
 from keras_adaptive_loss.losses.registry import Candidate, available, deserialize, get, serialize
+from keras_adaptive_loss.losses.stochastic import StochasticLoss
 
 __all__ = [
     "AdaptiveLoss",
     "Candidate",
     "CandidateLoss",
     "CrossentropyExpectationMix",
+    "DecisionNetwork",
+    "StochasticLoss",
     "available",
     "candidates",
     "deserialize",

@@ -1,0 +1,53 @@
+"""`LossDiagnostics`: write what an adaptive loss measured during the epoch into the logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+
+__all__ = ["LossDiagnostics"]
+
+
+def _has_diagnostics(loss: Any) -> bool:
+    return callable(getattr(loss, "diagnostics", None)) and callable(
+        getattr(loss, "reset_diagnostics", None)
+    )
+
+
+class LossDiagnostics(keras.callbacks.Callback):
+    """Adds a compiled loss's per-epoch diagnostics to the epoch logs.
+
+    For a `StochasticLoss`: the mean selection weight of each candidate over the epoch's
+    training steps (``slf_weight_<name>``) and the temperature (``slf_temperature``), so
+    History, CSVLogger and TensorBoard show how the selection evolves. The statistics are
+    gathered inside the training step (on every replica, averaged) and never by `evaluate` or
+    validation; this callback only resets them at the start of each epoch and reads them at
+    its end. List it before ``CSVLogger`` / ``TensorBoard``.
+
+    Args:
+        loss_name: name of the loss when several compiled losses have diagnostics.
+    """
+
+    def __init__(self, loss_name: str | None = None) -> None:
+        super().__init__()
+        self.loss_name = loss_name
+        self._loss: Any = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._loss = find_compiled_loss(
+            self.model,
+            _has_diagnostics,
+            caller="LossDiagnostics",
+            wanted="a loss with diagnostics, such as kal.StochasticLoss",
+            loss_name=self.loss_name,
+        )
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._loss.reset_diagnostics()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs.update(self._loss.diagnostics())

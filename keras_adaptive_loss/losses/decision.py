@@ -1,0 +1,125 @@
+"""`DecisionNetwork`: the network h(.; v) of the stochastic loss, with its own optimizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive_loss.losses.backward_updates import all_replicas_mean
+
+__all__ = ["DecisionNetwork"]
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class DecisionNetwork(keras.layers.Layer):
+    """Maps a model's predictions to logits over candidate losses, and trains itself with Adam.
+
+    The decision network of the stochastic-loss-function paper (Eq. 4) is trained in the same
+    backward pass as the model (Algorithm 1), but Keras only trains the model's own variables.
+    This layer therefore keeps its Adam state (first and second moments, step count) as
+    non-trainable weights and applies its own update (`apply_gradients`). Being a layer held by
+    the loss, its weights and optimizer state are saved by ``model.save`` and restored by
+    `keras.models.load_model`.
+
+    Args:
+        num_candidates: number of candidate losses (outputs).
+        network: any Keras layer or model mapping ``[batch, num_classes]`` to
+            ``[batch, num_candidates]`` logits. Default: a small MLP,
+            ``Dense(hidden_units, relu) -> Dense(num_candidates)``.
+        hidden_units: width of the default MLP.
+        learning_rate: Adam learning rate of the decision network.
+        beta_1, beta_2, epsilon: Adam constants.
+    """
+
+    def __init__(
+        self,
+        num_candidates: int,
+        network: keras.layers.Layer | None = None,
+        hidden_units: int = 32,
+        learning_rate: float = 1e-3,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_candidates = int(num_candidates)
+        self.hidden_units = int(hidden_units)
+        self.learning_rate = float(learning_rate)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self._custom_network = network is not None
+        self.network = network or keras.Sequential(
+            [
+                keras.layers.Dense(self.hidden_units, activation="relu"),
+                keras.layers.Dense(self.num_candidates),
+            ],
+            name="decision_mlp",
+        )
+
+    def build(self, input_shape: Any) -> None:
+        self.network.build(input_shape)
+        output_shape = self.network.compute_output_shape(input_shape)
+        if output_shape[-1] != self.num_candidates:
+            raise ValueError(
+                f"The decision network must output one logit per candidate loss "
+                f"({self.num_candidates}); it outputs shape {output_shape}."
+            )
+        self.step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="step")
+        self.moments = [
+            (
+                self.add_weight(shape=v.shape, initializer="zeros", trainable=False, name="m"),
+                self.add_weight(shape=v.shape, initializer="zeros", trainable=False, name="v"),
+            )
+            for v in self.network.trainable_variables
+        ]
+        super().build(input_shape)
+
+    def call(self, inputs: Any) -> Any:
+        return self.network(inputs)
+
+    def apply_gradients(self, gradients: list) -> list:
+        """One Adam step on the network's weights; gradients are averaged over replicas."""
+        return all_replicas_mean(self._adam_step, gradients)
+
+    def _adam_step(self, *gradients: Any) -> list:
+        step = self.step.value + 1.0
+        updates = [self.step.assign(step)]
+        correction_1 = 1.0 - ops.power(self.beta_1, step)
+        correction_2 = 1.0 - ops.power(self.beta_2, step)
+        for variable, (m, v), gradient in zip(
+            self.network.trainable_variables, self.moments, gradients, strict=True
+        ):
+            gradient = ops.cast(gradient, m.dtype)
+            new_m = self.beta_1 * m.value + (1.0 - self.beta_1) * gradient
+            new_v = self.beta_2 * v.value + (1.0 - self.beta_2) * ops.square(gradient)
+            update = (new_m / correction_1) / (ops.sqrt(new_v / correction_2) + self.epsilon)
+            updates += [
+                m.assign(new_m),
+                v.assign(new_v),
+                variable.assign(variable.value - self.learning_rate * update),
+            ]
+        return updates
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            num_candidates=self.num_candidates,
+            network=keras.saving.serialize_keras_object(self.network)
+            if self._custom_network
+            else None,
+            hidden_units=self.hidden_units,
+            learning_rate=self.learning_rate,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DecisionNetwork:
+        config = dict(config)
+        if config.get("network") is not None:
+            config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        return cls(**config)
