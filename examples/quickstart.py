@@ -22,8 +22,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import keras_adaptive_loss as kal
 
@@ -34,14 +32,6 @@ PROTOCOLS: dict[str, str | None] = {
     "CE+EL F=0,0.5": "0,0.5",
     "CE+EL F=0-0.5": "0-0.5",
 }
-
-
-def load_data(split_seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Digits (1797 8x8 images, 10 classes), scaled to [0, 1], stratified 75/25 split."""
-    digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")
-    y = digits.target
-    return tuple(train_test_split(x, y, test_size=0.25, random_state=split_seed, stratify=y))
 
 
 def build_mlp(num_features: int, num_classes: int, hidden: int = 64) -> keras.Model:
@@ -58,15 +48,14 @@ def build_mlp(num_features: int, num_classes: int, hidden: int = 64) -> keras.Mo
 def train_once(
     protocol: str | None,
     seed: int,
-    data: tuple[np.ndarray, ...],
+    data: kal.datasets.Dataset,
     epochs: int,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
 ) -> float:
     """Trains one model with one loss and seed; returns its test accuracy."""
-    x_train, x_test, y_train, y_test = data
     keras.utils.set_random_seed(seed)
-    model = build_mlp(x_train.shape[1], int(y_train.max()) + 1)
+    model = build_mlp(data.num_features, data.num_classes)
     if protocol is None:
         loss, callbacks = keras.losses.SparseCategoricalCrossentropy(), []
     else:
@@ -74,9 +63,14 @@ def train_once(
         callbacks = [kal.callbacks.FocusSchedule(protocol)]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     model.fit(
-        x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=callbacks,
     )
-    return float(model.evaluate(x_test, y_test, verbose=0)[1])
+    return float(model.evaluate(data.x_test, data.y_test, verbose=0)[1])
 
 
 def format_table(results: dict[str, list[float]]) -> str:
@@ -92,7 +86,7 @@ def format_table(results: dict[str, list[float]]) -> str:
 
 def main(epochs: int = 30, seeds: Sequence[int] = (0, 1, 2), verbose: bool = True) -> dict:
     """Runs every protocol over every seed; prints and returns ``{loss: [accuracy per seed]}``."""
-    data = load_data()
+    data = kal.datasets.load("digits")
     results: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
     start = time.perf_counter()
     for seed in seeds:

@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from keras_adaptive_loss import callbacks, losses, schedules
+from keras_adaptive_loss import callbacks, datasets, losses, schedules, tuning
 from keras_adaptive_loss.losses import AdaptiveLoss, CrossentropyExpectationMix, StochasticLoss
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "StochasticLoss",
     "__version__",
     "callbacks",
+    "datasets",
     "losses",
     "schedules",
+    "tuning",
 ]

@@ -15,9 +15,15 @@ def seed():
     return 1234
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mirrored_strategy():
-    """A MirroredStrategy over the two logical CPU devices configured in the root conftest."""
+    """One MirroredStrategy over the two logical CPU devices of the root conftest.
+
+    Session-scoped because of TensorFlow, not of this package: a second MirroredStrategy over
+    the same devices restarts the collective instance keys, and its all-reduce then fails
+    with "Shape mismatch in the collective instance 100" whenever its model's gradients have
+    another size than the first strategy's (reproduced with two plain Keras models).
+    """
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) >= 2, "the root conftest should have split the CPU in two"
     return tf.distribute.MirroredStrategy(devices[:2])
