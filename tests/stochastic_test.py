@@ -88,6 +88,23 @@ def test_straight_through_gradient_is_the_soft_gradient():
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
 
 
+@pytest.mark.parametrize("hard", [False, True])
+def test_closed_form_decision_gradient_equals_autodiff(hard):
+    loss = kal.StochasticLoss(["crossentropy", "mse", "hinge"], hard=hard, temperature=0.6)
+    labels, probs = _batch(seed=3)
+    noise = gumbel_noise((4, 6, 3), tf.constant([9, 9], tf.int64))
+    with tf.GradientTape(persistent=True) as tape:
+        parts = loss.selection(labels, probs, noise)
+    variables = loss.decision_network.network.trainable_variables
+    autodiff = tape.gradient(parts["objective"], variables)
+    logit_gradient = kal.losses.gumbel.mixture_objective_logit_gradient(
+        parts["logits"], parts["soft_samples"], parts["values"], 0.6
+    )
+    closed_form = tape.gradient(parts["logits"], variables, logit_gradient)
+    for a, b in zip(autodiff, closed_form, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-7)
+
+
 # Eq. 11 against NumPy ------------------------------------------------------------------------
 
 

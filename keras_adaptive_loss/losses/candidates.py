@@ -34,13 +34,17 @@ Example:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import keras
 from keras import ops
 
 __all__ = [
+    "ClassificationTerms",
     "bce",
+    "classification_terms",
     "cosine",
     "crossentropy",
     "crossentropy_and_true_probability",
@@ -147,8 +151,59 @@ def crossentropy_and_true_probability(
     if sparse is not None:
         ce = ops.sparse_categorical_crossentropy(sparse, y_pred, from_logits=from_logits)
         return ce, ops.exp(-ce)
-    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
-    return -ops.sum(labels * log_p, axis=-1), ops.sum(labels * ops.exp(log_p), axis=-1)
+    terms = classification_terms(y_true, y_pred, from_logits=from_logits)
+    return terms.crossentropy, terms.p_y
+
+
+class ClassificationTerms:
+    """Labels and predictions in the forms the candidates share, each computed once.
+
+    Attributes:
+        labels: the labels as a class distribution, shape ``[..., C]``.
+        log_p: log-probabilities, shape ``[..., C]``.
+        p: probabilities ``exp(log_p)`` (computed on first use).
+        p_y: ``sum_k y_k p_k``, the probability of the true class (on first use).
+        crossentropy: ``-sum_k y_k log p_k`` (on first use).
+    """
+
+    def __init__(self, labels: Any, log_p: Any) -> None:
+        self.labels = labels
+        self.log_p = log_p
+
+    @functools.cached_property
+    def p(self) -> Any:
+        return ops.exp(self.log_p)
+
+    @functools.cached_property
+    def p_y(self) -> Any:
+        return ops.sum(self.labels * self.p, axis=-1)
+
+    @functools.cached_property
+    def crossentropy(self) -> Any:
+        return -ops.sum(self.labels * self.log_p, axis=-1)
+
+
+def classification_terms(
+    y_true: Any, y_pred: Any, *, from_logits: bool = False
+) -> ClassificationTerms:
+    """The shared front end of the candidates, for one batch (see `labels_and_log_probs`)."""
+    return ClassificationTerms(*labels_and_log_probs(y_true, y_pred, from_logits=from_logits))
+
+
+def _candidate(from_terms: Callable[..., Any]) -> Callable[..., Any]:
+    """Turns ``from_terms(terms, **options)`` into a candidate ``fn(y_true, y_pred, ...)``.
+
+    The candidate keeps ``from_terms`` as an attribute, so that a loss evaluating several
+    candidates on one batch (`StochasticLoss`) computes `ClassificationTerms` once.
+    """
+
+    @functools.wraps(from_terms)
+    def candidate(y_true: Any, y_pred: Any, *, from_logits: bool = False, **options: Any) -> Any:
+        terms = classification_terms(y_true, y_pred, from_logits=from_logits)
+        return from_terms(terms, **options)
+
+    candidate.from_terms = from_terms
+    return candidate
 
 
 def crossentropy(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
@@ -161,65 +216,6 @@ def expectation(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
     return 1.0 - crossentropy_and_true_probability(y_true, y_pred, from_logits=from_logits)[1]
 
 
-def mse(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Squared error between probabilities and one-hot labels, averaged over the classes."""
-    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
-    return ops.mean(ops.square(labels - ops.exp(log_p)), axis=-1)
-
-
-def mae(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Absolute error between probabilities and one-hot labels, averaged over the classes."""
-    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
-    return ops.mean(ops.abs(labels - ops.exp(log_p)), axis=-1)
-
-
-def hinge(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Categorical hinge on the probabilities: ``max(0, 1 + max_{k != y} p_k - p_y)``.
-
-    This is Keras's ``categorical_hinge`` applied to ``p`` (the "categorical hinge" candidate of
-    the stochastic-loss paper, Sec. "Stochastic Loss Function"); its value lies in ``[0, 2]``.
-    """
-    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
-    p = ops.exp(log_p)
-    positive = ops.sum(labels * p, axis=-1)
-    negative = ops.max((1.0 - labels) * p, axis=-1)
-    return ops.maximum(1.0 + negative - positive, 0.0)
-
-
-def squared_hinge(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Square of the categorical hinge on the probabilities (see `hinge`)."""
-    return ops.square(hinge(y_true, y_pred, from_logits=from_logits))
-
-
-def cosine(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Cosine proximity ``1 - cos(y, p)``, in ``[0, 1]`` for probabilities.
-
-    Keras's ``cosine_similarity`` returns ``-cos``; the constant shift keeps the value
-    non-negative so that it can be mixed and normalised with the other candidates.
-    """
-    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
-    p = ops.exp(log_p)
-    epsilon = keras.config.epsilon()
-    dot = ops.sum(labels * p, axis=-1)
-    norms = ops.sqrt(ops.sum(ops.square(labels), axis=-1) * ops.sum(ops.square(p), axis=-1))
-    return 1.0 - dot / ops.maximum(norms, epsilon)
-
-
-def bce(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Per-class binary cross-entropy between ``p_k`` and ``y_k``, averaged over the classes."""
-    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
-    epsilon = keras.config.epsilon()
-    log_not_p = ops.log(ops.clip(1.0 - ops.exp(log_p), epsilon, 1.0))
-    return -ops.mean(labels * log_p + (1.0 - labels) * log_not_p, axis=-1)
-
-
-def focal(y_true: Any, y_pred: Any, *, from_logits: bool = False, gamma: float = 2.0) -> Any:
-    """Focal loss ``-(1 - p_y)^gamma log p_y`` (mixing paper Eq. 2, without class weight)."""
-    labels, log_p = labels_and_log_probs(y_true, y_pred, from_logits=from_logits)
-    modulation = ops.power(1.0 - ops.exp(log_p), gamma)
-    return -ops.sum(labels * modulation * log_p, axis=-1)
-
-
 def poly1(y_true: Any, y_pred: Any, *, from_logits: bool = False, epsilon: float = 1.0) -> Any:
     """Poly-1 loss ``-log p_y + epsilon (1 - p_y)`` (PolyLoss, Leng et al. 2022).
 
@@ -227,3 +223,62 @@ def poly1(y_true: Any, y_pred: Any, *, from_logits: bool = False, epsilon: float
     """
     ce, p_y = crossentropy_and_true_probability(y_true, y_pred, from_logits=from_logits)
     return ce + epsilon * (1.0 - p_y)
+
+
+crossentropy.from_terms = lambda terms: terms.crossentropy
+expectation.from_terms = lambda terms: 1.0 - terms.p_y
+poly1.from_terms = lambda terms, epsilon=1.0: terms.crossentropy + epsilon * (1.0 - terms.p_y)
+
+
+@_candidate
+def mse(terms: ClassificationTerms) -> Any:
+    """Squared error between probabilities and one-hot labels, averaged over the classes."""
+    return ops.mean(ops.square(terms.labels - terms.p), axis=-1)
+
+
+@_candidate
+def mae(terms: ClassificationTerms) -> Any:
+    """Absolute error between probabilities and one-hot labels, averaged over the classes."""
+    return ops.mean(ops.abs(terms.labels - terms.p), axis=-1)
+
+
+@_candidate
+def hinge(terms: ClassificationTerms) -> Any:
+    """Categorical hinge on the probabilities: ``max(0, 1 + max_{k != y} p_k - p_y)``.
+
+    This is Keras's ``categorical_hinge`` applied to ``p`` (the "categorical hinge" candidate of
+    the stochastic-loss paper, Sec. "Stochastic Loss Function"); its value lies in ``[0, 2]``.
+    """
+    negative = ops.max((1.0 - terms.labels) * terms.p, axis=-1)
+    return ops.maximum(1.0 + negative - terms.p_y, 0.0)
+
+
+@_candidate
+def squared_hinge(terms: ClassificationTerms) -> Any:
+    """Square of the categorical hinge on the probabilities (see `hinge`)."""
+    return ops.square(hinge.from_terms(terms))
+
+
+@_candidate
+def cosine(terms: ClassificationTerms) -> Any:
+    """Cosine proximity ``1 - cos(y, p)``, in ``[0, 1]`` for probabilities.
+
+    Keras's ``cosine_similarity`` returns ``-cos``; the constant shift keeps the value
+    non-negative so that it can be mixed and normalised with the other candidates.
+    """
+    squares = ops.sum(ops.square(terms.labels), axis=-1) * ops.sum(ops.square(terms.p), axis=-1)
+    return 1.0 - terms.p_y / ops.maximum(ops.sqrt(squares), keras.config.epsilon())
+
+
+@_candidate
+def bce(terms: ClassificationTerms) -> Any:
+    """Per-class binary cross-entropy between ``p_k`` and ``y_k``, averaged over the classes."""
+    log_not_p = ops.log(ops.clip(1.0 - terms.p, keras.config.epsilon(), 1.0))
+    return -ops.mean(terms.labels * terms.log_p + (1.0 - terms.labels) * log_not_p, axis=-1)
+
+
+@_candidate
+def focal(terms: ClassificationTerms, gamma: float = 2.0) -> Any:
+    """Focal loss ``-(1 - p_y)^gamma log p_y`` (mixing paper Eq. 2, without class weight)."""
+    modulation = ops.power(1.0 - terms.p, gamma)
+    return -ops.sum(terms.labels * modulation * terms.log_p, axis=-1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_adaptive_loss.losses.backward_updates import all_replicas_mean
@@ -19,9 +20,10 @@ class DecisionNetwork(keras.layers.Layer):
     The decision network of the stochastic-loss-function paper (Eq. 4) is trained in the same
     backward pass as the model (Algorithm 1), but Keras only trains the model's own variables.
     This layer therefore keeps its Adam state (first and second moments, step count) as
-    non-trainable weights and applies its own update (`apply_gradients`). Being a layer held by
-    the loss, its weights and optimizer state are saved by ``model.save`` and restored by
-    `keras.models.load_model`.
+    non-trainable weights and applies its own update (`apply_gradients`, TensorFlow's fused
+    Adam kernel: Kingma & Ba's update with bias correction folded into the step size). Being a
+    layer held by the loss, its weights and optimizer state are saved by ``model.save`` and
+    restored by `keras.models.load_model`.
 
     Args:
         num_candidates: number of candidate losses (outputs).
@@ -66,13 +68,15 @@ class DecisionNetwork(keras.layers.Layer):
                 f"The decision network must output one logit per candidate loss "
                 f"({self.num_candidates}); it outputs shape {output_shape}."
             )
-        self.step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="step")
-        self.moments = [
-            (
-                self.add_weight(shape=v.shape, initializer="zeros", trainable=False, name="m"),
-                self.add_weight(shape=v.shape, initializer="zeros", trainable=False, name="v"),
+
+        def state(name, shape=()):
+            return self.add_weight(
+                shape=shape, initializer="zeros", trainable=False, autocast=False, name=name
             )
-            for v in self.network.trainable_variables
+
+        self.step = state("step")
+        self.moments = [
+            (state("m", v.shape), state("v", v.shape)) for v in self.network.trainable_variables
         ]
         super().build(input_shape)
 
@@ -84,22 +88,33 @@ class DecisionNetwork(keras.layers.Layer):
         return all_replicas_mean(self._adam_step, gradients)
 
     def _adam_step(self, *gradients: Any) -> list:
+        # TensorFlow's fused Adam kernel: one op per variable instead of ~17 small ones (the
+        # unfused update cost ~0.15 ms per training step). Runs in cross-replica context;
+        # `extended.update` applies it to every mirrored copy with that copy's moments.
+        strategy = tf.distribute.get_strategy()
         step = self.step.value + 1.0
+        beta_1_power = ops.power(self.beta_1, step)
+        beta_2_power = ops.power(self.beta_2, step)
+
+        def apply(variable, m, v, gradient):
+            return tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle, m=m.handle, v=v.handle,
+                beta1_power=ops.cast(beta_1_power, variable.dtype),
+                beta2_power=ops.cast(beta_2_power, variable.dtype),
+                lr=ops.cast(self.learning_rate, variable.dtype),
+                beta1=ops.cast(self.beta_1, variable.dtype),
+                beta2=ops.cast(self.beta_2, variable.dtype),
+                epsilon=ops.cast(self.epsilon, variable.dtype),
+                grad=ops.cast(gradient, variable.dtype),
+            )  # fmt: skip
+
         updates = [self.step.assign(step)]
-        correction_1 = 1.0 - ops.power(self.beta_1, step)
-        correction_2 = 1.0 - ops.power(self.beta_2, step)
         for variable, (m, v), gradient in zip(
             self.network.trainable_variables, self.moments, gradients, strict=True
         ):
-            gradient = ops.cast(gradient, m.dtype)
-            new_m = self.beta_1 * m.value + (1.0 - self.beta_1) * gradient
-            new_v = self.beta_2 * v.value + (1.0 - self.beta_2) * ops.square(gradient)
-            update = (new_m / correction_1) / (ops.sqrt(new_v / correction_2) + self.epsilon)
-            updates += [
-                m.assign(new_m),
-                v.assign(new_v),
-                variable.assign(variable.value - self.learning_rate * update),
-            ]
+            updates.append(
+                strategy.extended.update(variable.value, apply, args=(m.value, v.value, gradient))
+            )
         return updates
 
     def get_config(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import candidates
 
-__all__ = ["Candidate", "available", "deserialize", "get", "serialize"]
+__all__ = ["Candidate", "available", "deserialize", "get", "per_sample_values", "serialize"]
 
 _CANDIDATES: dict[str, Callable[..., Any]] = {
     "crossentropy": candidates.crossentropy,
@@ -117,6 +117,16 @@ class Candidate:
             values = ops.mean(values, axis=tuple(range(expected_rank, len(values.shape))))
         return values
 
+    def values_from_terms(self, terms: candidates.ClassificationTerms) -> Any:
+        """Per-sample values from precomputed terms; registry candidates only."""
+        options = {k: v for k, v in self.options.items() if k != "from_logits"}
+        return self._fn.from_terms(terms, **options)
+
+    @property
+    def shares_terms(self) -> bool:
+        """Whether `values_from_terms` applies (a registry candidate)."""
+        return _is_registered_function(self._fn)
+
     def __repr__(self) -> str:
         return f"Candidate({self.name!r}, options={self.options})"
 
@@ -164,6 +174,28 @@ def get(identifier: Any, *, from_logits: bool = False) -> Candidate:
         f"Cannot use {identifier!r} as a candidate loss: expected one of the names "
         f"{', '.join(available())}, a keras.losses.Loss object or a callable."
     )
+
+
+def per_sample_values(candidate_list: list[Candidate], y_true: Any, y_pred: Any) -> list:
+    """Evaluates several candidates on one batch, computing the shared front end once.
+
+    Registry candidates read `keras_adaptive_loss.losses.candidates.ClassificationTerms`
+    (labels, log-probabilities, probabilities), built once per ``from_logits`` setting; other
+    candidates are called as they are.
+    """
+    terms: dict[bool, candidates.ClassificationTerms] = {}
+    values = []
+    for candidate in candidate_list:
+        if not candidate.shares_terms:
+            values.append(candidate(y_true, y_pred))
+            continue
+        from_logits = bool(candidate.options.get("from_logits", False))
+        if from_logits not in terms:
+            terms[from_logits] = candidates.classification_terms(
+                y_true, y_pred, from_logits=from_logits
+            )
+        values.append(candidate.values_from_terms(terms[from_logits]))
+    return values
 
 
 def serialize(identifier: Any) -> Any:

@@ -14,7 +14,13 @@ from keras_adaptive_loss.losses import registry
 from keras_adaptive_loss.losses.backward_updates import all_replicas_mean, update_on_backward
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.decision import DecisionNetwork
-from keras_adaptive_loss.losses.gumbel import gumbel_noise, multiple_gumbel_softmax, replica_seed
+from keras_adaptive_loss.losses.gumbel import (
+    gumbel_noise,
+    gumbel_softmax_samples,
+    mixture_objective_logit_gradient,
+    replica_seed,
+    straight_through,
+)
 
 __all__ = ["NORMALIZATIONS", "SelectionState", "StochasticLoss"]
 
@@ -204,38 +210,47 @@ class StochasticLoss(AdaptiveLoss):
 
     def candidate_values(self, y_true: Any, y_pred: Any) -> Any:
         """Per-sample value of every candidate, shape ``[..., n]``."""
-        return ops.stack([candidate(y_true, y_pred) for candidate in self.candidates], axis=-1)
+        values = registry.per_sample_values(self.candidates, y_true, ops.convert_to_tensor(y_pred))
+        return ops.stack([ops.cast(v, "float32") for v in values], axis=-1)
 
-    def decision_log_probabilities(self, y_pred: Any) -> Any:
-        """``log p``, the decision network's log-probabilities over candidates (Eq. 4)."""
+    def decision_logits(self, y_pred: Any) -> Any:
+        """The decision network's logits over candidates, ``h(f(x); v)`` (Eq. 4)."""
         probabilities = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
-        logits = self.decision_network(ops.stop_gradient(probabilities))
-        return ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        return ops.cast(self.decision_network(ops.stop_gradient(probabilities)), "float32")
 
-    def selection(self, y_true: Any, y_pred: Any, noise: Any) -> dict[str, Any]:
+    def selection(
+        self, y_true: Any, y_pred: Any, noise: Any, logits: Any | None = None
+    ) -> dict[str, Any]:
         """The loss for given Gumbel ``noise`` (shape ``[K, ..., n]``), with its parts.
 
-        Returns a dict with ``loss`` (per sample, Eq. 11), ``p_hat`` (Eq. 10), ``log_p``
-        (Eq. 4), ``values`` (the candidates, normalised if ``normalize="running_mean"``) and
-        ``objective`` (the decision network's objective, a scalar). Used by ``call`` and, with
-        fixed noise, by tests and analyses.
+        Returns a dict with ``loss`` (per sample, Eq. 11), ``p_hat`` (Eq. 10), ``logits`` and
+        ``log_p`` (Eq. 4), ``soft_samples`` (Eq. 6), ``values`` (the candidates, normalised if
+        ``normalize="running_mean"``), ``objective`` (the decision network's objective,
+        ``mean_b sum_i p_hat_bi v_bi``) and ``batch_means``. Used by ``call`` and, with fixed
+        noise, by tests and analyses. ``logits`` may be passed in when already computed.
         """
         y_pred = ops.convert_to_tensor(y_pred)
         self._ensure_built(y_pred)
-        raw = ops.cast(self.candidate_values(y_true, y_pred), "float32")
-        batch_means = ops.mean(ops.reshape(raw, (-1, raw.shape[-1])), axis=0)
-        values = raw / ops.stop_gradient(self._scales(batch_means))
-        log_p = self.decision_log_probabilities(y_pred)
+        raw = self.candidate_values(y_true, y_pred)
+        batch_means = ops.stop_gradient(ops.mean(ops.reshape(raw, (-1, raw.shape[-1])), axis=0))
+        scales = self._scales(batch_means)
+        values = ops.stop_gradient(raw / scales)
+        if logits is None:
+            logits = self.decision_logits(y_pred)
+        log_p = ops.log_softmax(logits, axis=-1)
         temperature = self.variable("temperature")
-        p_hat, _ = multiple_gumbel_softmax(log_p, noise, temperature, hard=self.hard)
-        loss = ops.sum(ops.stop_gradient(p_hat) * values, axis=-1)
-        objective = ops.mean(ops.sum(p_hat * ops.stop_gradient(values), axis=-1))
+        soft_samples = gumbel_softmax_samples(log_p, noise, temperature)
+        p_hat = ops.mean(straight_through(soft_samples) if self.hard else soft_samples, axis=0)
+        # d loss / d y_pred only flows through the candidates; weights and scales are constants.
+        loss = ops.sum(ops.stop_gradient(p_hat / scales) * raw, axis=-1)
         return {
             "loss": loss,
             "p_hat": p_hat,
+            "logits": logits,
             "log_p": log_p,
+            "soft_samples": soft_samples,
             "values": values,
-            "objective": objective,
+            "objective": ops.mean(ops.sum(p_hat * values, axis=-1)),
             "batch_means": batch_means,
         }
 
@@ -257,15 +272,22 @@ class StochasticLoss(AdaptiveLoss):
             # Keras's symbolic build under a strategy: no training step, nothing to learn.
             return self.selection(y_true, y_pred, noise)["loss"]
         with tf.GradientTape() as tape:
-            parts = self.selection(y_true, y_pred, noise)
-        variables = self.decision_network.network.trainable_variables
-        gradients = tape.gradient(parts["objective"], variables)
-        batch_weights = ops.mean(ops.reshape(parts["p_hat"], (-1, len(self.candidates))), axis=0)
+            logits = self.decision_logits(y_pred)
+        parts = self.selection(y_true, y_pred, noise, logits=logits)
+        logit_gradient = mixture_objective_logit_gradient(
+            logits, parts["soft_samples"], parts["values"], self.variable("temperature")
+        )
+        gradients = tape.gradient(
+            logits, self.decision_network.network.trainable_variables, logit_gradient
+        )
+        batch_weights = ops.mean(
+            ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates))), axis=0
+        )
 
         def train_step():
             updates = self.decision_network.apply_gradients(gradients)
             updates += all_replicas_mean(
-                self._update_statistics, [ops.stop_gradient(parts["batch_means"]), batch_weights]
+                self._update_statistics, [parts["batch_means"], batch_weights]
             )
             return updates
 
