@@ -35,8 +35,14 @@ def replica_seed(base_seed: Any, counter: Any) -> Any:
 
 
 def gumbel_noise(shape: Any, seed: Any, dtype: str = "float32") -> Any:
-    """Standard Gumbel noise ``G = -log(-log(U))``, ``U ~ U(0, 1)`` (paper Eq. 5)."""
-    uniform = tf.random.stateless_uniform(shape, seed=seed, minval=_TINY, maxval=1.0, dtype=dtype)
+    """Standard Gumbel noise ``G = -log(-log(U))``, ``U ~ U(0, 1)`` (paper Eq. 5).
+
+    The Philox algorithm is named explicitly: under XLA on CPU, ``alg="auto_select"`` cost
+    ~280 us per draw of 3x128x5 numbers against ~50 us for Philox (TensorFlow 2.21).
+    """
+    uniform = tf.random.stateless_uniform(
+        shape, seed=seed, minval=_TINY, maxval=1.0, dtype=dtype, alg="philox"
+    )
     return -ops.log(-ops.log(uniform))
 
 
