@@ -173,6 +173,20 @@ def test_decision_network_learns_in_fit_but_not_in_evaluation(mode, toy_classifi
     assert float(loss.decision_network.step.numpy()) == 12
 
 
+def test_decision_network_learns_with_a_functional_model(toy_classification):
+    x, y = toy_classification
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, activation="softmax")(hidden))
+    loss = kal.StochasticLoss(["crossentropy", "mse"], seed=0, decision_learning_rate=0.01)
+    model.compile(optimizer="adam", loss=loss)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    before = _decision_weights(loss)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert _changed(before, _decision_weights(loss))
+    assert float(loss.decision_network.step.numpy()) == 8
+
+
 def test_gradients_reach_the_model_and_the_decision_network(toy_classification):
     x, y = toy_classification
     loss = kal.StochasticLoss(["crossentropy", "mse"], seed=0)
