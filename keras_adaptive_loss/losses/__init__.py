@@ -5,7 +5,7 @@
 (10, True)
 """
 
-from keras_adaptive_loss.losses import candidates
+from keras_adaptive_loss.losses import candidates, refactorings
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidate_loss import CandidateLoss
 from keras_adaptive_loss.losses.decision import DecisionNetwork
@@ -16,6 +16,13 @@ from keras_adaptive_loss.losses.mixing import (
 )
 from keras_adaptive_loss.losses.registry import Candidate, available, deserialize, get, serialize
 from keras_adaptive_loss.losses.stochastic import StochasticLoss
+from keras_adaptive_loss.losses.uniloss import (
+    UniLoss,
+    UniLossAccuracy,
+    UniLossAveragePrecision,
+    UniLossFBeta,
+    UniLossPCKh,
+)
 
 __all__ = [
     "AdaptiveLoss",
@@ -24,11 +31,17 @@ __all__ = [
     "CrossentropyExpectationMix",
     "DecisionNetwork",
     "StochasticLoss",
+    "UniLoss",
+    "UniLossAccuracy",
+    "UniLossAveragePrecision",
+    "UniLossFBeta",
+    "UniLossPCKh",
     "available",
     "candidates",
     "deserialize",
     "focus_to_weights",
     "get",
+    "refactorings",
     "serialize",
     "weights_to_focus",
 ]

@@ -1,0 +1,364 @@
+"""Metric refactorings for UniLoss: scores -> comparisons -> binaries -> metric (Eq. 4).
+
+A `Refactoring` tells `keras_adaptive_loss.losses.UniLoss` three things about a metric:
+
+- ``comparisons(y_true, y_pred) -> (c, valid)``: the differences of score pairs whose signs
+  decide the metric, on a fixed grid of any shape ``S`` (e.g. ``[batch, classes]``), and a
+  boolean mask of the grid cells that are real comparisons. Fixed grids keep shapes static
+  (XLA-friendly); the mask says which cells count.
+- ``metric(configurations, y_true, valid) -> [A]``: the metric ``g`` of ``A`` binary
+  configurations at once (``configurations`` has shape ``[A, *S]``, values 0/1; invalid cells
+  hold arbitrary values and must be ignored).
+- ``best_configuration(y_true, valid)``: the configuration of a perfect prediction (default:
+  every comparison positive).
+
+Optional: ``degenerate(y_true)`` (a batch on which the metric is undefined: the loss is then 0),
+``check(y_true, y_pred)`` (validation at trace time), ``set_metric = True`` for metrics that do
+not decompose over samples (gathered across replicas), and ``get_config``.
+
+Example, a new metric in a few lines — top-1 accuracy restricted to one class of interest:
+
+```python
+@keras.saving.register_keras_serializable(package="my_project")
+class RecallOfClass(kal.losses.refactorings.AccuracyRefactoring):
+    def __init__(self, target=0, **kwargs):
+        super().__init__(**kwargs)
+        self.target = target
+
+    def metric(self, configurations, y_true, valid):
+        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1)  # [A, batch]
+        is_target = ops.cast(ops.reshape(y_true, (-1,)) == self.target, correct.dtype)
+        return ops.sum(correct * is_target, axis=-1) / ops.maximum(ops.sum(is_target), 1.0)
+
+loss = kal.losses.UniLoss(RecallOfClass(target=3))
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_adaptive_loss.losses import candidates
+
+__all__ = [
+    "AccuracyRefactoring",
+    "AveragePrecisionRefactoring",
+    "FBetaRefactoring",
+    "PCKhRefactoring",
+    "Refactoring",
+    "binary_scores",
+    "pckh_targets",
+]
+
+
+class Refactoring:
+    """Base class of metric refactorings (see the module docstring for the interface)."""
+
+    set_metric: bool = False
+
+    def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
+        raise NotImplementedError
+
+    def best_configuration(self, y_true: Any, valid: Any) -> Any:
+        return ops.ones(valid.shape if None not in valid.shape else ops.shape(valid))
+
+    def degenerate(self, y_true: Any) -> Any:
+        return ops.convert_to_tensor(False)
+
+    def check(self, y_true: Any, y_pred: Any) -> None:
+        """Raises `ValueError` for inputs that cannot be refactored (checked at trace time)."""
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Refactoring:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class AccuracyRefactoring(Refactoring):
+    """Multi-class accuracy (UniLoss Sec. 3.2, Eqs. 6-8).
+
+    Comparisons ``s_{i,y_i} - s_{i,k}`` for every class ``k != y_i`` on a ``[batch, C]`` grid;
+    a sample is correct when all of its comparisons are positive, and accuracy is the mean.
+    Scores are log-probabilities (from logits: log-softmax), whose differences are the logit
+    differences.
+    """
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = bool(from_logits)
+
+    def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        labels, scores = candidates.labels_and_log_probs(
+            y_true, y_pred, from_logits=self.from_logits
+        )
+        true_score = ops.sum(labels * scores, axis=-1, keepdims=True)
+        return true_score - scores, labels < 0.5
+
+    def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
+        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1)
+        return ops.mean(ops.reshape(correct, (correct.shape[0], -1)), axis=-1)
+
+    def check(self, y_true: Any, y_pred: Any) -> None:
+        candidates.sparse_labels(y_true, y_pred)  # raises ValueError for mismatched shapes
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits}
+
+
+def binary_scores(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any]:
+    """Scores (log-odds of the positive class) and 0/1 labels of a binary classifier.
+
+    ``y_pred`` is one probability/logit per sample (shape ``[batch]`` or ``[batch, 1]``) or a
+    two-class output ``[batch, 2]``; ``y_true`` holds 0/1 labels (``[batch]``, ``[batch, 1]``)
+    or one-hot pairs ``[batch, 2]``.
+    """
+    y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.cast(y_true, "float32")
+    width = y_pred.shape[-1] if len(y_pred.shape) == 2 else 1
+    if len(y_pred.shape) not in (1, 2) or width not in (1, 2):
+        raise ValueError(
+            "A binary-classification UniLoss expects predictions of shape [batch], [batch, 1] "
+            f"or [batch, 2]; got {y_pred.shape}."
+        )
+    epsilon = keras.config.epsilon()
+    if width == 2:
+        if from_logits:
+            scores = y_pred[:, 1] - y_pred[:, 0]
+        else:
+            p = ops.clip(y_pred, epsilon, 1.0)
+            scores = ops.log(p[:, 1]) - ops.log(p[:, 0])
+    else:
+        y_pred = ops.reshape(y_pred, (-1,))
+        if from_logits:
+            scores = y_pred
+        else:
+            p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
+            scores = ops.log(p) - ops.log(1.0 - p)
+    if len(y_true.shape) == 2 and y_true.shape[-1] == 2:
+        labels = y_true[:, 1]
+    elif len(y_true.shape) == 1 or (len(y_true.shape) == 2 and y_true.shape[-1] == 1):
+        labels = ops.reshape(y_true, (-1,))
+    else:
+        raise ValueError(
+            "A binary-classification UniLoss expects 0/1 labels of shape [batch] or [batch, 1], "
+            f"or one-hot labels [batch, 2]; got {y_true.shape}."
+        )
+    return scores, labels
+
+
+def _check_binary_labels(y_true: Any, y_pred: Any, from_logits: bool, metric: str) -> None:
+    binary_scores(y_true, y_pred, from_logits)  # shape checks
+    known = keras.ops.convert_to_numpy(y_true) if _is_concrete(y_true) else None
+    if known is not None and not np.isin(known, (0, 1)).all():
+        raise ValueError(
+            f"{metric} needs binary labels (0 = negative, 1 = positive); got values "
+            f"{np.unique(known)[:10].tolist()}. For multi-class data pick one class, e.g. "
+            "y == 0, as the positive class."
+        )
+
+
+def _is_concrete(x: Any) -> bool:
+    try:
+        keras.ops.convert_to_numpy(x)
+    except Exception:  # a symbolic tensor while tracing: values are unknown
+        return False
+    return True
+
+
+def _positives_and_negatives(labels: Any) -> tuple[Any, Any]:
+    return labels > 0.5, labels <= 0.5
+
+
+def _degenerate_binary(y_true: Any) -> Any:
+    labels = ops.cast(ops.reshape(y_true, (ops.shape(y_true)[0], -1))[:, -1], "float32")
+    positives = ops.sum(ops.cast(labels > 0.5, "float32"))
+    negatives = ops.sum(ops.cast(labels <= 0.5, "float32"))
+    return ops.logical_or(positives == 0, negatives == 0)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class AveragePrecisionRefactoring(Refactoring):
+    """Average precision of a binary classifier (UniLoss Sec. 4.2).
+
+    Comparisons ``s_i - s_j`` for every positive ``i`` and negative ``j``, on a
+    ``[batch, batch]`` grid. For a configuration, positive ``i`` has ``n_i`` negatives ranked
+    above it (its comparisons that are 0); ordering positives by ``n_i`` gives the ranking, and
+    ``AP = (1 / P) sum_r r / (r + n_(r))`` over the positives in that order. On a configuration
+    that some score ordering produces, this equals the AP of those scores exactly
+    (scikit-learn's ``average_precision_score``, without interpolation); on other
+    configurations it extends AP through the same formula. A set metric: gathered across
+    replicas. A batch without positives or negatives is degenerate.
+    """
+
+    set_metric = True
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = bool(from_logits)
+
+    def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        scores, labels = binary_scores(y_true, y_pred, self.from_logits)
+        positive, negative = _positives_and_negatives(labels)
+        valid = ops.logical_and(positive[:, None], negative[None, :])
+        return scores[:, None] - scores[None, :], valid
+
+    def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
+        _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
+        positive, _ = _positives_and_negatives(labels)
+        above = ops.sum(ops.where(valid, 1.0 - configurations, 0.0), axis=-1)  # [A, batch]
+        above = ops.where(positive[None], above, 1e9)
+        ranked = ops.sort(above, axis=-1)
+        count = ops.sum(ops.cast(positive, "float32"))
+        rank = ops.cast(ops.arange(1, ops.shape(ranked)[-1] + 1), "float32")
+        precision = ops.where(rank <= count, rank / (rank + ranked), 0.0)
+        return ops.sum(precision, axis=-1) / ops.maximum(count, 1.0)
+
+    def degenerate(self, y_true: Any) -> Any:
+        return _degenerate_binary(y_true)
+
+    def check(self, y_true: Any, y_pred: Any) -> None:
+        _check_binary_labels(y_true, y_pred, self.from_logits, "UniLossAveragePrecision")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class FBetaRefactoring(Refactoring):
+    """F-beta of a binary classifier at threshold 0.5 (beyond the paper).
+
+    One comparison per sample, its log-odds against 0 (``p > 0.5``); with ``TP, FP, FN`` counted
+    from a configuration, ``F = (1 + beta^2) TP / ((1 + beta^2) TP + beta^2 FN + FP)``. The best
+    configuration predicts every label. A set metric: gathered across replicas. A batch without
+    positives or negatives is degenerate.
+    """
+
+    set_metric = True
+
+    def __init__(self, beta: float = 1.0, from_logits: bool = False) -> None:
+        if not np.isfinite(beta) or beta <= 0:
+            raise ValueError(f"beta must be > 0; got {beta!r}.")
+        self.beta = float(beta)
+        self.from_logits = bool(from_logits)
+
+    def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        scores, _ = binary_scores(y_true, y_pred, self.from_logits)
+        return scores, ops.ones_like(scores) > 0
+
+    def best_configuration(self, y_true: Any, valid: Any) -> Any:
+        _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
+        return labels
+
+    def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
+        _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
+        tp = ops.sum(configurations * labels, axis=-1)
+        fp = ops.sum(configurations * (1.0 - labels), axis=-1)
+        fn = ops.sum((1.0 - configurations) * labels, axis=-1)
+        b2 = self.beta**2
+        return (1.0 + b2) * tp / ops.maximum((1.0 + b2) * tp + b2 * fn + fp, 1e-12)
+
+    def degenerate(self, y_true: Any) -> Any:
+        return _degenerate_binary(y_true)
+
+    def check(self, y_true: Any, y_pred: Any) -> None:
+        _check_binary_labels(y_true, y_pred, self.from_logits, "UniLossFBeta")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"beta": self.beta, "from_logits": self.from_logits}
+
+
+def pckh_targets(keypoints: Any, visible: Any, head_sizes: Any) -> np.ndarray:
+    """Packs PCKh labels into the ``[batch, joints, 4]`` array `PCKhRefactoring` reads.
+
+    Args:
+        keypoints: ``[batch, joints, 2]`` (row, column) in heatmap pixels.
+        visible: ``[batch, joints]``, 1 for annotated joints.
+        head_sizes: ``[batch]`` head segment length in heatmap pixels.
+    """
+    keypoints = np.asarray(keypoints, dtype="float32")
+    batch, joints = keypoints.shape[:2]
+    visible = np.asarray(visible, dtype="float32").reshape(batch, joints, 1)
+    heads = np.broadcast_to(np.asarray(head_sizes, "float32").reshape(batch, 1, 1), visible.shape)
+    return np.concatenate([keypoints, visible, heads], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class PCKhRefactoring(Refactoring):
+    """PCKh of heatmap keypoint predictions (UniLoss Sec. 4.3), per joint.
+
+    ``y_pred``: heatmaps ``[batch, height, width, joints]`` (the predicted keypoint is the
+    highest pixel). ``y_true``: ``[batch, joints, 4]`` = (row, column, visible, head size) — see
+    `pckh_targets`. Pixels whose centre lies within ``threshold * head size`` of the keypoint
+    are positive. A visible joint is correct when the highest pixel is positive, i.e. when the
+    best positive pixel outscores every negative pixel: the comparisons are
+    ``max(positive scores) - s_pixel`` for each negative pixel (Eq. 8's argmax refactoring). This
+    gives exactly PCKh with ``height * width`` binaries per joint, where the paper's
+    positive-by-negative pairs need ``m_k (height * width - m_k)``. A joint whose disk contains
+    no pixel centre is left out; a batch without a counted joint is degenerate.
+    """
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        if not np.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be > 0; got {threshold!r}.")
+        self.threshold = float(threshold)
+        self._grid: tuple[int, int] = (0, 0)
+
+    def _positives(self, y_true: Any, height: int, width: int) -> tuple[Any, Any]:
+        rows = ops.cast(ops.arange(height * width) // width, "float32")
+        cols = ops.cast(ops.arange(height * width) % width, "float32")
+        y_true = ops.cast(y_true, "float32")
+        d2 = ops.square(rows - y_true[..., 0:1]) + ops.square(cols - y_true[..., 1:2])
+        radius = self.threshold * y_true[..., 3:4]
+        positive = d2 <= ops.square(radius)
+        counted = ops.logical_and(y_true[..., 2] > 0.5, ops.any(positive, axis=-1))
+        return positive, counted
+
+    def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        _, height, width, joints = y_pred.shape
+        self._grid = (height, width)  # static; `metric` of the same trace reads it
+        scores = ops.transpose(ops.reshape(y_pred, (-1, height * width, joints)), (0, 2, 1))
+        scores = ops.cast(scores, "float32")
+        positive, counted = self._positives(y_true, height, width)
+        best_positive = ops.max(ops.where(positive, scores, -1e9), axis=-1, keepdims=True)
+        best_positive = ops.where(counted[..., None], best_positive, 0.0)
+        valid = ops.logical_and(ops.logical_not(positive), counted[..., None])
+        comparisons = ops.where(valid, best_positive - scores, 0.0)
+        return comparisons, valid
+
+    def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
+        _, counted = self._positives(y_true, *self._grid)
+        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1)  # [A, batch, joints]
+        counted = ops.cast(counted, "float32")
+        hits = ops.sum(ops.reshape(correct * counted, (correct.shape[0], -1)), axis=-1)
+        return hits / ops.maximum(ops.sum(counted), 1.0)
+
+    def degenerate(self, y_true: Any) -> Any:
+        y_true = ops.cast(y_true, "float32")
+        return ops.sum(ops.cast(y_true[..., 2] > 0.5, "float32")) == 0
+
+    def check(self, y_true: Any, y_pred: Any) -> None:
+        if len(y_pred.shape) != 4 or None in y_pred.shape[1:]:
+            raise ValueError(
+                "UniLossPCKh expects heatmaps of shape [batch, height, width, joints] with known "
+                f"height, width and joints; got {y_pred.shape}."
+            )
+        joints = y_pred.shape[-1]
+        if len(y_true.shape) != 3 or y_true.shape[1:] != (joints, 4):
+            raise ValueError(
+                f"UniLossPCKh expects labels of shape [batch, {joints}, 4] = (row, column, "
+                f"visible, head size) per joint (see pckh_targets); got {y_true.shape}."
+            )
+
+    def get_config(self) -> dict[str, Any]:
+        return {"threshold": self.threshold}
