@@ -13,8 +13,11 @@ Callbacks that the loss needs (e.g. a per-step FocusSchedule) run inside the tim
     python benchmarks/overhead.py                # jit off and on
     python benchmarks/overhead.py --rounds 5 --steps 50 --jit off
 
+Losses of the binary task (UniLossAveragePrecision) train the same MLP with one logit output on
+labels y == 0 and are compared with Keras BinaryCrossentropy on that model.
+
 No assertions: it prints a table. Targets live in the issues (CE+EL mix: ratio <= 1.03;
-StochasticLoss with K=3 and five candidates: <= 1.10).
+StochasticLoss with K=3 and five candidates: <= 1.10; UniLoss accuracy and AP: <= 1.25).
 """
 
 from __future__ import annotations
@@ -33,29 +36,44 @@ import numpy as np
 import keras_adaptive_loss as kal
 
 BASELINE = "keras SparseCategoricalCrossentropy"
+BINARY_BASELINE = "keras BinaryCrossentropy (binary task)"
 
-# name -> () -> (loss, callbacks)
-LOSSES: dict[str, Callable[[], tuple[keras.losses.Loss, list]]] = {
-    BASELINE: lambda: (keras.losses.SparseCategoricalCrossentropy(), []),
+# name -> (task, () -> (loss, callbacks)). The multiclass task trains MLP 784-500-300-10
+# (softmax); the binary task the same MLP with one logit output on labels y == 0 (1:9).
+LOSSES: dict[str, tuple[str, Callable[[], tuple[keras.losses.Loss, list]]]] = {
+    BASELINE: ("multiclass", lambda: (keras.losses.SparseCategoricalCrossentropy(), [])),
     # A second, identical baseline: its ratio shows the noise floor of the measurement.
-    "A/A control: keras SparseCategoricalCrossentropy": lambda: (
-        keras.losses.SparseCategoricalCrossentropy(),
-        [],
+    "A/A control: keras SparseCategoricalCrossentropy": (
+        "multiclass",
+        lambda: (keras.losses.SparseCategoricalCrossentropy(), []),
     ),
-    "CrossentropyExpectationMix": lambda: (kal.losses.CrossentropyExpectationMix(), []),
-    "CrossentropyExpectationMix + FocusSchedule(epoch)": lambda: (
-        kal.losses.CrossentropyExpectationMix(),
-        [kal.callbacks.FocusSchedule("0-0.5")],
+    "CrossentropyExpectationMix": (
+        "multiclass",
+        lambda: (kal.losses.CrossentropyExpectationMix(), []),
     ),
-    "CrossentropyExpectationMix + FocusSchedule(step)": lambda: (
-        kal.losses.CrossentropyExpectationMix(),
-        [kal.callbacks.FocusSchedule("0-0.5", unit="step")],
+    "CrossentropyExpectationMix + FocusSchedule(epoch)": (
+        "multiclass",
+        lambda: (kal.losses.CrossentropyExpectationMix(), [kal.callbacks.FocusSchedule("0-0.5")]),
     ),
-    "StochasticLoss (K=3, 5 candidates)": lambda: (
-        kal.StochasticLoss(["crossentropy", "mse", "mae", "hinge", "cosine"], seed=0),
-        [],
+    "CrossentropyExpectationMix + FocusSchedule(step)": (
+        "multiclass",
+        lambda: (
+            kal.losses.CrossentropyExpectationMix(),
+            [kal.callbacks.FocusSchedule("0-0.5", unit="step")],
+        ),
+    ),
+    "StochasticLoss (K=3, 5 candidates)": (
+        "multiclass",
+        lambda: (kal.StochasticLoss(["crossentropy", "mse", "mae", "hinge", "cosine"], seed=0), []),
+    ),
+    "UniLossAccuracy": ("multiclass", lambda: (kal.losses.UniLossAccuracy(seed=0), [])),
+    BINARY_BASELINE: ("binary", lambda: (keras.losses.BinaryCrossentropy(from_logits=True), [])),
+    "UniLossAveragePrecision (binary task)": (
+        "binary",
+        lambda: (kal.losses.UniLossAveragePrecision(from_logits=True, seed=0), []),
     ),
 }
+BASELINES = {"multiclass": BASELINE, "binary": BINARY_BASELINE}
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -82,13 +100,18 @@ class StepTimer(keras.callbacks.Callback):
         self._seen += 1
 
 
-def build_mlp() -> keras.Model:
+def build_mlp(task: str = "multiclass") -> keras.Model:
+    output = (
+        keras.layers.Dense(10, activation="softmax")
+        if task == "multiclass"
+        else keras.layers.Dense(1)
+    )
     return keras.Sequential(
         [
             keras.Input((784,)),
             keras.layers.Dense(500, activation="relu"),
             keras.layers.Dense(300, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
+            output,
         ]
     )
 
@@ -97,43 +120,45 @@ def measure(jit: bool, rounds: int, steps: int, batch_size: int = 128) -> dict[s
     """Returns every timed step (seconds) of every loss in `LOSSES`."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps * batch_size, 784)).astype("float32")
-    y = rng.integers(0, 10, size=steps * batch_size)
+    labels = rng.integers(0, 10, size=steps * batch_size)
+    targets = {"multiclass": labels, "binary": (labels == 0).astype("float32")}
     keras.utils.set_random_seed(0)
-    weights = build_mlp().get_weights()
+    weights = {task: build_mlp(task).get_weights() for task in BASELINES}
     runs = {}
-    for name, make in LOSSES.items():
-        model = build_mlp()
-        model.set_weights(weights)
+    for name, (task, make) in LOSSES.items():
+        model = build_mlp(task)
+        model.set_weights(weights[task])
         loss, callbacks = make()
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss, jit_compile=jit)
-        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # trace and warm up
-        runs[name] = (model, callbacks, StepTimer())
+        model.fit(x, targets[task], batch_size=batch_size, epochs=1, verbose=0)  # warm up
+        runs[name] = (model, callbacks, StepTimer(), targets[task])
     order = list(runs)
     for _ in range(rounds):
         rng.shuffle(order)  # no loss always runs first (or right after the same neighbour)
-        for model, callbacks, timer in (runs[name] for name in order):
+        for model, callbacks, timer, y in (runs[name] for name in order):
             model.fit(
                 x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[*callbacks, timer]
             )
-    return {name: np.asarray(timer.gaps) for name, (_, _, timer) in runs.items()}
+    return {name: np.asarray(run[2].gaps) for name, run in runs.items()}
 
 
 def main(rounds: int = 20, steps: int = 60, jit_modes: tuple[bool, ...] = (False, True)) -> dict:
-    """Prints, per jit mode, each loss's p10 and median step time and their ratios to CE."""
+    """Prints, per jit mode, each loss's p10 and median step time and ratios to its task's CE."""
     results = {}
     for jit in jit_modes:
         gaps = measure(jit, rounds, steps)
         low = {name: np.percentile(g, 10) for name, g in gaps.items()}
+        base = {name: BASELINES[task] for name, (task, _) in LOSSES.items()}
         mid = {name: np.median(g) for name, g in gaps.items()}
         setting = f"MLP 784-500-300-10, batch 128, {rounds} rounds x {steps} steps"
         print(f"\njit_compile={jit}  ({setting})")
         print(f"{'loss':<52} {'p10 ms':>7} {'ratio':>6} {'median ms':>10} {'ratio':>6}")
         for name in gaps:
             print(
-                f"{name:<52} {1000 * low[name]:7.3f} {low[name] / low[BASELINE]:6.3f} "
-                f"{1000 * mid[name]:10.3f} {mid[name] / mid[BASELINE]:6.3f}"
+                f"{name:<52} {1000 * low[name]:7.3f} {low[name] / low[base[name]]:6.3f} "
+                f"{1000 * mid[name]:10.3f} {mid[name] / mid[base[name]]:6.3f}"
             )
-        results[jit] = {name: low[name] / low[BASELINE] for name in gaps}
+        results[jit] = {name: low[name] / low[base[name]] for name in gaps}
     return results
 
 

@@ -30,7 +30,7 @@ def replica_seed(base_seed: Any, counter: Any) -> Any:
     context = tf.distribute.get_replica_context()
     if context is not None and tf.distribute.has_strategy():
         replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-        seed = tf.random.experimental.stateless_fold_in(seed, replica)
+        seed = tf.random.experimental.stateless_fold_in(seed, replica, alg="philox")
     return seed
 
 

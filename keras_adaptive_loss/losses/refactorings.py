@@ -40,6 +40,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_adaptive_loss.losses import candidates
@@ -188,38 +189,72 @@ def _degenerate_binary(y_true: Any) -> Any:
     return ops.logical_or(positives == 0, negatives == 0)
 
 
+_LAYOUTS = ("auto", "compact", "masked")
+
+
+def _in_xla_compilation() -> bool:
+    """Whether the code is being traced for XLA (``jit_compile=True``)."""
+    enclosing = getattr(tf.__internal__, "get_enclosing_xla_context", None)
+    return enclosing is None or enclosing() is not None
+
+
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
 class AveragePrecisionRefactoring(Refactoring):
     """Average precision of a binary classifier (UniLoss Sec. 4.2).
 
-    Comparisons ``s_i - s_j`` for every positive ``i`` and negative ``j``, on a
-    ``[batch, batch]`` grid. For a configuration, positive ``i`` has ``n_i`` negatives ranked
-    above it (its comparisons that are 0); ordering positives by ``n_i`` gives the ranking, and
-    ``AP = (1 / P) sum_r r / (r + n_(r))`` over the positives in that order. On a configuration
-    that some score ordering produces, this equals the AP of those scores exactly
-    (scikit-learn's ``average_precision_score``, without interpolation); on other
-    configurations it extends AP through the same formula. A set metric: gathered across
-    replicas. A batch without positives or negatives is degenerate.
+    Comparisons ``s_i - s_j`` for every positive ``i`` and negative ``j``. For a configuration,
+    positive ``i`` has ``n_i`` negatives ranked above it (its comparisons that are 0); ordering
+    positives by ``n_i`` gives the ranking, and ``AP = (1 / P) sum_r r / (r + n_(r))`` over the
+    positives in that order. On a configuration that some score ordering produces, this equals
+    the AP of those scores exactly (scikit-learn's ``average_precision_score``, without
+    interpolation); on other configurations it extends AP through the same formula. A set
+    metric: gathered across replicas. A batch without positives or negatives is degenerate.
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits.
+        layout: ``"compact"`` puts the comparisons on a ``[positives, negatives]`` grid (its
+            size depends on the batch's labels), ``"masked"`` on a ``[batch, batch]`` grid
+            with a mask; ``"auto"`` takes compact except under XLA. Measured per training
+            step (MLP 784-500-300-1, batch 128, 1:9 labels, ratio to binary cross-entropy):
+            masked 2.9x with and without XLA; compact 1.26x without XLA but 6.4x under XLA,
+            which pads data-dependent shapes.
     """
 
     set_metric = True
 
-    def __init__(self, from_logits: bool = False) -> None:
+    def __init__(self, from_logits: bool = False, layout: str = "auto") -> None:
+        if layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {_LAYOUTS}; got {layout!r}.")
         self.from_logits = bool(from_logits)
+        self.layout = layout
+        self._compact = layout == "compact"
 
     def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         scores, labels = binary_scores(y_true, y_pred, self.from_logits)
         positive, negative = _positives_and_negatives(labels)
+        # static per trace; `metric` of the same trace reads it
+        self._compact = self.layout == "compact" or (
+            self.layout == "auto" and not _in_xla_compilation()
+        )
+        if self._compact:
+            positive_scores = tf.gather(scores, tf.where(positive)[:, 0])
+            negative_scores = tf.gather(scores, tf.where(negative)[:, 0])
+            comparisons = positive_scores[:, None] - negative_scores[None, :]
+            return comparisons, ops.ones_like(comparisons) > 0
         valid = ops.logical_and(positive[:, None], negative[None, :])
         return scores[:, None] - scores[None, :], valid
 
     def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
-        _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
-        positive, _ = _positives_and_negatives(labels)
-        above = ops.sum(ops.where(valid, 1.0 - configurations, 0.0), axis=-1)  # [A, batch]
-        above = ops.where(positive[None], above, 1e9)
-        ranked = ops.sort(above, axis=-1)
-        count = ops.sum(ops.cast(positive, "float32"))
+        if self._compact:
+            above = ops.sum(1.0 - configurations, axis=-1)  # [A, positives]
+            ranked = ops.sort(above, axis=-1)
+            count = ops.cast(ops.shape(ranked)[-1], "float32")
+        else:
+            _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
+            positive, _ = _positives_and_negatives(labels)
+            above = ops.sum(ops.where(valid, 1.0 - configurations, 0.0), axis=-1)  # [A, batch]
+            ranked = ops.sort(ops.where(positive[None], above, 1e9), axis=-1)
+            count = ops.sum(ops.cast(positive, "float32"))
         rank = ops.cast(ops.arange(1, ops.shape(ranked)[-1] + 1), "float32")
         precision = ops.where(rank <= count, rank / (rank + ranked), 0.0)
         return ops.sum(precision, axis=-1) / ops.maximum(count, 1.0)
@@ -231,7 +266,7 @@ class AveragePrecisionRefactoring(Refactoring):
         _check_binary_labels(y_true, y_pred, self.from_logits, "UniLossAveragePrecision")
 
     def get_config(self) -> dict[str, Any]:
-        return {"from_logits": self.from_logits}
+        return {"from_logits": self.from_logits, "layout": self.layout}
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")

@@ -61,16 +61,31 @@ def idw_interpolate(u: Any, anchors: Any, anchor_values: Any, power: float = 1.0
     return ops.sum(weights * anchor_values) / ops.sum(weights)
 
 
-def _flip_random_bits(base: Any, selectable: Any, count: int, uniform: Any) -> Any:
-    """Flips ``count`` randomly chosen selectable bits of ``base`` in each of ``uniform``'s rows."""
-    flat = ops.reshape(uniform, (uniform.shape[0], -1))
-    scores = ops.where(ops.reshape(selectable, (1, -1)), flat, -1.0)
-    size = flat.shape[1]
-    k = count if size is None else min(count, size)
-    threshold = ops.min(ops.top_k(scores, k)[0], axis=-1, keepdims=True)
-    flip = ops.logical_and(scores >= threshold, scores >= 0.0)
-    flip = ops.reshape(flip, ops.shape(uniform))
-    return ops.where(flip, 1.0 - base[None], base[None])
+def _flip_random_bits(
+    base: Any, selectable: Any, uniform: Any, num_anchors: int, count: int
+) -> Any:
+    """Copies of ``base``, one per row of ``uniform`` ``[A, count]``, with bits flipped.
+
+    Each number picks one selectable bit (the r-th, found with a cumulative count and a binary
+    search), so flipping ``count`` bits in ``A`` anchors needs ``A * count`` random numbers
+    rather than one per binary; two numbers may pick the same bit.
+    """
+    uniform = ops.reshape(uniform, (num_anchors, count))
+    flat_selectable = ops.cast(ops.reshape(selectable, (-1,)), "int32")
+    cumulative = ops.cumsum(flat_selectable)
+    size = ops.shape(cumulative)[0]
+    total = ops.cast(ops.sum(flat_selectable), "float32")
+    rank = ops.reshape(ops.cast(ops.floor(uniform * total), "int32"), (-1,))
+    # The r-th selectable bit; `size` (a padding cell, cut off below) when none is selectable.
+    index = ops.minimum(tf.searchsorted(cumulative, rank, side="right"), size)
+    padded = ops.concatenate([ops.reshape(base, (-1,)), ops.zeros((1,), base.dtype)], axis=0)
+    rows = ops.repeat(ops.arange(num_anchors), count)
+    anchors = tf.tensor_scatter_nd_update(
+        ops.tile(padded[None], (num_anchors, 1)),
+        ops.stack([rows, ops.cast(index, rows.dtype)], axis=-1),
+        1.0 - ops.take(padded, index),
+    )
+    return ops.reshape(anchors[:, :size], (num_anchors, *ops.shape(base)))
 
 
 def sample_anchors(
@@ -84,23 +99,22 @@ def sample_anchors(
     """The anchors of one step: best, good, nearby and bad configurations (Sec. 3.4).
 
     Returns ``[1 + 3 * num_anchors, *S]``: the best configuration; ``num_anchors`` good ones
-    (the best with ``num_flips`` random bits flipped); ``num_anchors`` nearby ones (the current
-    hard configuration with ``num_flips`` bits flipped); ``num_anchors`` bad ones (uniformly
-    random bits). Only ``selectable`` bits differ between anchors; the others keep the current
-    configuration's value.
+    (the best with up to ``num_flips`` random bits flipped); ``num_anchors`` nearby ones (the
+    current hard configuration with up to ``num_flips`` bits flipped); ``num_anchors`` bad ones
+    (uniformly random bits). Only ``selectable`` bits differ between anchors; the others keep
+    the current configuration's value. All the step's random numbers come from one Philox draw.
     """
-    shape = (num_anchors, *ops.shape(best))
-    draws = [
-        tf.random.stateless_uniform(
-            shape, seed=tf.random.experimental.stateless_fold_in(seed, i), alg="philox"
-        )
-        for i in range(3)
-    ]
+    size = ops.size(best)
+    uniform = tf.random.stateless_uniform(
+        ops.stack([num_anchors, 2 * num_flips + size]), seed=seed, alg="philox"
+    )
+    uniform = ops.reshape(uniform, (num_anchors, -1))  # static number of rows
     keep = ops.where(selectable, best, current)
-    good = _flip_random_bits(keep, selectable, num_flips, draws[0])
-    nearby = _flip_random_bits(current, selectable, num_flips, draws[1])
-    random_bits = ops.cast(draws[2] < 0.5, best.dtype)
-    bad = ops.where(selectable[None], random_bits, current[None])
+    flips = (num_anchors, num_flips)
+    good = _flip_random_bits(keep, selectable, uniform[:, :num_flips], *flips)
+    nearby = _flip_random_bits(current, selectable, uniform[:, num_flips : 2 * num_flips], *flips)
+    random_bits = ops.reshape(uniform[:, 2 * num_flips :] < 0.5, (num_anchors, *ops.shape(best)))
+    bad = ops.where(selectable[None], ops.cast(random_bits, best.dtype), current[None])
     return ops.concatenate([keep[None], good, nearby, bad], axis=0)
 
 
@@ -210,7 +224,7 @@ class UniLoss(AdaptiveLoss):
         if self.binary_fraction < 1.0:
             keep = tf.random.stateless_uniform(
                 valid.shape if None not in valid.shape else ops.shape(valid),
-                seed=tf.random.experimental.stateless_fold_in(seed, 7),
+                seed=tf.random.experimental.stateless_fold_in(seed, 7, alg="philox"),
                 alg="philox",
             )
             selectable = ops.logical_and(valid, keep < self.binary_fraction)
@@ -315,15 +329,21 @@ class UniLossAveragePrecision(_UniLossWithRefactoring):
 
     Args:
         from_logits: whether ``y_pred`` holds logits.
+        layout: grid of the comparisons, see
+            `keras_adaptive_loss.losses.refactorings.AveragePrecisionRefactoring`.
         **kwargs: `UniLoss` arguments.
     """
 
     _refactoring_class = AveragePrecisionRefactoring
 
     def __init__(
-        self, from_logits: bool = False, name: str = "uniloss_average_precision", **kwargs
+        self,
+        from_logits: bool = False,
+        layout: str = "auto",
+        name: str = "uniloss_average_precision",
+        **kwargs,
     ):
-        super().__init__(name, {"from_logits": from_logits}, **kwargs)
+        super().__init__(name, {"from_logits": from_logits, "layout": layout}, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
