@@ -42,3 +42,10 @@ def test_overhead_benchmark_runs(capsys):
     assert ratios[False][overhead.BASELINE] == pytest.approx(1.0)
     assert set(ratios[False]) == set(overhead.LOSSES)
     assert "CrossentropyExpectationMix" in capsys.readouterr().out
+
+
+def test_uniloss_scaling_benchmark_runs(capsys):
+    scaling = _load("benchmarks/uniloss_scaling.py")
+    rows = scaling.main(sizes=[(20, 3)])
+    assert rows[0]["binaries"] == 40 and rows[0]["ms_per_step"] > 0
+    assert "binaries" in capsys.readouterr().out
