@@ -175,7 +175,8 @@ def test_average_precision_layout_follows_xla():
         refactorings.AveragePrecisionRefactoring(layout="sparse")
 
 
-def test_average_precision_training_matches_crossentropy_on_digits_zero_vs_rest():
+@pytest.mark.parametrize("jit", [False, True])
+def test_average_precision_training_matches_crossentropy_on_digits_zero_vs_rest(jit):
     data = _digits()
     y_train, y_test = (data.y_train == 0).astype("float32"), (data.y_test == 0).astype("float32")
     aps = {}
@@ -185,7 +186,7 @@ def test_average_precision_training_matches_crossentropy_on_digits_zero_vs_rest(
     ):
         keras.utils.set_random_seed(0)
         model = _mlp(1)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit)
         model.fit(data.x_train, y_train, epochs=10, batch_size=64, verbose=0)
         aps[name] = average_precision_score(y_test, model.predict(data.x_test, verbose=0)[:, 0])
     assert aps["uniloss"] >= aps["ce"] - 0.01, aps
