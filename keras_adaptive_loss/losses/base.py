@@ -8,7 +8,15 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["AdaptiveLoss"]
+__all__ = ["AdaptiveLoss", "deserialize_nested"]
+
+
+def deserialize_nested(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """A copy of ``config`` whose serialized Keras object under ``key`` is rebuilt, if any."""
+    config = dict(config)
+    if isinstance(config.get(key), dict):
+        config[key] = keras.saving.deserialize_keras_object(config[key])
+    return config
 
 
 class AdaptiveLoss(keras.losses.Loss):

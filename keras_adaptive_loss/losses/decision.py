@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adaptive_loss.losses.backward_updates import all_replicas_mean
+from keras_adaptive_loss.losses.base import deserialize_nested
 
 __all__ = ["DecisionNetwork"]
 
@@ -134,7 +135,4 @@ class DecisionNetwork(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DecisionNetwork:
-        config = dict(config)
-        if config.get("network") is not None:
-            config["network"] = keras.saving.deserialize_keras_object(config["network"])
-        return cls(**config)
+        return cls(**deserialize_nested(config, "network"))

@@ -12,7 +12,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import registry
 from keras_adaptive_loss.losses.backward_updates import all_replicas_mean, update_on_backward
-from keras_adaptive_loss.losses.base import AdaptiveLoss
+from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
 from keras_adaptive_loss.losses.decision import DecisionNetwork
 from keras_adaptive_loss.losses.gumbel import (
     gumbel_noise,
@@ -339,13 +339,10 @@ class StochasticLoss(AdaptiveLoss):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        custom = self.decision_network._custom_network
         config.update(
             candidates=[registry.serialize(c) for c in self.candidates],
             num_samples=self.num_samples,
-            decision_network=keras.saving.serialize_keras_object(self.decision_network.network)
-            if custom
-            else None,
+            decision_network=self.decision_network.get_config()["network"],
             hard=self.hard,
             from_logits=self.from_logits,
             seed=self.seed,
@@ -359,12 +356,7 @@ class StochasticLoss(AdaptiveLoss):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> StochasticLoss:
-        config = dict(config)
-        if config.get("decision_network") is not None:
-            config["decision_network"] = keras.saving.deserialize_keras_object(
-                config["decision_network"]
-            )
-        return cls(**config)
+        return cls(**deserialize_nested(config, "decision_network"))
 
 
 def _batch_shape(y_pred: Any) -> tuple:

@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adaptive_loss.losses.backward_updates import in_replica_context
-from keras_adaptive_loss.losses.base import AdaptiveLoss
+from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
 from keras_adaptive_loss.losses.gumbel import replica_seed
 from keras_adaptive_loss.losses.refactorings import (
     AccuracyRefactoring,
@@ -274,10 +274,7 @@ class UniLoss(AdaptiveLoss):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> UniLoss:
-        config = dict(config)
-        if isinstance(config.get("refactoring"), dict):
-            config["refactoring"] = keras.saving.deserialize_keras_object(config["refactoring"])
-        return cls(**config)
+        return cls(**deserialize_nested(config, "refactoring"))
 
 
 class _UniLossWithRefactoring(UniLoss):
