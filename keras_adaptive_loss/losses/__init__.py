@@ -6,6 +6,11 @@
 """
 
 from keras_adaptive_loss.losses import candidates, refactorings
+from keras_adaptive_loss.losses.alignment import (
+    ClassCorrelationLoss,
+    DistanceMixtureLoss,
+    FocalWeightingLoss,
+)
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidate_loss import CandidateLoss
 from keras_adaptive_loss.losses.decision import DecisionNetwork
@@ -28,8 +33,11 @@ __all__ = [
     "AdaptiveLoss",
     "Candidate",
     "CandidateLoss",
+    "ClassCorrelationLoss",
     "CrossentropyExpectationMix",
     "DecisionNetwork",
+    "DistanceMixtureLoss",
+    "FocalWeightingLoss",
     "StochasticLoss",
     "UniLoss",
     "UniLossAccuracy",

@@ -80,7 +80,7 @@ class AdaptiveLoss(keras.losses.Loss):
     def add_parameter(
         self,
         name: str,
-        initial_value: float,
+        initial_value: float | np.ndarray,
         *,
         minimum: float = -math.inf,
         maximum: float = math.inf,
@@ -89,9 +89,10 @@ class AdaptiveLoss(keras.losses.Loss):
 
         Args:
             name: parameter name; also the ``__init__`` argument and `get_config` key.
-            initial_value: starting value, validated against the bounds.
-            minimum: smallest allowed value (inclusive).
-            maximum: largest allowed value (inclusive).
+            initial_value: starting value (a number, or an array for a vector or matrix
+                parameter), validated against the bounds.
+            minimum: smallest allowed value (inclusive), for every element.
+            maximum: largest allowed value (inclusive), for every element.
         """
         if name in self._variables:
             raise ValueError(f"{type(self).__name__} already has a parameter named {name!r}.")
@@ -114,8 +115,8 @@ class AdaptiveLoss(keras.losses.Loss):
         return tuple(self._variables)
 
     @property
-    def parameters(self) -> dict[str, float]:
-        """Current value of every adaptive parameter, as Python floats."""
+    def parameters(self) -> dict[str, float | np.ndarray]:
+        """Current value of every adaptive parameter (floats; arrays for array parameters)."""
         return {name: self.get_parameter(name) for name in self._variables}
 
     def variable(self, name: str) -> keras.Variable:
@@ -123,22 +124,31 @@ class AdaptiveLoss(keras.losses.Loss):
         self._require(name)
         return self._variables[name]
 
-    def get_parameter(self, name: str) -> float:
-        """Returns the current value of parameter ``name``."""
-        return float(np.asarray(self.variable(name).numpy()))
+    def get_parameter(self, name: str) -> float | np.ndarray:
+        """Returns the current value of parameter ``name`` (a float, or a NumPy array)."""
+        value = np.asarray(self.variable(name).numpy())
+        return float(value) if value.ndim == 0 else value.copy()
 
-    def set_parameter(self, name: str, value: float) -> None:
+    def set_parameter(self, name: str, value: float | np.ndarray) -> None:
         """Assigns parameter ``name``; the next training step uses the new value.
 
         Raises:
             ValueError: if the name is unknown or the value is not finite or out of bounds.
         """
         self._require(name)
-        self._variables[name].assign(self._checked(name, value))
+        value = self._checked(name, value)
+        shape = tuple(self._variables[name].shape)
+        if np.shape(value) != shape:
+            raise ValueError(
+                f"Parameter {name!r} of {type(self).__name__} has shape {shape}; got a value of "
+                f"shape {np.shape(value)}."
+            )
+        self._variables[name].assign(value)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(self.parameters)
+        for name, value in self.parameters.items():
+            config[name] = value.tolist() if isinstance(value, np.ndarray) else value
         return config
 
     def _require(self, name: str) -> None:
@@ -148,17 +158,17 @@ class AdaptiveLoss(keras.losses.Loss):
                 f"its parameters are {list(self._variables)}."
             )
 
-    def _checked(self, name: str, value: Any) -> float:
+    def _checked(self, name: str, value: Any) -> float | np.ndarray:
         try:
-            value = float(np.asarray(value))
+            array = np.asarray(value, dtype="float64")
         except (TypeError, ValueError) as error:
             raise ValueError(
                 f"Parameter {name!r} of {type(self).__name__} needs a number, got {value!r}."
             ) from error
         low, high = self._bounds[name]
-        if not math.isfinite(value) or not low <= value <= high:
+        if not (np.isfinite(array).all() and (array >= low).all() and (array <= high).all()):
             raise ValueError(
                 f"Parameter {name!r} of {type(self).__name__} must be a finite number in "
                 f"[{low:g}, {high:g}]; got {value!r}."
             )
-        return value
+        return float(array) if array.ndim == 0 else array.astype("float32")

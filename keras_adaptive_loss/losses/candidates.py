@@ -43,6 +43,7 @@ from keras import ops
 
 __all__ = [
     "ClassificationTerms",
+    "as_float",
     "bce",
     "classification_terms",
     "cosine",
@@ -63,7 +64,8 @@ __all__ = [
 _LOW_PRECISION = ("float16", "bfloat16")
 
 
-def _as_float(x: Any) -> Any:
+def as_float(x: Any) -> Any:
+    """``x`` as a tensor in float32, or float64 if it is float64 already."""
     x = ops.convert_to_tensor(x)
     dtype = keras.backend.standardize_dtype(x.dtype)
     if dtype in _LOW_PRECISION or not dtype.startswith("float"):
@@ -125,7 +127,7 @@ def labels_and_log_probs(y_true: Any, y_pred: Any, *, from_logits: bool = False)
     normalised to sum to 1 and clipped to ``[epsilon, 1 - epsilon]``, as Keras's
     cross-entropy does; logits go through ``log_softmax``.
     """
-    y_pred = _as_float(y_pred)
+    y_pred = as_float(y_pred)
     labels = labels_as_distribution(y_true, y_pred)
     if from_logits:
         log_p = ops.log_softmax(y_pred, axis=-1)
@@ -146,7 +148,7 @@ def crossentropy_and_true_probability(
     percent of plain cross-entropy per step). One-hot or soft labels use
     `labels_and_log_probs`, with ``p_y = sum_k y_k p_k``.
     """
-    y_pred = _as_float(y_pred)
+    y_pred = as_float(y_pred)
     sparse = sparse_labels(y_true, y_pred)
     if sparse is not None:
         ce = ops.sparse_categorical_crossentropy(sparse, y_pred, from_logits=from_logits)
