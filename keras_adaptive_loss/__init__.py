@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from keras_adaptive_loss import callbacks, datasets, losses, schedules, tuning
+from keras_adaptive_loss import callbacks, controllers, datasets, losses, schedules, tuning
 from keras_adaptive_loss.losses import AdaptiveLoss, CrossentropyExpectationMix, StochasticLoss
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "StochasticLoss",
     "__version__",
     "callbacks",
+    "controllers",
     "datasets",
     "losses",
     "schedules",

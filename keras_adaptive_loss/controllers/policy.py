@@ -1,0 +1,121 @@
+"""The ALA loss-control policy: a shared per-parameter MLP trained with REINFORCE."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+__all__ = ["ACTIONS", "Policy"]
+
+ACTIONS = (-1.0, 0.0, 1.0)  # multiples of the step size beta: decrease, keep, increase
+_CONFIG_FILE = "policy.json"
+_WEIGHTS_FILE = "policy.weights.h5"
+
+
+class Policy:
+    """``pi_theta(a | s)``: one MLP shared by all loss parameters, three actions each.
+
+    As in the ALA paper (Secs. 3.2, 5): the network has two hidden layers of 32 ReLU units and
+    three outputs per parameter (``-beta, 0, +beta``); actions are sampled from their softmax.
+    It learns with REINFORCE (Eq. 3): ``loss = -mean(advantage * log pi(a | s))`` with Adam at
+    learning rate 1e-3. The feature size does not depend on the number of parameters, so one
+    policy serves tasks with any number of classes.
+
+    Save and load with `save` / `load`: a JSON config and a Keras ``.weights.h5`` file, no pickle.
+
+    Args:
+        feature_size: length of a parameter's state vector.
+        hidden_units: widths of the hidden layers.
+        learning_rate: Adam learning rate.
+        seed: seed of the initial weights and of the action sampling.
+    """
+
+    def __init__(
+        self,
+        feature_size: int,
+        hidden_units: tuple[int, ...] = (32, 32),
+        learning_rate: float = 1e-3,
+        seed: int | None = None,
+    ) -> None:
+        if feature_size < 1:
+            raise ValueError(f"feature_size must be >= 1; got {feature_size!r}.")
+        self.feature_size = int(feature_size)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.learning_rate = float(learning_rate)
+        self.seed = seed
+        initializer = keras.initializers.GlorotUniform(seed=seed)
+        layers = [keras.Input((self.feature_size,))]
+        layers += [
+            keras.layers.Dense(u, activation="relu", kernel_initializer=initializer)
+            for u in self.hidden_units
+        ]
+        layers.append(keras.layers.Dense(len(ACTIONS), kernel_initializer=initializer))
+        self.network = keras.Sequential(layers, name="ala_policy")
+        self.optimizer = keras.optimizers.Adam(self.learning_rate)
+        self.optimizer.build(self.network.trainable_variables)
+        self._rng = np.random.default_rng(seed)
+        self._learn_step = tf.function(self._learn, reduce_retracing=True)
+
+    def probabilities(self, states: np.ndarray) -> np.ndarray:
+        """Action probabilities, ``[parameters, 3]``."""
+        logits = self.network(np.asarray(states, "float32"), training=False)
+        return ops.convert_to_numpy(ops.softmax(logits, axis=-1)).astype("float64")
+
+    def act(self, states: np.ndarray, greedy: bool = False) -> np.ndarray:
+        """An action index per parameter: sampled, or the most probable with ``greedy``."""
+        probabilities = self.probabilities(states)
+        if greedy:
+            return probabilities.argmax(-1)
+        cumulative = probabilities.cumsum(-1)
+        draws = self._rng.random((len(probabilities), 1))
+        return np.minimum((draws > cumulative).sum(-1), len(ACTIONS) - 1)
+
+    def _learn(self, states, actions, advantages):
+        with tf.GradientTape() as tape:
+            log_p = ops.log_softmax(self.network(states, training=True), axis=-1)
+            chosen = ops.take_along_axis(log_p, actions[:, None], axis=-1)[:, 0]
+            loss = -ops.mean(advantages * chosen)
+        gradients = tape.gradient(loss, self.network.trainable_variables)
+        self.optimizer.apply(gradients, self.network.trainable_variables)
+        return loss
+
+    def learn(self, states: np.ndarray, actions: np.ndarray, advantages: np.ndarray) -> float:
+        """One REINFORCE step (Eq. 3) on a batch of transitions; returns the policy loss."""
+        loss = self._learn_step(
+            tf.constant(np.asarray(states, "float32")),
+            tf.constant(np.asarray(actions, "int32")),
+            tf.constant(np.asarray(advantages, "float32")),
+        )
+        return float(loss)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "feature_size": self.feature_size,
+            "hidden_units": list(self.hidden_units),
+            "learning_rate": self.learning_rate,
+            "seed": self.seed,
+        }
+
+    def save(self, directory: str | Path) -> None:
+        """Writes ``policy.json`` (config) and ``policy.weights.h5`` (weights) to ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / _CONFIG_FILE).write_text(json.dumps(self.get_config(), indent=2))
+        self.network.save_weights(directory / _WEIGHTS_FILE)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Policy:
+        """Rebuilds a policy saved with `save` (its weights; a fresh optimizer)."""
+        directory = Path(directory)
+        config = json.loads((directory / _CONFIG_FILE).read_text())
+        if not isinstance(config, dict) or not isinstance(config.get("feature_size"), int):
+            raise ValueError(f"{directory / _CONFIG_FILE} is not a saved ALA policy config.")
+        policy = cls(**config)
+        policy.network.load_weights(directory / _WEIGHTS_FILE)
+        return policy
