@@ -1,13 +1,20 @@
 """Keras callbacks that drive adaptive losses during `fit`.
 
 >>> import keras_adaptive_loss as kal
->>> sorted(kal.callbacks.__all__)
-['FocusSchedule', 'LossDiagnostics', 'ParameterSchedule', 'TemperatureSchedule']
+>>> sorted(kal.callbacks.__all__)[:3]
+['AdaptiveLossAlignment', 'FocusSchedule', 'LossDiagnostics']
 """
 
+from keras_adaptive_loss.callbacks.adaptive_loss_alignment import AdaptiveLossAlignment
 from keras_adaptive_loss.callbacks.focus_schedule import FocusSchedule
 from keras_adaptive_loss.callbacks.loss_diagnostics import LossDiagnostics
 from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
 from keras_adaptive_loss.callbacks.temperature_schedule import TemperatureSchedule
 
-__all__ = ["FocusSchedule", "LossDiagnostics", "ParameterSchedule", "TemperatureSchedule"]
+__all__ = [
+    "AdaptiveLossAlignment",
+    "FocusSchedule",
+    "LossDiagnostics",
+    "ParameterSchedule",
+    "TemperatureSchedule",
+]

@@ -5,6 +5,7 @@
 `MovingAverageBaseline` (Huang et al., ICML 2019, Eqs. 3-5).
 """
 
+from keras_adaptive_loss.controllers.controller import AlignmentController
 from keras_adaptive_loss.controllers.policy import ACTIONS, Policy
 from keras_adaptive_loss.controllers.replay import ReplayMemory
 from keras_adaptive_loss.controllers.reward import (
@@ -16,6 +17,7 @@ from keras_adaptive_loss.controllers.state import StateFeatures
 
 __all__ = [
     "ACTIONS",
+    "AlignmentController",
     "MovingAverageBaseline",
     "Policy",
     "ReplayMemory",

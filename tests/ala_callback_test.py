@@ -1,0 +1,172 @@
+"""AdaptiveLossAlignment in fit: Φ moves and takes effect, replicas, transfer, sharing, errors."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import keras_adaptive_loss as kal
+from tests import reference
+
+NUM_CLASSES = 4
+
+
+class _RecordPhi(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.history.append(self.model.loss.get_parameter("phi"))
+
+
+def _classifier(num_classes=NUM_CLASSES, learning_rate=0.0, **compile_kwargs):
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(num_classes, activation="softmax")]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate),
+        loss=kal.losses.ClassCorrelationLoss(num_classes),
+        **compile_kwargs,
+    )
+    return model
+
+
+def _numpy_loss(labels, probs, phi):
+    correlation = (reference.one_hot(labels, phi.shape[0]) @ phi * np.log(probs)).sum(-1)
+    return (-1.0 / (1.0 + np.exp(-correlation))).mean()
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "jit"])
+def test_phi_moves_inside_fit_and_takes_effect(jit, toy_classification):
+    x, y = toy_classification  # 64 samples, batch 16: 4 steps per epoch
+    model = _classifier(jit_compile=jit)
+    ala = kal.callbacks.AdaptiveLossAlignment(
+        validation_data=(x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=0
+    )
+    recorder = _RecordPhi()
+    history = model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[ala, recorder])
+    assert ala.decisions == 4 and len(ala.rewards) == 3
+    probs = model.predict(x, verbose=0).astype("float64")
+    for epoch, phi in enumerate(recorder.history):  # decided at each epoch's first step
+        assert np.allclose(phi, phi.T) and np.abs(phi).max() <= 1.0
+        np.testing.assert_array_equal(np.diag(phi), 1.0)
+        assert history.history["loss"][epoch] == pytest.approx(_numpy_loss(y, probs, phi), rel=1e-5)
+    assert not np.allclose(recorder.history[-1], np.eye(NUM_CLASSES))
+    assert history.history["ala_decisions"] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_every_replica_uses_the_same_phi(mirrored_strategy, toy_classification):
+    x, y = toy_classification
+    with mirrored_strategy.scope():
+        model = _classifier()
+    ala = kal.callbacks.AdaptiveLossAlignment(
+        (x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=1
+    )
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[ala])
+    copies = [v.numpy() for v in model.loss.variable("phi").value.values]
+    np.testing.assert_array_equal(copies[0], copies[1])
+    assert not np.allclose(copies[0], np.eye(NUM_CLASSES))
+
+
+def test_policy_transfers_from_ten_to_five_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    x10, y10 = rng.normal(size=(80, 8)).astype("float32"), rng.integers(0, 10, 80)
+    model = _classifier(10, learning_rate=0.05)
+    ala = kal.callbacks.AdaptiveLossAlignment(
+        (x10, y10), period=2, evaluations_per_period=1, seed=0
+    )
+    model.fit(x10, y10, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
+    assert ala.controller.memory.size == 45 * len(ala.rewards) > 0  # one transition per pair
+    ala.controller.policy.save(tmp_path / "policy")
+
+    policy = kal.controllers.Policy.load(tmp_path / "policy")
+    weights = [w.copy() for w in policy.network.get_weights()]
+    x5, y5 = rng.normal(size=(40, 8)).astype("float32"), rng.integers(0, 5, 40)
+    five = _classifier(5, learning_rate=0.05)
+    transfer = kal.callbacks.AdaptiveLossAlignment(
+        (x5, y5), period=1, evaluations_per_period=1, policy=policy, learn=False, step_size=0.3
+    )
+    five.fit(x5, y5, epochs=2, batch_size=8, verbose=0, callbacks=[transfer])
+    assert transfer.decisions == 10
+    for before, after in zip(weights, policy.network.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)  # learn=False: applied, not trained
+
+
+def test_models_share_one_controller(toy_classification):
+    x, y = toy_classification
+    features = kal.controllers.StateFeatures(num_statistics=2)
+    shared = kal.controllers.AlignmentController(features.feature_size, seed=0)
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        model = _classifier(learning_rate=0.05)
+        ala = kal.callbacks.AdaptiveLossAlignment(
+            (x, y), period=4, evaluations_per_period=1, controller=shared
+        )
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
+    assert shared.memory.size == 2 * 2 * 6  # two models x two rewarded decisions x six pairs
+
+
+def test_auc_pr_and_custom_metrics(toy_classification):
+    x, y = toy_classification
+    for metric, higher in (
+        (keras.metrics.SparseCategoricalAccuracy(), True),
+        (lambda y_true, y_pred: float(np.mean(y_pred.argmax(-1) != y_true)), False),
+    ):
+        ala = kal.callbacks.AdaptiveLossAlignment(
+            (x, y), period=4, evaluations_per_period=2, metric=metric, higher_is_better=higher
+        )
+        _classifier(learning_rate=0.05).fit(
+            x, y, epochs=2, batch_size=16, verbose=0, callbacks=[ala]
+        )
+        assert ala.decisions == 2
+    scores = np.array([0.9, 0.8, 0.3, 0.1])
+    assert kal.controllers.metrics.average_precision(
+        np.array([1, 0, 1, 0]), scores
+    ) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_metric_learning_losses_are_adapted():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, size=48)
+    x = (rng.normal(size=(48, 6)) + np.eye(3)[labels] @ rng.normal(size=(3, 6))).astype("float32")
+    for loss in (kal.losses.DistanceMixtureLoss(), kal.losses.FocalWeightingLoss()):
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+        model.compile(optimizer="adam", loss=loss)
+        before = loss.get_parameter("phi")
+        ala = kal.callbacks.AdaptiveLossAlignment(
+            (x, labels), period=3, evaluations_per_period=1, seed=0, step_size=0.2
+        )
+        model.fit(x, labels, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
+        assert ala.decisions == 3 and not np.allclose(loss.get_parameter("phi"), before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"validation_data": None}, r"needs validation_data=\(x_val, y_val\)"),
+        ({"period": 0}, "period must be an integer >= 1"),
+        ({"step_size": 0.0}, "step_size must be > 0"),
+        ({"metric": "f1"}, "Unknown metric 'f1'"),
+        ({"metric": keras.metrics.Accuracy()}, "pass higher_is_better"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, message, toy_classification):
+    arguments = {"validation_data": toy_classification, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        kal.callbacks.AdaptiveLossAlignment(**arguments)
+
+
+def test_a_loss_without_ala_parameters_is_refused(toy_classification):
+    x, y = toy_classification
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(NUM_CLASSES, activation="softmax")]
+    )
+    model.compile(optimizer="sgd", loss=kal.losses.CrossentropyExpectationMix())
+    with pytest.raises(
+        ValueError, match=r"AdaptiveLossAlignment found no compiled loss.*ClassCorrelationLoss"
+    ):
+        model.fit(
+            x, y, epochs=1, verbose=0, callbacks=[kal.callbacks.AdaptiveLossAlignment((x, y))]
+        )
