@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["AdaptiveLoss", "deserialize_nested"]
+__all__ = ["AdaptiveLoss", "ParameterStore", "deserialize_nested"]
 
 
 def deserialize_nested(config: dict[str, Any], key: str) -> dict[str, Any]:
@@ -19,17 +19,45 @@ def deserialize_nested(config: dict[str, Any], key: str) -> dict[str, Any]:
     return config
 
 
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class ParameterStore(keras.layers.Layer):
+    """The variables of an `AdaptiveLoss`, as non-trainable weights of a layer the loss holds.
+
+    Keras writes the weights of layers held by a compiled loss with the model (``model.save``,
+    ``save_weights`` and so `keras.callbacks.BackupAndRestore`), but not variables held by the
+    loss directly. Keeping the adaptive parameters (and other state, such as a random-stream
+    position) here means a run restored from a checkpoint continues with the adapted values.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.built = True
+
+    def add(self, name: str, value: Any, dtype: str = "float32") -> keras.Variable:
+        """A non-trainable, replica-consistent variable holding ``value``."""
+        return self.add_weight(
+            shape=np.shape(value),
+            initializer=keras.initializers.Constant(value),
+            dtype=dtype,
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+            name=name,
+        )
+
+
 class AdaptiveLoss(keras.losses.Loss):
     """Base class for losses with parameters that change while a model trains.
 
     A Python float read in ``call()`` is baked into the graph that `fit` traces, so changing it
     later (from a callback, a schedule or a controller) is silently ignored in graph and XLA
     mode. An `AdaptiveLoss` therefore keeps each adaptive parameter in a non-trainable
-    `keras.Variable` (float32, ``aggregation="only_first_replica"``) and reads the variable in
-    ``call()``; `set_parameter` assigns it, which takes effect at the next step in eager, graph
-    and ``jit_compile=True`` mode, and on every replica of a `tf.distribute` strategy when
-    called from a callback (cross-replica context). Build the loss inside
-    ``strategy.scope()`` so that its variables are mirrored.
+    `keras.Variable` (float32, ``aggregation="only_first_replica"``) of its `ParameterStore`
+    layer — so ``model.save_weights`` and `keras.callbacks.BackupAndRestore` keep the adapted
+    values too — and reads the variable in ``call()``; `set_parameter` assigns it, which takes
+    effect at the next step in eager, graph and ``jit_compile=True`` mode, and on every replica
+    of a `tf.distribute` strategy when called from a callback (cross-replica context). Build the
+    loss inside ``strategy.scope()`` so that its variables are mirrored.
 
     Contract for subclasses:
 
@@ -76,6 +104,7 @@ class AdaptiveLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self._variables: dict[str, keras.Variable] = {}
         self._bounds: dict[str, tuple[float, float]] = {}
+        self.parameter_store = ParameterStore(name="parameter_store")
 
     def add_parameter(
         self,
@@ -98,14 +127,7 @@ class AdaptiveLoss(keras.losses.Loss):
             raise ValueError(f"{type(self).__name__} already has a parameter named {name!r}.")
         self._bounds[name] = (float(minimum), float(maximum))
         value = self._checked(name, initial_value)
-        variable = keras.Variable(
-            value,
-            dtype="float32",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-            name=name,
-        )
+        variable = self.parameter_store.add(name, value)
         self._variables[name] = variable
         return variable
 

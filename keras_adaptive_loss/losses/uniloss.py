@@ -204,10 +204,7 @@ class UniLoss(AdaptiveLoss):
         self.binary_fraction = float(binary_fraction)
         self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
         self.add_parameter("scale", scale, minimum=1e-6)
-        self._draws = keras.Variable(
-            int(draws), dtype="int64", trainable=False, aggregation="only_first_replica",
-            name="draws",
-        )  # fmt: skip
+        self._draws = self.parameter_store.add("draws", int(draws), dtype="int64")
 
     @property
     def draws(self) -> int:
