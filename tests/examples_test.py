@@ -49,3 +49,11 @@ def test_uniloss_scaling_benchmark_runs(capsys):
     rows = scaling.main(sizes=[(20, 3)])
     assert rows[0]["binaries"] == 40 and rows[0]["ms_per_step"] > 0
     assert "binaries" in capsys.readouterr().out
+
+
+def test_ala_effectiveness_benchmark_runs(capsys):
+    benchmark = _load("benchmarks/ala_effectiveness.py")
+    results = benchmark.main(seeds=1, epochs=1, period=20)
+    assert set(results) == set(benchmark.VARIANTS)
+    assert results["ALA, Eq. 6"][0]["decisions"] == 3  # 3500 / 64 -> 55 steps: 0, 20, 40
+    assert "per decision" in capsys.readouterr().out
