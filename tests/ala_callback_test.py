@@ -170,3 +170,78 @@ def test_a_loss_without_ala_parameters_is_refused(toy_classification):
         model.fit(
             x, y, epochs=1, verbose=0, callbacks=[kal.callbacks.AdaptiveLossAlignment((x, y))]
         )
+
+
+class _StopError(Exception):
+    pass
+
+
+class _StopAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _StopError
+
+
+class _Snapshot(keras.callbacks.Callback):
+    """Records the controller of `ala` at the start of the first epoch this run trains."""
+
+    def __init__(self, ala):
+        super().__init__()
+        self.ala = ala
+        self.taken = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.taken is None:
+            memory = self.ala.controller.memory
+            self.taken = {
+                "epoch": epoch,
+                "decisions": self.ala.decisions,
+                "weights": [w.copy() for w in self.ala.controller.policy.network.get_weights()],
+                "memory": memory.advantages[: memory.size].copy(),
+                "baseline": self.ala.controller.baseline.value,
+            }
+
+
+def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classification):
+    x, y = toy_classification
+    backup = str(tmp_path / "backup")
+
+    def make():
+        return kal.callbacks.AdaptiveLossAlignment(
+            (x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=3
+        )
+
+    def fit(ala, callbacks):
+        keras.utils.set_random_seed(0)
+        model = _classifier(learning_rate=0.05)
+        model.fit(
+            x, y, epochs=4, batch_size=16, verbose=0,
+            callbacks=[ala, keras.callbacks.BackupAndRestore(backup), *callbacks],
+        )  # fmt: skip
+        return model
+
+    first = make()
+    with pytest.raises(_StopError):
+        fit(first, [_StopAtEpoch(2)])  # the checkpoint of epoch 1 is on disk
+    memory = first.controller.memory
+    saved = {
+        "weights": first.controller.policy.network.get_weights(),
+        "memory": memory.advantages[: memory.size].copy(),
+        "baseline": first.controller.baseline.value,
+    }
+
+    second = make()  # a new process would start from nothing but the checkpoint
+    snapshot = _Snapshot(second)
+    model = fit(second, [snapshot])
+    taken = snapshot.taken
+    assert taken["epoch"] == 2 and taken["decisions"] == 2  # finished epochs skipped
+    for a, b in zip(taken["weights"], saved["weights"], strict=True):
+        np.testing.assert_array_equal(a, b)  # policy restored
+    np.testing.assert_array_equal(taken["memory"], saved["memory"])  # replay memory restored
+    assert taken["baseline"] == saved["baseline"]
+    assert second.decisions == 4 and second.controller.memory.size == 18
+    assert not np.allclose(model.loss.get_parameter("phi"), np.eye(NUM_CLASSES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Any
@@ -10,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adaptive_loss.callbacks.alignment_state import AlignmentState
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
 from keras_adaptive_loss.controllers import metrics as alignment_metrics
 from keras_adaptive_loss.controllers.adapters import DistanceAdapter, adapter_for
@@ -142,7 +144,24 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
 
     # Set-up -------------------------------------------------------------------------------
 
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        # Set up as early as possible: the checkpointable state layer must exist before
+        # BackupAndRestore loads weights in its on_train_begin.
+        if getattr(model, "loss", None) is not None:
+            with contextlib.suppress(ValueError):  # on_train_begin reports it, inside fit
+                self._setup()
+
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._setup()
+        steps = self.params.get("steps")
+        epochs = self.params.get("epochs")
+        self._total_steps = steps * epochs if steps and epochs else None
+        self._restore_pending = True
+
+    def _setup(self) -> None:
+        if getattr(self, "_set_up_for", None) is self.model:
+            return
         loss = find_compiled_loss(
             self.model,
             lambda candidate: isinstance(candidate, _ALA_LOSSES),
@@ -167,17 +186,117 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
             embeddings=isinstance(self.adapter, DistanceAdapter),
         )
         self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        steps = self.params.get("steps")
-        epochs = self.params.get("epochs")
-        self._total_steps = steps * epochs if steps and epochs else None
         self._period_metrics: list[float] = []
         self._previous: float | None = None
         self._pending: tuple[np.ndarray, np.ndarray] | None = None
         self._epoch_rewards: list[float] = []
+        self._total_steps: int | None = None
+        self._restore_pending = False
         self.rewards: list[float] = []
         self.decisions = 0
+        policy = self.controller.policy
+        loss.alignment_state = AlignmentState(
+            policy.network, policy.optimizer, self._state_shapes(), name="alignment_state"
+        )
+        self._state = loss.alignment_state
+        self._set_up_for = self.model
+
+    def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        parameters = len(self.adapter.values())
+        statistics = self.adapter.num_statistics
+        size = self.features.feature_size
+        capacity = self.controller.memory.capacity
+        return {
+            "decisions": ((), "int64"),
+            "memory_states": ((capacity, size), "float32"),
+            "memory_actions": ((capacity,), "int64"),
+            "memory_advantages": ((capacity,), "float32"),
+            "memory_counters": ((2,), "int64"),
+            "baseline": ((), "float64"),
+            "past": ((self.history, parameters, statistics), "float64"),
+            "past_count": ((), "int64"),
+            "average": ((parameters, statistics), "float64"),
+            "relative": ((parameters, statistics), "float64"),
+            "has_average": ((), "int64"),
+            "pending_states": ((parameters, size), "float32"),
+            "pending_actions": ((parameters,), "int64"),
+            "has_pending": ((), "int64"),
+            "previous": ((), "float64"),
+            "has_previous": ((), "int64"),
+            "period_metrics": ((self.evaluations_per_period + 1,), "float64"),
+            "period_count": ((), "int64"),
+        }
+
+    def _write_state(self) -> None:
+        memory = self.controller.memory
+        features = self.features.get_state()
+        past = np.zeros(self._state.arrays["past"].shape)
+        for i, step in enumerate(features["past"]):
+            past[i] = step
+        pending_states, pending_actions = self._pending or (
+            np.zeros(self._state.arrays["pending_states"].shape),
+            np.zeros(self._state.arrays["pending_actions"].shape),
+        )
+        period = np.zeros(self._state.arrays["period_metrics"].shape)
+        period[: len(self._period_metrics)] = self._period_metrics
+        self._state.write(
+            {
+                "decisions": self.decisions,
+                "memory_states": memory.states,
+                "memory_actions": memory.actions,
+                "memory_advantages": memory.advantages,
+                "memory_counters": [memory.size, memory.position],
+                "baseline": self.controller.baseline.value,
+                "past": past,
+                "past_count": len(features["past"]),
+                "average": features["average"] or np.zeros(past.shape[1:]),
+                "relative": features["relative"] or np.zeros(past.shape[1:]),
+                "has_average": features["average"] is not None,
+                "pending_states": pending_states,
+                "pending_actions": pending_actions,
+                "has_pending": self._pending is not None,
+                "previous": self._previous or 0.0,
+                "has_previous": self._previous is not None,
+                "period_metrics": period,
+                "period_count": len(self._period_metrics),
+            }
+        )
+
+    def _restore_state(self) -> None:
+        """Continues a run restored from a checkpoint (e.g. by BackupAndRestore)."""
+        state = self._state.read()
+        if int(state["decisions"]) <= self.decisions:
+            return  # nothing newer than what this callback holds
+        memory = self.controller.memory
+        size, position = (int(v) for v in state["memory_counters"])
+        memory.set_state(
+            {
+                "states": state["memory_states"][:size],
+                "actions": state["memory_actions"][:size],
+                "advantages": state["memory_advantages"][:size],
+                "position": position,
+                "rng": memory.get_state()["rng"],
+            }
+        )
+        self.controller.baseline.value = float(state["baseline"])
+        self.features.set_state(
+            {
+                "past": [step for step in state["past"][: int(state["past_count"])]],
+                "average": state["average"] if state["has_average"] else None,
+                "relative": state["relative"],
+            }
+        )
+        self._pending = (
+            (state["pending_states"], state["pending_actions"]) if state["has_pending"] else None
+        )
+        self._previous = float(state["previous"]) if state["has_previous"] else None
+        self._period_metrics = list(state["period_metrics"][: int(state["period_count"])])
+        self.decisions = int(state["decisions"])
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._restore_pending:  # after every callback's on_train_begin (BackupAndRestore's)
+            self._restore_state()
+            self._restore_pending = False
         self._epoch_start = int(self.model.optimizer.iterations.numpy())
         self._epoch_rewards = []
 
@@ -236,6 +355,7 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         self.adapter.apply(self.controller.moves(actions, self.step_size))
         self._pending = (states, actions)
         self.decisions += 1
+        self._write_state()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:
