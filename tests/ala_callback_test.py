@@ -210,9 +210,10 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
     x, y = toy_classification
     backup = str(tmp_path / "backup")
 
-    def make():
+    def make():  # a uniform-start policy, so that Φ surely moves in four decisions
+        policy = kal.controllers.Policy(24, seed=3, keep_prior=1 / 3)
         return kal.callbacks.AdaptiveLossAlignment(
-            (x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=3
+            (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy, seed=3
         )
 
     def fit(ala, callbacks):

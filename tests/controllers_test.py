@@ -105,6 +105,16 @@ def test_policy_learns_to_raise_a_parameter_that_always_pays():
     assert first < 0.5 and last > 0.8, (first, last)
 
 
+def test_policy_starts_by_mostly_keeping_parameters():
+    policy = controllers.Policy(10, seed=0)
+    probabilities = policy.probabilities(np.zeros((5, 10)))
+    np.testing.assert_allclose(probabilities[:, 1], 0.8, rtol=1e-5)
+    uniform = controllers.Policy(10, seed=0, keep_prior=1 / 3).probabilities(np.zeros((1, 10)))
+    np.testing.assert_allclose(uniform, 1 / 3, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"keep_prior must lie in \(0, 1\)"):
+        controllers.Policy(10, keep_prior=1.0)
+
+
 def test_policy_save_load_and_transfer(tmp_path):
     features = controllers.StateFeatures(num_statistics=2)
     policy = controllers.Policy(features.feature_size, seed=1)

