@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-from tests import reference
+from tests import helpers, reference
 
 NUM_CLASSES = 4
 
@@ -172,20 +172,6 @@ def test_a_loss_without_ala_parameters_is_refused(toy_classification):
         )
 
 
-class _StopError(Exception):
-    pass
-
-
-class _StopAtEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _StopError
-
-
 class _Snapshot(keras.callbacks.Callback):
     """Records the controller of `ala` at the start of the first epoch this run trains."""
 
@@ -226,8 +212,8 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
         return model
 
     first = make()
-    with pytest.raises(_StopError):
-        fit(first, [_StopAtEpoch(2)])  # the checkpoint of epoch 1 is on disk
+    with pytest.raises(helpers.InterruptError):
+        fit(first, [helpers.InterruptAtEpoch(2)])  # the checkpoint of epoch 1 is on disk
     memory = first.controller.memory
     saved = {
         "weights": first.controller.policy.network.get_weights(),

@@ -7,20 +7,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-
-
-class _InterruptError(Exception):
-    pass
-
-
-class _InterruptAtEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _InterruptError
+from tests import helpers
 
 
 def _phi(seed):
@@ -63,8 +50,8 @@ def test_resumed_run_restores_the_adapted_loss_state(
 
     _, uninterrupted = run([])
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    with pytest.raises(_InterruptError):
-        run([backup, _InterruptAtEpoch(2)])
+    with pytest.raises(helpers.InterruptError):
+        run([backup, helpers.InterruptAtEpoch(2)])
     _, resumed = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
     np.testing.assert_allclose(state(resumed), state(uninterrupted))
     assert not np.allclose(state(resumed), state(make_loss()))  # really adapted

@@ -1,0 +1,42 @@
+"""Test helpers shared by several test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def gradients(total: Callable[[tf.Tensor], tf.Tensor], x: np.ndarray, step: float = 1e-6):
+    """``(autodiff gradient, central finite differences)`` of a scalar ``total(x)`` (float64)."""
+    variable = tf.Variable(np.asarray(x, "float64"))
+    with tf.GradientTape() as tape:
+        value = total(variable)
+    analytic = tape.gradient(value, variable).numpy()
+    numeric = np.zeros_like(analytic)
+    for index in np.ndindex(analytic.shape):
+        plus, minus = np.array(x, "float64"), np.array(x, "float64")
+        plus[index] += step
+        minus[index] -= step
+        numeric[index] = (float(total(tf.constant(plus))) - float(total(tf.constant(minus)))) / (
+            2 * step
+        )
+    return analytic, numeric
+
+
+class InterruptError(Exception):
+    """Raised by `InterruptAtEpoch` to stop fit as a preemption would."""
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    """Stops training when ``epoch`` begins, by raising `InterruptError`."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise InterruptError
