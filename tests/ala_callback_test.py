@@ -232,3 +232,23 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
     assert taken["baseline"] == saved["baseline"]
     assert second.decisions == 4 and second.controller.memory.size == 18
     assert not np.allclose(model.loss.get_parameter("phi"), np.eye(NUM_CLASSES))
+
+
+def test_model_trained_with_ala_saves_and_loads(tmp_path, toy_classification):
+    x, y = toy_classification
+    model = _classifier(learning_rate=0.05)
+    policy = kal.controllers.Policy(24, seed=0, keep_prior=1 / 3)
+    ala = kal.callbacks.AdaptiveLossAlignment(
+        (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy
+    )
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
+    phi = model.loss.get_parameter("phi")
+    assert not np.allclose(phi, np.eye(NUM_CLASSES))
+    model.save(tmp_path / "ala.keras")  # the loss also holds the controller's state layer
+    np.testing.assert_allclose(
+        keras.models.load_model(tmp_path / "ala.keras").loss.get_parameter("phi"), phi
+    )
+    model.save_weights(tmp_path / "ala.weights.h5")
+    fresh = _classifier()  # no controller attached: its state in the file is simply not read
+    fresh.load_weights(tmp_path / "ala.weights.h5")
+    np.testing.assert_allclose(fresh.loss.get_parameter("phi"), phi)
