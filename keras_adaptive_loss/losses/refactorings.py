@@ -51,6 +51,7 @@ __all__ = [
     "FBetaRefactoring",
     "PCKhRefactoring",
     "Refactoring",
+    "binary_labels",
     "binary_scores",
     "pckh_targets",
 ]
@@ -118,6 +119,19 @@ class AccuracyRefactoring(Refactoring):
         return {"from_logits": self.from_logits}
 
 
+def binary_labels(y_true: Any) -> Any:
+    """0/1 float labels ``[batch]`` from ``[batch]``, ``[batch, 1]`` or one-hot ``[batch, 2]``."""
+    y_true = ops.cast(y_true, "float32")
+    if len(y_true.shape) == 2 and y_true.shape[-1] == 2:
+        return y_true[:, 1]
+    if len(y_true.shape) == 1 or (len(y_true.shape) == 2 and y_true.shape[-1] == 1):
+        return ops.reshape(y_true, (-1,))
+    raise ValueError(
+        "A binary-classification UniLoss expects 0/1 labels of shape [batch] or [batch, 1], "
+        f"or one-hot labels [batch, 2]; got {y_true.shape}."
+    )
+
+
 def binary_scores(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any]:
     """Scores (log-odds of the positive class) and 0/1 labels of a binary classifier.
 
@@ -126,7 +140,6 @@ def binary_scores(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any
     or one-hot pairs ``[batch, 2]``.
     """
     y_pred = ops.cast(y_pred, "float32")
-    y_true = ops.cast(y_true, "float32")
     width = y_pred.shape[-1] if len(y_pred.shape) == 2 else 1
     if len(y_pred.shape) not in (1, 2) or width not in (1, 2):
         raise ValueError(
@@ -147,16 +160,7 @@ def binary_scores(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any
         else:
             p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
             scores = ops.log(p) - ops.log(1.0 - p)
-    if len(y_true.shape) == 2 and y_true.shape[-1] == 2:
-        labels = y_true[:, 1]
-    elif len(y_true.shape) == 1 or (len(y_true.shape) == 2 and y_true.shape[-1] == 1):
-        labels = ops.reshape(y_true, (-1,))
-    else:
-        raise ValueError(
-            "A binary-classification UniLoss expects 0/1 labels of shape [batch] or [batch, 1], "
-            f"or one-hot labels [batch, 2]; got {y_true.shape}."
-        )
-    return scores, labels
+    return scores, binary_labels(y_true)
 
 
 def _check_binary_labels(y_true: Any, y_pred: Any, from_logits: bool, metric: str) -> None:
@@ -183,10 +187,8 @@ def _positives_and_negatives(labels: Any) -> tuple[Any, Any]:
 
 
 def _degenerate_binary(y_true: Any) -> Any:
-    labels = ops.cast(ops.reshape(y_true, (ops.shape(y_true)[0], -1))[:, -1], "float32")
-    positives = ops.sum(ops.cast(labels > 0.5, "float32"))
-    negatives = ops.sum(ops.cast(labels <= 0.5, "float32"))
-    return ops.logical_or(positives == 0, negatives == 0)
+    positive, negative = _positives_and_negatives(binary_labels(y_true))
+    return ops.logical_or(~ops.any(positive), ~ops.any(negative))
 
 
 _LAYOUTS = ("auto", "compact", "masked")
@@ -250,7 +252,7 @@ class AveragePrecisionRefactoring(Refactoring):
             ranked = ops.sort(above, axis=-1)
             count = ops.cast(ops.shape(ranked)[-1], "float32")
         else:
-            _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
+            labels = binary_labels(y_true)
             positive, _ = _positives_and_negatives(labels)
             above = ops.sum(ops.where(valid, 1.0 - configurations, 0.0), axis=-1)  # [A, batch]
             ranked = ops.sort(ops.where(positive[None], above, 1e9), axis=-1)
@@ -292,11 +294,11 @@ class FBetaRefactoring(Refactoring):
         return scores, ops.ones_like(scores) > 0
 
     def best_configuration(self, y_true: Any, valid: Any) -> Any:
-        _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
+        labels = binary_labels(y_true)
         return labels
 
     def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
-        _, labels = binary_scores(y_true, ops.zeros_like(ops.cast(y_true, "float32")), True)
+        labels = binary_labels(y_true)
         tp = ops.sum(configurations * labels, axis=-1)
         fp = ops.sum(configurations * (1.0 - labels), axis=-1)
         fn = ops.sum((1.0 - configurations) * labels, axis=-1)
