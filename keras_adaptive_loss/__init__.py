@@ -7,7 +7,16 @@
 
 __version__ = "0.1.0"
 
-from keras_adaptive_loss import callbacks, controllers, datasets, losses, schedules, tuning
+from keras_adaptive_loss import (
+    callbacks,
+    comparison,
+    controllers,
+    datasets,
+    losses,
+    schedules,
+    tuning,
+)
+from keras_adaptive_loss.comparison import compare
 from keras_adaptive_loss.losses import AdaptiveLoss, CrossentropyExpectationMix, StochasticLoss
 
 __all__ = [
@@ -16,6 +25,8 @@ __all__ = [
     "StochasticLoss",
     "__version__",
     "callbacks",
+    "compare",
+    "comparison",
     "controllers",
     "datasets",
     "losses",

@@ -1,0 +1,116 @@
+"""The losses `kal.compare` trains with, by name: each gives a loss and the callbacks it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_adaptive_loss import callbacks as kal_callbacks
+from keras_adaptive_loss.losses import (
+    CandidateLoss,
+    ClassCorrelationLoss,
+    CrossentropyExpectationMix,
+    StochasticLoss,
+    UniLossAccuracy,
+    UniLossAveragePrecision,
+)
+
+__all__ = ["LOSSES", "SLF_CANDIDATES", "LossContext", "LossSetup", "build_loss"]
+
+#: The candidates of the ``stochastic`` preset (the set of the SLF benchmark).
+SLF_CANDIDATES = ("crossentropy", "mse", "mae", "hinge", "cosine")
+
+
+@dataclass(frozen=True)
+class LossContext:
+    """What a loss preset may need to know about the run."""
+
+    num_classes: int
+    seed: int
+    steps_per_epoch: int
+    validation_data: tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class LossSetup:
+    """A loss for ``model.compile`` and the callbacks that drive it (listed before loggers)."""
+
+    loss: keras.losses.Loss
+    callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
+
+
+def _crossentropy(context: LossContext) -> LossSetup:
+    return LossSetup(keras.losses.SparseCategoricalCrossentropy())
+
+
+def _candidate(name: str) -> Callable[[LossContext], LossSetup]:
+    return lambda context: LossSetup(CandidateLoss(name))
+
+
+def _focus_protocol(protocol: str) -> Callable[[LossContext], LossSetup]:
+    return lambda context: LossSetup(
+        CrossentropyExpectationMix(), [kal_callbacks.FocusSchedule(protocol)]
+    )
+
+
+def _stochastic(context: LossContext) -> LossSetup:
+    loss = StochasticLoss(list(SLF_CANDIDATES), seed=context.seed)
+    return LossSetup(loss, [kal_callbacks.LossDiagnostics()])
+
+
+def _uniloss_accuracy(context: LossContext) -> LossSetup:
+    return LossSetup(UniLossAccuracy(seed=context.seed))
+
+
+def _uniloss_ap(context: LossContext) -> LossSetup:
+    if context.num_classes != 2:
+        raise ValueError(
+            "Loss 'uniloss-ap' trains the average precision of a binary task, but the dataset "
+            f"has {context.num_classes} classes: pick a class to rank against the rest with "
+            "positive_class=k (CLI: --positive-class k)."
+        )
+    return LossSetup(UniLossAveragePrecision(seed=context.seed))
+
+
+def _ala(context: LossContext) -> LossSetup:
+    # Two decisions per epoch; evaluations_per_period (4) needs a period of at least 4 steps.
+    period = max(4, context.steps_per_epoch // 2)
+    controller = kal_callbacks.AdaptiveLossAlignment(
+        context.validation_data, period=period, seed=context.seed
+    )
+    return LossSetup(ClassCorrelationLoss(context.num_classes), [controller])
+
+
+#: Loss name -> preset. The CE+EL names spell the F protocols of Battash et al. with "+" for
+#: "then" ("0,0.5" would clash with the comma-separated CLI list).
+LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
+    "crossentropy": _crossentropy,
+    "focal": _candidate("focal"),
+    "poly1": _candidate("poly1"),
+    "ce-el-0": _focus_protocol("0"),
+    "ce-el-0+0.5": _focus_protocol("0,0.5"),
+    "ce-el-0-0.5": _focus_protocol("0-0.5"),
+    "stochastic": _stochastic,
+    "uniloss-accuracy": _uniloss_accuracy,
+    "uniloss-ap": _uniloss_ap,
+    "ala": _ala,
+}
+
+
+def build_loss(name: str, context: LossContext) -> LossSetup:
+    """The loss and callbacks of preset ``name`` (one of `LOSSES`)."""
+    if name not in LOSSES:
+        raise ValueError(f"Unknown loss {name!r}; choose from {', '.join(LOSSES)}.")
+    return LOSSES[name](context)
+
+
+def describe(setup: LossSetup) -> dict[str, Any]:
+    """A JSON-able description of a setup: the loss config and the callbacks' names."""
+    return {
+        "loss": keras.saving.serialize_keras_object(setup.loss),
+        "callbacks": [type(callback).__name__ for callback in setup.callbacks],
+    }

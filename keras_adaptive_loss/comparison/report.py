@@ -1,0 +1,193 @@
+"""What `kal.compare` writes: a text table, CSV and JSON files, and PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from keras_adaptive_loss.comparison.runner import ComparisonResult
+
+__all__ = ["format_table", "plot_learning_curves", "plot_parameters", "save"]
+
+_METRIC_TITLES = {"accuracy": "test accuracy %", "average_precision": "test AP %"}
+
+
+def format_table(result: ComparisonResult) -> str:
+    """One row per loss: each test metric as mean ± sample std in percent, and s/epoch."""
+    rows = result.summary()
+    width = max([len("loss"), *(len(row["loss"]) for row in rows)])
+    metrics = result.metric_names
+    header = f"{'loss':<{width}}"
+    for metric in metrics:
+        header += f"  {_METRIC_TITLES.get(metric, metric):>16}"
+    header += "  s/epoch  seeds"
+    lines = [header]
+    for row in rows:
+        line = f"{row['loss']:<{width}}"
+        for metric in metrics:
+            cell = f"{100 * row[f'{metric}_mean']:6.2f} ± {100 * row[f'{metric}_std']:5.2f}"
+            line += f"  {cell:>16}"
+        line += f"  {row['seconds_per_epoch']:7.3f}  {row['seeds']:5d}"
+        lines.append(line)
+    config = result.config
+    title = (
+        f"{config['dataset']}, model {config['model']}, {config['epochs']} epochs, batch "
+        f"{config['batch_size']}, Adam {config['learning_rate']:g}, seeds {config['seeds']}"
+    )
+    return "\n".join([title, *lines])
+
+
+def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become None: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def save(result: ComparisonResult, directory: str, plots: bool = True) -> dict[str, str]:
+    """Writes the result files into ``directory``; returns ``{kind: path}``."""
+    os.makedirs(directory, exist_ok=True)
+    paths = {
+        "runs_csv": os.path.join(directory, "runs.csv"),
+        "summary_csv": os.path.join(directory, "summary.csv"),
+        "json": os.path.join(directory, "results.json"),
+    }
+    run_rows = []
+    for run in result.runs:
+        row: dict[str, Any] = {"loss": run.loss, "seed": run.seed}
+        row.update({f"test_{name}": value for name, value in run.test_metrics.items()})
+        row["seconds_per_epoch"] = run.seconds_per_epoch
+        row["epochs"] = len(run.epoch_seconds)
+        run_rows.append(row)
+    _write_csv(paths["runs_csv"], run_rows)
+    _write_csv(paths["summary_csv"], result.summary())
+    document = {
+        "config": result.config,
+        "summary": result.summary(),
+        "runs": [vars(run) for run in result.runs],
+    }
+    with open(paths["json"], "w") as file:
+        json.dump(_json_safe(document), file, indent=1)
+    if plots:
+        paths["learning_curves_png"] = plot_learning_curves(
+            result, os.path.join(directory, "learning_curves.png")
+        )
+        parameters_path = plot_parameters(result, os.path.join(directory, "parameters.png"))
+        if parameters_path is not None:
+            paths["parameters_png"] = parameters_path
+    return paths
+
+
+def _pyplot():
+    """pyplot with the non-interactive Agg backend, and integer tick locators."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    return plt, lambda: MaxNLocator(integer=True)
+
+
+def _mean_curve(result: ComparisonResult, loss: str, key: str) -> np.ndarray | None:
+    curves = [run.history[key] for run in result.runs if run.loss == loss and key in run.history]
+    return np.mean(np.asarray(curves, "float64"), axis=0) if curves else None
+
+
+def plot_learning_curves(result: ComparisonResult, path: str) -> str:
+    """Training and validation accuracy per epoch, one line per loss (mean over seeds)."""
+    plt, integer_ticks = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for loss in result.losses:
+        for axis, key in zip(axes, ("accuracy", "val_accuracy"), strict=True):
+            curve = _mean_curve(result, loss, key)
+            if curve is not None:
+                axis.plot(np.arange(1, len(curve) + 1), 100 * curve, label=loss)
+    for axis, title in zip(axes, ("training accuracy", "validation accuracy"), strict=True):
+        axis.set_title(title)
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(integer_ticks())
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("% (mean over seeds)")
+    axes[1].legend(fontsize="small")
+    figure.suptitle(f"{result.config['dataset']}, model {result.config['model']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def _parameter_panels(result: ComparisonResult) -> list[tuple[str, str, Any]]:
+    """(loss, kind, data) for each loss with something adapted; first seed's run."""
+    panels = []
+    for loss in result.losses:
+        run = next(run for run in result.runs if run.loss == loss)
+        prefix = "slf_weight_"
+        weights = {k[len(prefix) :]: v for k, v in run.history.items() if k.startswith(prefix)}
+        if weights:
+            panels.append((loss, "SLF selection weight", weights))
+        scalars = {
+            name: values
+            for name, values in run.parameters.items()
+            if np.ndim(values[0]) == 0 and name in ("alpha", "beta", "temperature", "scale")
+        }
+        if "alpha" in scalars:
+            focus = run.history.get("focus")
+            series = {"alpha": scalars["alpha"][1:], "beta": scalars["beta"][1:]}
+            if focus is not None:
+                series["F"] = focus
+            panels.append((loss, "F, alpha, beta", series))
+        phi = run.parameters.get("phi")
+        if phi is not None and np.ndim(phi[-1]) == 2:
+            panels.append((loss, "final Φ", np.asarray(phi[-1])))
+    return panels
+
+
+def plot_parameters(result: ComparisonResult, path: str) -> str | None:
+    """Adapted parameters over training: F/alpha/beta, SLF weights, a heat-map of ALA's Φ.
+
+    Returns ``None`` (and writes nothing) when no loss of the comparison adapts anything.
+    """
+    panels = _parameter_panels(result)
+    if not panels:
+        return None
+    plt, integer_ticks = _pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for axis, (loss, kind, data) in zip(axes[0], panels, strict=True):
+        axis.set_title(f"{loss}: {kind}", fontsize="medium")
+        if isinstance(data, np.ndarray):
+            limit = max(float(np.abs(data).max()), 1e-6)
+            image = axis.imshow(data, cmap="coolwarm", vmin=-limit, vmax=limit)
+            axis.xaxis.set_major_locator(integer_ticks())
+            axis.yaxis.set_major_locator(integer_ticks())
+            axis.set_xlabel("predicted class j")
+            axis.set_ylabel("true class i")
+            figure.colorbar(image, ax=axis, fraction=0.046)
+            continue
+        for name, values in data.items():
+            axis.plot(np.arange(1, len(values) + 1), values, label=name)
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(integer_ticks())
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

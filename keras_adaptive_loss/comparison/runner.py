@@ -1,0 +1,401 @@
+"""`compare`: train one model with several losses over several seeds and report the results."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_adaptive_loss import datasets
+from keras_adaptive_loss.comparison.loss_presets import (
+    LOSSES,
+    LossContext,
+    LossSetup,
+    build_loss,
+    describe,
+)
+from keras_adaptive_loss.comparison.model_presets import build_model
+from keras_adaptive_loss.comparison.recorders import EpochTimer, ParameterRecorder
+from keras_adaptive_loss.controllers.metrics import average_precision
+
+__all__ = ["DEFAULT_LOSSES", "ComparisonResult", "RunRecord", "compare", "load_data"]
+
+#: Losses `compare` trains when none are named: every preset that fits a multi-class task.
+DEFAULT_LOSSES = (
+    "crossentropy",
+    "focal",
+    "poly1",
+    "ce-el-0",
+    "ce-el-0+0.5",
+    "ce-el-0-0.5",
+    "stochastic",
+    "uniloss-accuracy",
+    "ala",
+)
+
+LossSpec = str | Callable[[LossContext], "keras.losses.Loss | LossSetup"]
+
+
+@dataclass
+class RunRecord:
+    """One training run: a loss and a seed."""
+
+    loss: str
+    seed: int
+    test_metrics: dict[str, float]
+    epoch_seconds: list[float]
+    history: dict[str, list[float]]
+    parameters: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return float(np.mean(self.epoch_seconds)) if self.epoch_seconds else float("nan")
+
+
+@dataclass
+class ComparisonResult:
+    """The runs of a comparison and its settings; `summary` aggregates them per loss."""
+
+    config: dict[str, Any]
+    runs: list[RunRecord]
+
+    @property
+    def losses(self) -> list[str]:
+        return list(dict.fromkeys(run.loss for run in self.runs))
+
+    @property
+    def metric_names(self) -> list[str]:
+        return list(self.runs[0].test_metrics) if self.runs else []
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per loss: mean and sample std of each test metric over seeds, and time per epoch."""
+        rows = []
+        for loss in self.losses:
+            runs = [run for run in self.runs if run.loss == loss]
+            row: dict[str, Any] = {"loss": loss, "seeds": len(runs)}
+            for metric in self.metric_names:
+                values = np.array([run.test_metrics[metric] for run in runs])
+                row[f"{metric}_mean"] = float(values.mean())
+                row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            row["seconds_per_epoch"] = float(np.mean([run.seconds_per_epoch for run in runs]))
+            rows.append(row)
+        return rows
+
+    def table(self) -> str:
+        """The summary as a plain-text table (metrics in percent)."""
+        from keras_adaptive_loss.comparison.report import format_table
+
+        return format_table(self)
+
+    def save(self, directory: str, plots: bool = True) -> dict[str, str]:
+        """Writes runs.csv, summary.csv, results.json and (``plots``) PNG figures."""
+        from keras_adaptive_loss.comparison.report import save
+
+        return save(self, directory, plots=plots)
+
+
+def load_data(
+    dataset: str | datasets.Dataset,
+    *,
+    positive_class: int | None = None,
+    data_dir: str | None = None,
+    try_gcs: bool = True,
+) -> datasets.Dataset:
+    """An offline dataset by name, else a TFDS dataset; optionally as "class k vs rest"."""
+    if isinstance(dataset, datasets.Dataset):
+        data = dataset
+    elif isinstance(dataset, str) and dataset in datasets.NAMES:
+        data = datasets.load(dataset)
+    elif isinstance(dataset, str):
+        try:
+            import tensorflow_datasets  # noqa: F401
+        except ImportError as error:
+            raise ValueError(
+                f"Unknown dataset {dataset!r}; offline datasets: {', '.join(datasets.NAMES)}. "
+                "TFDS names need tensorflow-datasets (pip install keras-adaptive-loss[datasets])."
+            ) from error
+        data = datasets.load_tfds(dataset, data_dir=data_dir, try_gcs=try_gcs)
+    else:
+        raise ValueError(f"dataset must be a name or a kal.datasets.Dataset; got {dataset!r}.")
+    return data if positive_class is None else datasets.one_vs_rest(data, positive_class)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1 (the number of seeds); got {seeds}.")
+        return list(range(int(seeds)))
+    values = list(seeds)
+    if not values or not all(isinstance(s, (int, np.integer)) for s in values):
+        raise ValueError(f"seeds must be a count >= 1 or a non-empty list of ints; got {seeds!r}.")
+    return [int(s) for s in values]
+
+
+def _loss_specs(losses: Sequence[str] | Mapping[str, LossSpec]) -> dict[str, LossSpec]:
+    if isinstance(losses, str):
+        losses = [name.strip() for name in losses.split(",") if name.strip()]
+    specs = dict(losses) if isinstance(losses, Mapping) else {name: name for name in losses}
+    if not specs:
+        raise ValueError("losses is empty: name at least one loss, e.g. ['crossentropy'].")
+    if isinstance(losses, Sequence) and len(specs) != len(losses):
+        raise ValueError(f"losses names a loss twice: {list(losses)}.")
+    for label, spec in specs.items():
+        if isinstance(spec, str):
+            if spec not in LOSSES:
+                raise ValueError(f"Unknown loss {spec!r}; choose from {', '.join(LOSSES)}.")
+        elif not callable(spec):
+            raise ValueError(
+                f"Loss {label!r} must be a preset name or a factory (LossContext) -> keras Loss "
+                f"or LossSetup; got {spec!r}."
+            )
+    return specs
+
+
+def _make_setup(spec: LossSpec, context: LossContext) -> LossSetup:
+    made = build_loss(spec, context) if isinstance(spec, str) else spec(context)
+    if isinstance(made, LossSetup):
+        return made
+    if isinstance(made, keras.losses.Loss) or callable(made):
+        return LossSetup(made)
+    raise ValueError(f"A loss factory must return a keras Loss or a LossSetup; got {made!r}.")
+
+
+def _resolve_strategy(strategy: Any, jit_compile: bool) -> tf.distribute.Strategy | None:
+    if strategy is None or strategy == "none":
+        return None
+    if jit_compile:
+        raise ValueError(
+            "jit_compile=True cannot be combined with a strategy: Keras turns XLA off under "
+            "tf.distribute. Drop one of the two."
+        )
+    if strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    raise ValueError(
+        f"strategy must be None, 'mirrored' or a tf.distribute.Strategy; got {strategy!r}."
+    )
+
+
+def _split_validation(
+    data: datasets.Dataset, fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed random hold-out of the training split (the same for every loss and seed)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_fraction must lie in (0, 1); got {fraction!r}.")
+    order = np.random.default_rng(0).permutation(len(data.x_train))
+    held = max(1, round(fraction * len(order)))
+    if held >= len(order):
+        raise ValueError(f"The training split of {data.name!r} is too small to hold out data.")
+    val, train = order[:held], order[held:]
+    return data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val]
+
+
+def _even_first_batch(
+    size: int, batch_size: int, distribution: tf.distribute.Strategy | None
+) -> int:
+    """A validation batch size whose first batch splits evenly over the replicas.
+
+    Keras 3.15 / TF 2.21 `evaluate` under MirroredStrategy fails with "Inputs to operation
+    AddN ... must have the same size" when the first batch (the one that traces the step) does
+    not divide by the number of replicas, e.g. 17 samples on 2 replicas. Later partial batches
+    are fine.
+    """
+    replicas = 1 if distribution is None else distribution.num_replicas_in_sync
+    if size >= batch_size or replicas == 1:
+        return batch_size
+    return max(replicas, size - size % replicas)
+
+
+def _test_metrics(model: keras.Model, data: datasets.Dataset) -> dict[str, float]:
+    # Eager batches: model.predict would trace a new tf.function for every model of the loop.
+    probabilities = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(data.x_test[i : i + 1024], training=False))
+            for i in range(0, len(data.x_test), 1024)
+        ]
+    )
+    metrics = {"accuracy": float(np.mean(probabilities.argmax(-1) == data.y_test))}
+    if data.num_classes == 2:
+        metrics["average_precision"] = average_precision(data.y_test, probabilities[:, 1])
+    return metrics
+
+
+def compare(
+    dataset: str | datasets.Dataset = "digits",
+    losses: Sequence[str] | Mapping[str, LossSpec] = DEFAULT_LOSSES,
+    *,
+    model: str | Callable[..., keras.Model] = "mlp",
+    seeds: int | Sequence[int] = 3,
+    epochs: int = 20,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    strategy: str | tf.distribute.Strategy | None = None,
+    jit_compile: bool = False,
+    positive_class: int | None = None,
+    validation_fraction: float = 0.15,
+    data_dir: str | None = None,
+    try_gcs: bool = True,
+    output: str | None = None,
+    plots: bool = True,
+    verbose: int = 1,
+) -> ComparisonResult:
+    """Trains the same model with each loss over several seeds and compares them.
+
+    For every seed the model starts from the same initial weights (``keras.utils.set_random_seed``
+    before it is built) and sees the same data, so the rows differ only in the loss. Each run
+    trains with Adam on the training split minus a fixed validation hold-out
+    (``validation_fraction``; it gives the learning curves and ALA's validation statistics) and
+    is scored on the test split: accuracy, plus average precision on binary tasks.
+
+    Args:
+        dataset: an offline dataset (``digits``, ``iris``, ``wine``, ``breast_cancer``,
+            ``mnist1d``), a TFDS name, or a `kal.datasets.Dataset`.
+        losses: preset names (see `kal.comparison.LOSSES`) or a mapping ``{label: name or
+            factory}`` where a factory takes a `LossContext` and returns a Keras loss or a
+            `LossSetup` (loss + callbacks).
+        model: ``"mlp"``, ``"cnn1d"``, ``"resnet"`` (image data) or a builder
+            ``(input_shape, num_classes) -> keras.Model`` with a softmax output.
+        seeds: a number of seeds (0, 1, ...) or a list of seeds.
+        epochs, batch_size, learning_rate: training settings (Adam).
+        strategy: ``None``, ``"mirrored"`` or a `tf.distribute.Strategy` to build and train in.
+        jit_compile: compile the training step with XLA (not with a strategy).
+        positive_class: train "class k vs rest" (binary; needed by ``uniloss-ap``).
+        validation_fraction: share of the training split held out for validation.
+        data_dir, try_gcs: passed to `kal.datasets.load_tfds` for TFDS names.
+        output: directory for runs.csv, summary.csv, results.json and PNG plots.
+        plots: write PNG plots into ``output`` (needs matplotlib).
+        verbose: 1 shows a progress bar over runs and prints the table; 0 is silent.
+
+    Returns:
+        A `ComparisonResult`; ``result.table()`` is the printed table.
+
+    Example:
+
+    ```python
+    result = kal.compare("iris", ["crossentropy", "ce-el-0-0.5"], seeds=2, epochs=5)
+    print(result.table())
+    ```
+    """
+    specs = _loss_specs(losses)
+    seed_list = _seed_list(seeds)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0; got {learning_rate!r}.")
+    if output is not None and plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as error:
+            raise ValueError(
+                "PNG plots need matplotlib: pip install keras-adaptive-loss[plots], or pass "
+                "plots=False (CLI: --no-plots)."
+            ) from error
+    data = load_data(dataset, positive_class=positive_class, data_dir=data_dir, try_gcs=try_gcs)
+    x_train, y_train, x_val, y_val = _split_validation(data, validation_fraction)
+    distribution = _resolve_strategy(strategy, jit_compile)
+    steps_per_epoch = -(-len(x_train) // batch_size)
+    # Check every preset against this task before spending time on training.
+    build_model(model, data.num_features, data.num_classes, data.image_shape)
+    for spec in specs.values():
+        _make_setup(spec, LossContext(data.num_classes, 0, steps_per_epoch, (x_val, y_val)))
+
+    config = {
+        "dataset": data.name,
+        "losses": list(specs),
+        "model": model if isinstance(model, str) else getattr(model, "__name__", "custom"),
+        "seeds": seed_list,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "strategy": None if distribution is None else type(distribution).__name__,
+        "jit_compile": bool(jit_compile),
+        "validation_fraction": float(validation_fraction),
+        "train_size": len(x_train),
+        "test_size": len(data.x_test),
+        "num_classes": data.num_classes,
+        "loss_setups": {},
+    }
+    total = len(specs) * len(seed_list)
+    progress = (
+        keras.utils.Progbar(total, unit_name="run", stateful_metrics=["test_accuracy"])
+        if verbose
+        else None
+    )
+    runs: list[RunRecord] = []
+    start = time.perf_counter()
+    for seed in seed_list:
+        for label, spec in specs.items():
+            context = LossContext(data.num_classes, seed, steps_per_epoch, (x_val, y_val))
+            run = _train_once(
+                label, spec, context, model, data, (x_train, y_train, x_val, y_val),
+                epochs, batch_size, learning_rate, distribution, jit_compile, config,
+            )  # fmt: skip
+            runs.append(run)
+            if progress is not None:
+                progress.add(1, [("test_accuracy", run.test_metrics["accuracy"])])
+    config["total_seconds"] = time.perf_counter() - start
+    result = ComparisonResult(config, runs)
+    if verbose:
+        print()
+        print(result.table())
+    if output is not None:
+        written = result.save(output, plots=plots)
+        if verbose:
+            print("wrote " + ", ".join(sorted(written.values())))
+    return result
+
+
+def _train_once(
+    label: str,
+    spec: LossSpec,
+    context: LossContext,
+    model_spec: str | Callable[..., keras.Model],
+    data: datasets.Dataset,
+    splits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    distribution: tf.distribute.Strategy | None,
+    jit_compile: bool,
+    config: dict[str, Any],
+) -> RunRecord:
+    x_train, y_train, x_val, y_val = splits
+    keras.utils.set_random_seed(context.seed)
+    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
+    with scope:
+        model = build_model(model_spec, data.num_features, data.num_classes, data.image_shape)
+        setup = _make_setup(spec, context)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=setup.loss,
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
+    config["loss_setups"].setdefault(label, describe(setup))
+    timer, recorder = EpochTimer(), ParameterRecorder()
+    history = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        validation_batch_size=_even_first_batch(len(x_val), batch_size, distribution),
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=[*setup.callbacks, timer, recorder],
+        verbose=0,
+    )
+    return RunRecord(
+        loss=label,
+        seed=context.seed,
+        test_metrics=_test_metrics(model, data),
+        epoch_seconds=timer.seconds,
+        history={key: [float(v) for v in values] for key, values in history.history.items()},
+        parameters=recorder.trajectories,
+    )
