@@ -50,6 +50,8 @@ LOSSES: dict[str, tuple[str, Callable[[], tuple[keras.losses.Loss, list]]]] = {
         "multiclass",
         lambda: (keras.losses.SparseCategoricalCrossentropy(), []),
     ),
+    "CandidateLoss('focal')": ("multiclass", lambda: (kal.losses.CandidateLoss("focal"), [])),
+    "CandidateLoss('poly1')": ("multiclass", lambda: (kal.losses.CandidateLoss("poly1"), [])),
     "CrossentropyExpectationMix": (
         "multiclass",
         lambda: (kal.losses.CrossentropyExpectationMix(), []),

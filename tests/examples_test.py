@@ -57,3 +57,79 @@ def test_ala_effectiveness_benchmark_runs(capsys):
     assert set(results) == set(benchmark.VARIANTS)
     assert results["ALA, Eq. 6"][0]["decisions"] == 3  # 3500 / 64 -> 55 steps: 0, 20, 40
     assert "per decision" in capsys.readouterr().out
+
+
+def test_tfds_example_on_a_locally_built_dataset(tmp_path, capsys):
+    from tests import tiny_tfds
+
+    name = tiny_tfds.prepare(str(tmp_path))
+    example = _load("examples/tfds_training.py")
+    result = example.main(
+        epochs=2, dataset=name, data_dir=str(tmp_path), batch_size=16, try_gcs=False
+    )
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    # "0-0.5" over 2 epochs: each epoch runs the last of the phases that start in it.
+    assert result["focus"] == pytest.approx([0.2, 0.5])
+    assert f"{name}: test accuracy" in capsys.readouterr().out
+
+
+def test_mirrored_strategy_example(mirrored_strategy, capsys):
+    example = _load("examples/mirrored_strategy.py")
+    result = example.main(epochs=2, strategy=mirrored_strategy)
+    assert result["test_accuracy"] > 0.5
+    assert sum(result["selection_weights"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert "replicas in sync: 2" in capsys.readouterr().out
+
+
+def test_metric_learning_example_adapts_phi():
+    example = _load("examples/metric_learning_ala.py")
+    results = example.main(epochs=2, period=5)
+    assert results["fixed"]["phi"][0] == results["fixed"]["phi"][-1] == [1.0, 1.0]
+    assert results["ala"]["phi"][-1] != [1.0, 1.0]  # the controller moved Φ
+    for variant in ("fixed", "ala"):
+        assert 0.0 <= results[variant]["test_nn_error"] < 0.5  # far better than chance (0.9)
+
+
+def test_uniloss_pckh_example(capsys):
+    example = _load("examples/uniloss_pckh.py")
+    results = example.main(epochs=2, train_size=256)
+    assert set(results) == {"uniloss-pckh", "mse-heatmap"}
+    assert all(0.0 <= value <= 1.0 for value in results.values())
+    assert "test PCKh@0.5" in capsys.readouterr().out
+
+
+def test_uniloss_pckh_example_reference_pckh():
+    example = _load("examples/uniloss_pckh.py")
+    _, labels, targets = example.make_data(8, seed=0)
+    assert example.pckh(targets, labels) == 1.0  # the Gaussian targets peak at the keypoints
+    assert example.pckh(-targets, labels) == 0.0
+
+
+def test_ce_el_uci_benchmark_runs(capsys):
+    benchmark = _load("benchmarks/ce_el_uci.py")
+    results = benchmark.main(
+        datasets=["iris"], models=["linear"], seeds=1, epochs=2, learning_rates=[0.01]
+    )
+    assert set(results[("linear", "iris")]) == set(benchmark.METHODS)
+    printed = capsys.readouterr().out
+    assert "mean rank" in printed and "CE+EL F=0-0.5" in printed
+
+
+def test_ce_el_uci_summary_counts_wins_gains_and_ranks():
+    benchmark = _load("benchmarks/ce_el_uci.py")
+    table = dict.fromkeys(benchmark.METHODS, 0.5)
+    table["CE+EL F=0-0.5"] = 0.7  # best: rank 1, +20 points
+    table["EL"] = 0.1  # worst: rank 6
+    summary = benchmark.summary({("linear", "a"): table})
+    row = next(line for line in summary.splitlines() if "CE+EL F=0-0.5" in line).split()
+    assert row[-3:] == ["1", "20.00", "1.00"]
+    ce = next(line for line in summary.splitlines() if line.split()[1] == "CE").split()
+    assert ce[-3:] == ["0", "0.00", "3.50"]  # four-way tie for ranks 2-5
+
+
+def test_uniloss_ap_benchmark_runs():
+    benchmark = _load("benchmarks/uniloss_ap_digits.py")
+    result = benchmark.main(seeds=1, epochs=1, verbose=0)
+    assert result.config["dataset"] == "digits-0-vs-rest"
+    assert {row["loss"] for row in result.summary()} == {"crossentropy", "uniloss-ap"}
+    assert all("average_precision" in run.test_metrics for run in result.runs)

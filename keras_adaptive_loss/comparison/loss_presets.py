@@ -32,6 +32,7 @@ class LossContext:
     num_classes: int
     seed: int
     steps_per_epoch: int
+    epochs: int
     validation_data: tuple[np.ndarray, np.ndarray]
 
 
@@ -77,8 +78,9 @@ def _uniloss_ap(context: LossContext) -> LossSetup:
 
 
 def _ala(context: LossContext) -> LossSetup:
-    # Two decisions per epoch; evaluations_per_period (4) needs a period of at least 4 steps.
-    period = max(4, context.steps_per_epoch // 2)
+    # The callback's default K = 200 steps, shortened so that a run makes at least 10
+    # decisions; evaluations_per_period (4) needs a period of at least 4 steps.
+    period = min(200, max(4, context.steps_per_epoch * context.epochs // 10))
     controller = kal_callbacks.AdaptiveLossAlignment(
         context.validation_data, period=period, seed=context.seed
     )

@@ -305,7 +305,7 @@ def compare(
     # Check every preset against this task before spending time on training.
     build_model(model, data.num_features, data.num_classes, data.image_shape)
     for spec in specs.values():
-        _make_setup(spec, LossContext(data.num_classes, 0, steps_per_epoch, (x_val, y_val)))
+        _make_setup(spec, LossContext(data.num_classes, 0, steps_per_epoch, epochs, (x_val, y_val)))
 
     config = {
         "dataset": data.name,
@@ -333,7 +333,7 @@ def compare(
     start = time.perf_counter()
     for seed in seed_list:
         for label, spec in specs.items():
-            context = LossContext(data.num_classes, seed, steps_per_epoch, (x_val, y_val))
+            context = LossContext(data.num_classes, seed, steps_per_epoch, epochs, (x_val, y_val))
             run = _train_once(
                 label, spec, context, model, data, (x_train, y_train, x_val, y_val),
                 epochs, batch_size, learning_rate, distribution, jit_compile, config,
