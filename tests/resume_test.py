@@ -31,8 +31,20 @@ class _SetPhiOnce(keras.callbacks.Callback):
     [
         (lambda: kal.losses.ClassCorrelationLoss(4), lambda loss: loss.get_parameter("phi")),
         (lambda: kal.losses.UniLossAccuracy(seed=0), lambda loss: loss.draws),
+        (
+            # No num_classes: the decision network is built while the backup loads.
+            lambda: kal.StochasticLoss(["crossentropy", "mse"], seed=0),
+            lambda loss: (
+                np.concatenate(
+                    [np.ravel(v.numpy()) for v in loss.decision_network.weights]
+                    + [np.ravel(v.numpy()) for v in loss.state.weights]
+                )
+                if loss.decision_network.built
+                else np.zeros(1)
+            ),
+        ),
     ],
-    ids=["class-correlation-phi", "uniloss-random-stream"],
+    ids=["class-correlation-phi", "uniloss-random-stream", "stochastic-decision-network"],
 )
 def test_resumed_run_restores_the_adapted_loss_state(
     tmp_path, toy_classification, make_loss, state

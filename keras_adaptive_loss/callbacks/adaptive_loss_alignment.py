@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_adaptive_loss.callbacks.alignment_state import AlignmentState
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+from keras_adaptive_loss.controllers import generator_state
 from keras_adaptive_loss.controllers import metrics as alignment_metrics
 from keras_adaptive_loss.controllers.adapters import DistanceAdapter, adapter_for
 from keras_adaptive_loss.controllers.controller import AlignmentController
@@ -225,6 +226,8 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
             "has_previous": ((), "int64"),
             "period_metrics": ((self.evaluations_per_period + 1,), "float64"),
             "period_count": ((), "int64"),
+            "policy_rng": ((generator_state.SIZE,), "int64"),
+            "memory_rng": ((generator_state.SIZE,), "int64"),
         }
 
     def _write_state(self) -> None:
@@ -259,6 +262,8 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
                 "has_previous": self._previous is not None,
                 "period_metrics": period,
                 "period_count": len(self._period_metrics),
+                "policy_rng": generator_state.encode(self.controller.policy.rng),
+                "memory_rng": generator_state.encode(memory.rng),
             }
         )
 
@@ -292,6 +297,8 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         self._previous = float(state["previous"]) if state["has_previous"] else None
         self._period_metrics = list(state["period_metrics"][: int(state["period_count"])])
         self.decisions = int(state["decisions"])
+        generator_state.decode(state["policy_rng"], self.controller.policy.rng)
+        generator_state.decode(state["memory_rng"], memory.rng)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self._restore_pending:  # after every callback's on_train_begin (BackupAndRestore's)
@@ -319,6 +326,9 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
             self._period_metrics.append(value)
         if step % self.period == 0 and self._period_metrics:
             self._decide(step, predictions)
+        # Every measurement goes into the checkpointed state, so a backup taken at any point
+        # (e.g. BackupAndRestore at the end of an epoch) resumes the period exactly.
+        self._write_state()
 
     def _validation_predictions(self) -> np.ndarray:
         size = self.validation_batch_size
@@ -355,7 +365,6 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         self.adapter.apply(self.controller.moves(actions, self.step_size))
         self._pending = (states, actions)
         self.decisions += 1
-        self._write_state()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:

@@ -82,6 +82,11 @@ class Policy:
         self._rng = np.random.default_rng(seed)
         self._learn_step = tf.function(self._learn, reduce_retracing=True)
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator that samples actions (its state is checkpointed by the callback)."""
+        return self._rng
+
     def probabilities(self, states: np.ndarray) -> np.ndarray:
         """Action probabilities, ``[parameters, 3]``."""
         logits = self.network(np.asarray(states, "float32"), training=False)

@@ -33,6 +33,11 @@ class ReplayMemory:
         self.position = 0
         self._rng = np.random.default_rng(seed)
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator that samples transitions."""
+        return self._rng
+
     def add(self, states: np.ndarray, actions: np.ndarray, advantages: np.ndarray) -> None:
         """Stores a batch of transitions (one per loss parameter)."""
         states = np.asarray(states, "float32").reshape(-1, self.feature_size)

@@ -62,6 +62,7 @@ class DecisionNetwork(keras.layers.Layer):
         )
 
     def build(self, input_shape: Any) -> None:
+        self.input_dim = int(input_shape[-1])
         self.network.build(input_shape)
         output_shape = self.network.compute_output_shape(input_shape)
         if output_shape[-1] != self.num_candidates:
@@ -80,6 +81,28 @@ class DecisionNetwork(keras.layers.Layer):
             (state("m", v.shape), state("v", v.shape)) for v in self.network.trainable_variables
         ]
         super().build(input_shape)
+
+    def load_own_variables(self, store: Any) -> None:
+        """Builds the layer from the saved shapes first if it is not built yet.
+
+        The network is built lazily, on the first batch, because only then is the number of
+        classes known. `keras.callbacks.BackupAndRestore` and ``model.load_weights`` load
+        before that batch; without this, Keras would skip the unbuilt layer and the restored
+        run would silently start from a fresh decision network. Keras loads a layer's own
+        variables before those of its sublayers, so building here lets the network's weights
+        load too.
+        """
+        if not self.built and store is not None and len(store.keys()) > 1:
+            if self._custom_network:
+                raise ValueError(
+                    "Restoring weights into a StochasticLoss with a custom decision_network "
+                    "that has not been built: pass num_classes= to StochasticLoss so that it is "
+                    "built before the weights are loaded."
+                )
+            # Variable 0 is the Adam step; variable 1 the first moment of the first kernel,
+            # of shape [num_classes, hidden_units].
+            self.build((None, int(store["1"].shape[0])))
+        super().load_own_variables(store)
 
     def call(self, inputs: Any) -> Any:
         return self.network(inputs)

@@ -57,6 +57,12 @@ class SelectionState(keras.layers.Layer):
         self.draws = weight("draws", dtype="int64")
         super().build(input_shape)
 
+    def load_own_variables(self, store: Any) -> None:
+        """Builds first when the weights are loaded before the first batch (see DecisionNetwork)."""
+        if not self.built and store is not None and len(store.keys()) > 0:
+            self.build()
+        super().load_own_variables(store)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "num_candidates": self.num_candidates}
 
@@ -200,7 +206,9 @@ class StochasticLoss(AdaptiveLoss):
             )
         if not self.decision_network.built:
             self._build(int(num_classes))
-        elif num_classes != self.num_classes:
+        elif self.num_classes is None:  # built while restoring weights, before the first batch
+            self.num_classes = self.decision_network.input_dim
+        if num_classes != self.num_classes:
             raise ValueError(
                 f"StochasticLoss was built for {self.num_classes} classes but got predictions "
                 f"of shape {y_pred.shape}."
