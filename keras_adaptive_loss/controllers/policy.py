@@ -64,7 +64,9 @@ class Policy:
         initializer = keras.initializers.GlorotUniform(seed=seed)
         layers = [keras.Input((self.feature_size,))]
         layers += [
-            keras.layers.Dense(u, activation="relu", kernel_initializer=initializer)
+            keras.layers.Dense(
+                u, activation="relu", kernel_initializer=initializer, dtype="float32"
+            )
             for u in self.hidden_units
         ]
         # Output bias b on "keep" gives P(keep) = e^b / (e^b + 2) = keep_prior at zero input.
@@ -74,6 +76,7 @@ class Policy:
                 len(ACTIONS),
                 kernel_initializer=initializer,
                 bias_initializer=keras.initializers.Constant([0.0, keep_bias, 0.0]),
+                dtype="float32",  # float32 even under a mixed-precision global policy
             )
         )
         self.network = keras.Sequential(layers, name="ala_policy")

@@ -55,8 +55,8 @@ class DecisionNetwork(keras.layers.Layer):
         self._custom_network = network is not None
         self.network = network or keras.Sequential(
             [
-                keras.layers.Dense(self.hidden_units, activation="relu"),
-                keras.layers.Dense(self.num_candidates),
+                keras.layers.Dense(self.hidden_units, activation="relu", dtype="float32"),
+                keras.layers.Dense(self.num_candidates, dtype="float32"),
             ],
             name="decision_mlp",
         )

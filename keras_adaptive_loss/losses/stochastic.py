@@ -179,6 +179,7 @@ class StochasticLoss(AdaptiveLoss):
         self.add_parameter("temperature", temperature, minimum=_MIN_TEMPERATURE)
         self.decision_network = DecisionNetwork(
             len(self.candidates),
+            dtype="float32",  # its own Adam and gradients stay float32 under mixed precision
             network=decision_network,
             hidden_units=hidden_units,
             learning_rate=decision_learning_rate,
