@@ -142,9 +142,36 @@ class Policy:
     def load(cls, directory: str | Path) -> Policy:
         """Rebuilds a policy saved with `save` (its weights; a fresh optimizer)."""
         directory = Path(directory)
-        config = json.loads((directory / _CONFIG_FILE).read_text())
-        if not isinstance(config, dict) or not isinstance(config.get("feature_size"), int):
-            raise ValueError(f"{directory / _CONFIG_FILE} is not a saved ALA policy config.")
+        path = directory / _CONFIG_FILE
+        config = json.loads(path.read_text())
+        if not isinstance(config, dict):
+            raise ValueError(f"{path} is not a saved ALA policy config (a JSON object).")
+        _check_config(config, path)
         policy = cls(**config)
         policy.network.load_weights(directory / _WEIGHTS_FILE)
         return policy
+
+
+# The JSON types of a saved policy config; anything else is refused before it is used.
+_CONFIG_TYPES = {
+    "feature_size": (int,),
+    "hidden_units": (list,),
+    "learning_rate": (int, float),
+    "seed": (int, type(None)),
+    "keep_prior": (int, float),
+}
+
+
+def _check_config(config: dict[str, Any], path: Path) -> None:
+    unknown = sorted(set(config) - set(_CONFIG_TYPES))
+    if unknown:
+        raise ValueError(f"{path} has unknown keys {unknown}: it is not a saved ALA policy config.")
+    if "feature_size" not in config:
+        raise ValueError(f"{path} has no feature_size; it is not a saved ALA policy config.")
+    for key, value in config.items():
+        types = _CONFIG_TYPES[key]
+        valid = isinstance(value, types) and not isinstance(value, bool)
+        if key == "hidden_units":
+            valid = valid and all(isinstance(u, int) and u > 0 for u in value)
+        if not valid:
+            raise ValueError(f"{path}: policy config {key}={value!r} has the wrong type.")
