@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
@@ -47,7 +48,17 @@ class LossDiagnostics(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._loss.reset_diagnostics()
+        self._skipped = self._loss.diagnostics().get("slf_skipped_steps", 0.0)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        diagnostics = self._loss.diagnostics()
+        skipped = diagnostics.get("slf_skipped_steps", 0.0) - self._skipped
+        if skipped > 0:
+            warnings.warn(
+                f"LossDiagnostics: {skipped:.0f} training step(s) of epoch {epoch} had an empty "
+                f"or non-finite batch; {getattr(self._loss, 'name', 'the loss')} skipped its own "
+                "update for them (the model's step still ran: check the data for NaN/inf).",
+                stacklevel=2,
+            )
         if logs is not None:
-            logs.update(self._loss.diagnostics())
+            logs.update(diagnostics)

@@ -39,12 +39,14 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 __all__ = [
     "ClassificationTerms",
     "as_float",
     "bce",
+    "checked_class_ids",
     "classification_terms",
     "cosine",
     "crossentropy",
@@ -74,7 +76,7 @@ def as_float(x: Any) -> Any:
 
 
 def _num_classes(y_pred: Any) -> int:
-    num_classes = y_pred.shape[-1] if len(y_pred.shape) else None
+    num_classes = y_pred.shape[-1] if len(y_pred.shape) >= 2 else None
     if num_classes is None or num_classes < 2:
         raise ValueError(
             "Classification losses expect `y_pred` of shape [..., num_classes] with a known "
@@ -97,9 +99,9 @@ def sparse_labels(y_true: Any, y_pred: Any) -> Any | None:
     y_true = ops.convert_to_tensor(y_true)
     true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
     if true_rank == pred_rank - 1:
-        return ops.cast(y_true, "int32")
+        return checked_class_ids(ops.cast(y_true, "int32"), num_classes)
     if true_rank == pred_rank and y_true.shape[-1] == 1:
-        return ops.cast(ops.squeeze(y_true, axis=-1), "int32")
+        return checked_class_ids(ops.cast(ops.squeeze(y_true, axis=-1), "int32"), num_classes)
     if true_rank == pred_rank and y_true.shape[-1] == num_classes:
         return None
     raise ValueError(
@@ -107,6 +109,36 @@ def sparse_labels(y_true: Any, y_pred: Any) -> Any | None:
         "Pass sparse integer labels of shape [batch] (or [batch, 1]) or one-hot labels of "
         f"shape [batch, {num_classes}]."
     )
+
+
+def checked_class_ids(labels: Any, num_classes: int) -> Any:
+    """``labels`` (int32 class ids), checked to lie in ``[0, num_classes)``.
+
+    One-hot encoding an out-of-range id gives a row of zeros, i.e. a silently wrong loss. When
+    the values are known (eager calls) a bad id raises `ValueError` at once; inside a traced
+    training step a runtime check raises ``InvalidArgumentError`` with the same message. XLA
+    (``jit_compile=True``) drops runtime checks, so there the ids are not checked.
+
+    >>> checked_class_ids(ops.convert_to_tensor([0, 3]), 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: Labels must be class ids in [0, 3) (the predictions have 3 classes); got ids ...
+    """
+    message = (
+        f"Labels must be class ids in [0, {num_classes}) (the predictions have {num_classes} "
+        "classes)"
+    )
+    if tf.executing_eagerly() and not tf.is_symbolic_tensor(labels):
+        values = ops.convert_to_numpy(labels)
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"{message}; got ids from {values.min()} to {values.max()}.")
+        return labels
+    checks = [
+        tf.debugging.assert_non_negative(labels, message=message),
+        tf.debugging.assert_less(labels, tf.cast(num_classes, labels.dtype), message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(labels)
 
 
 def labels_as_distribution(y_true: Any, y_pred: Any) -> Any:
@@ -251,7 +283,8 @@ def hinge(terms: ClassificationTerms) -> Any:
     This is Keras's ``categorical_hinge`` applied to ``p`` (the "categorical hinge" candidate of
     the stochastic-loss paper, Sec. "Stochastic Loss Function"); its value lies in ``[0, 2]``.
     """
-    negative = ops.max((1.0 - terms.labels) * terms.p, axis=-1)
+    # initial=0 (p >= 0 so the value is unchanged): eager calls on an empty batch work too.
+    negative = ops.max((1.0 - terms.labels) * terms.p, axis=-1, initial=0.0)
     return ops.maximum(1.0 + negative - terms.p_y, 0.0)
 
 

@@ -26,7 +26,7 @@ class RecallOfClass(kal.losses.refactorings.AccuracyRefactoring):
         self.target = target
 
     def metric(self, configurations, y_true, valid):
-        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1)  # [A, batch]
+        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1, initial=1.0)  # [A, batch]
         is_target = ops.cast(ops.reshape(y_true, (-1,)) == self.target, correct.dtype)
         return ops.sum(correct * is_target, axis=-1) / ops.maximum(ops.sum(is_target), 1.0)
 
@@ -109,7 +109,7 @@ class AccuracyRefactoring(Refactoring):
         return true_score - scores, labels < 0.5
 
     def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
-        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1)
+        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1, initial=1.0)
         return ops.mean(ops.reshape(correct, (correct.shape[0], -1)), axis=-1)
 
     def check(self, y_true: Any, y_pred: Any) -> None:
@@ -367,7 +367,9 @@ class PCKhRefactoring(Refactoring):
         scores = ops.transpose(ops.reshape(y_pred, (-1, height * width, joints)), (0, 2, 1))
         scores = ops.cast(scores, "float32")
         positive, counted = self._positives(y_true, height, width)
-        best_positive = ops.max(ops.where(positive, scores, -1e9), axis=-1, keepdims=True)
+        best_positive = ops.max(
+            ops.where(positive, scores, -1e9), axis=-1, keepdims=True, initial=-1e9
+        )
         best_positive = ops.where(counted[..., None], best_positive, 0.0)
         valid = ops.logical_and(ops.logical_not(positive), counted[..., None])
         comparisons = ops.where(valid, best_positive - scores, 0.0)
@@ -375,7 +377,8 @@ class PCKhRefactoring(Refactoring):
 
     def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
         _, counted = self._positives(y_true, *self._grid)
-        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1)  # [A, batch, joints]
+        # [A, batch, joints]
+        correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1, initial=1.0)
         counted = ops.cast(counted, "float32")
         hits = ops.sum(ops.reshape(correct * counted, (correct.shape[0], -1)), axis=-1)
         return hits / ops.maximum(ops.sum(counted), 1.0)

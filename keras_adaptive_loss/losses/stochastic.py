@@ -55,6 +55,7 @@ class SelectionState(keras.layers.Layer):
         self.weight_sums = weight("weight_sums", n)
         self.weight_steps = weight("weight_steps")
         self.draws = weight("draws", dtype="int64")
+        self.skipped = weight("skipped")
         super().build(input_shape)
 
     def load_own_variables(self, store: Any) -> None:
@@ -292,13 +293,15 @@ class StochasticLoss(AdaptiveLoss):
         batch_weights = ops.mean(
             ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates))), axis=0
         )
+        # An empty batch (a replica's share of a short last batch) or non-finite predictions
+        # make the batch means or gradients NaN: such a replica contributes nothing, and a step
+        # where no replica has a finite batch is skipped (counted in `state.skipped`).
+        learned = [parts["batch_means"], batch_weights, *gradients]
+        finite = ops.all(ops.stack([ops.all(ops.isfinite(v)) for v in learned]))
+        masked = [ops.where(finite, v, ops.zeros_like(v)) for v in learned]
 
         def train_step():
-            updates = self.decision_network.apply_gradients(gradients)
-            updates += all_replicas_mean(
-                self._update_statistics, [parts["batch_means"], batch_weights]
-            )
-            return updates
+            return all_replicas_mean(self._learn_if_finite, [ops.cast(finite, "float32"), *masked])
 
         return update_on_backward(parts["loss"], train_step)
 
@@ -307,6 +310,27 @@ class StochasticLoss(AdaptiveLoss):
         seed = replica_seed(self.seed, draws.value)
         draws.assign_add(ops.cast(1, "int64"))
         return gumbel_noise(shape, seed)
+
+    def _learn_if_finite(self, share: Any, batch_means: Any, batch_weights: Any, *gradients):
+        """One decision-network step and statistics update from the finite replicas' means.
+
+        ``share`` is the fraction of replicas whose batch was finite; the other arguments are
+        replica means with the non-finite replicas' values zeroed, so dividing by ``share``
+        gives the mean over the finite replicas. Runs once, in cross-replica context.
+        """
+
+        def learn():
+            scale = 1.0 / share
+            updates = self.decision_network._adam_step(*[g * scale for g in gradients])
+            updates += self._update_statistics(batch_means * scale, batch_weights * scale)
+            with tf.control_dependencies(updates):
+                return tf.constant(True)
+
+        def skip():
+            with tf.control_dependencies([self.state.skipped.assign_add(1.0)]):
+                return tf.constant(False)
+
+        return tf.cond(share > 0.0, learn, skip)
 
     def _update_statistics(self, batch_means: Any, batch_weights: Any) -> list:
         state = self.state
@@ -323,7 +347,9 @@ class StochasticLoss(AdaptiveLoss):
     def diagnostics(self) -> dict[str, float]:
         """Mean selection weight of each candidate since the last reset, and tau.
 
-        Keys: ``slf_weight_<candidate name>`` and ``slf_temperature``; read by
+        Keys: ``slf_weight_<candidate name>``, ``slf_temperature`` and ``slf_skipped_steps``
+        (training steps whose batch was empty or non-finite on every replica, so the decision
+        network and statistics did not change; cumulative); read by
         `keras_adaptive_loss.callbacks.LossDiagnostics`.
         """
         result = {}
@@ -335,6 +361,7 @@ class StochasticLoss(AdaptiveLoss):
                 f"slf_weight_{n}": float(m)
                 for n, m in zip(self.candidate_names, means, strict=True)
             }
+            result["slf_skipped_steps"] = float(self.state.skipped.numpy())
         result["slf_temperature"] = self.get_parameter("temperature")
         return result
 
