@@ -20,6 +20,7 @@ from keras_adaptive_loss.controllers.controller import AlignmentController
 from keras_adaptive_loss.controllers.policy import Policy
 from keras_adaptive_loss.controllers.reward import discounted_metric, sign_reward
 from keras_adaptive_loss.controllers.state import StateFeatures
+from keras_adaptive_loss.distribute import broadcast_from_chief
 from keras_adaptive_loss.losses.alignment import (
     ClassCorrelationLoss,
     DistanceMixtureLoss,
@@ -361,7 +362,9 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         self.features.observe(statistics)
         progress = step / self._total_steps if self._total_steps else 0.0
         states = self.features.features(self.adapter.values(), progress)
-        actions = self.controller.act(states)
+        # Under MultiWorkerMirroredStrategy every worker runs this controller; the chief's
+        # actions are applied everywhere, so the workers' parameters can never diverge.
+        actions = broadcast_from_chief(self.controller.act(states), self.model.distribute_strategy)
         self.adapter.apply(self.controller.moves(actions, self.step_size))
         self._pending = (states, actions)
         self.decisions += 1
