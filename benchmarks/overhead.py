@@ -84,6 +84,10 @@ LOSSES: dict[str, tuple[str, Callable[[], tuple[keras.losses.Loss, list]]]] = {
         "binary",
         lambda: (kal.losses.UniLossAveragePrecision(from_logits=True, seed=0), []),
     ),
+    "UniLossFBeta (binary task)": (
+        "binary",
+        lambda: (kal.losses.UniLossFBeta(from_logits=True, seed=0), []),
+    ),
 }
 BASELINES = {"multiclass": BASELINE, "binary": BINARY_BASELINE}
 # Validation set of the ALA controller: 1000 synthetic samples of the multiclass task.

@@ -169,8 +169,12 @@ def plot_parameters(result: ComparisonResult, path: str) -> str | None:
     if not panels:
         return None
     plt, integer_ticks = _pyplot()
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
-    for axis, (loss, kind, data) in zip(axes[0], panels, strict=True):
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.8 * rows), squeeze=False)
+    for axis in axes.flat[len(panels) :]:
+        axis.set_visible(False)
+    for axis, (loss, kind, data) in zip(axes.flat, panels, strict=False):
         axis.set_title(f"{loss}: {kind}", fontsize="medium")
         if isinstance(data, np.ndarray):
             limit = max(float(np.abs(data).max()), 1e-6)
