@@ -13,21 +13,14 @@ import json
 import os
 import sys
 
-index, ports, output = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3]
-os.environ["TF_CONFIG"] = json.dumps(
-    {
-        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
-        "task": {"type": "worker", "index": index},
-    }
-)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras_adaptive_loss as kal  # noqa: E402
+import keras_adaptive_loss as kal
 
 
 def _dataset(x, y, batch_size=32):
@@ -36,7 +29,14 @@ def _dataset(x, y, batch_size=32):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).with_options(options)
 
 
-def main() -> None:
+def main(index: int, ports: list[str], output: str) -> None:
+    # TF_CONFIG is read when the strategy is created.
+    os.environ["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
     strategy = kal.distribute.multi_worker_strategy()
     assert strategy.num_replicas_in_sync == 2
     rng = np.random.default_rng(0)
@@ -77,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3])
