@@ -248,3 +248,25 @@ def test_schedules_refuse_non_finite_or_out_of_bounds_values(toy_classification,
     with pytest.raises(ValueError, match="temperature"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[schedule])
     assert model.loss.get_parameter("temperature") == 1.0  # nothing stored
+
+
+def test_alignment_controller_skips_non_finite_metrics_with_a_warning(toy_classification):
+    x, y = toy_classification
+    calls = []
+
+    def flaky_accuracy(y_true, y_pred):  # every other measurement is NaN
+        calls.append(1)
+        return np.nan if len(calls) % 2 else float(np.mean(y_pred.argmax(-1) == y_true))
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="adam", loss=kal.losses.ClassCorrelationLoss(4))
+    ala = kal.callbacks.AdaptiveLossAlignment(
+        (x[:32], y[:32]), period=4, metric=flaky_accuracy, higher_is_better=True, seed=0
+    )
+    with pytest.warns(UserWarning, match="validation metric is nan"):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
+    assert ala.decisions > 0 and np.isfinite(ala.controller.baseline.value)
+    memory = ala.controller.memory
+    assert np.isfinite(memory.states[: memory.size]).all()
+    assert np.isfinite(memory.advantages[: memory.size]).all()
+    assert np.isfinite(model.loss.get_parameter("phi")).all()
