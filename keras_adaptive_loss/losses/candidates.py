@@ -86,11 +86,13 @@ def _num_classes(y_pred: Any) -> int:
     return num_classes
 
 
-def sparse_labels(y_true: Any, y_pred: Any) -> Any | None:
+def sparse_labels(y_true: Any, y_pred: Any, *, check_ids: bool = True) -> Any | None:
     """Returns sparse labels as int32 of shape ``y_pred.shape[:-1]``, or None for dense labels.
 
     Sparse labels have shape ``y_pred.shape[:-1]`` or ``y_pred.shape[:-1] + (1,)``; dense
-    (one-hot or soft) labels have the shape of ``y_pred``.
+    (one-hot or soft) labels have the shape of ``y_pred``. With ``check_ids`` the ids go
+    through `checked_class_ids`; ``check_ids=False`` only validates the shapes (for callers
+    whose labels are checked again on their way into the loss).
 
     Raises:
         ValueError: if the shapes fit neither layout.
@@ -98,10 +100,13 @@ def sparse_labels(y_true: Any, y_pred: Any) -> Any | None:
     num_classes = _num_classes(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+    ids = None
     if true_rank == pred_rank - 1:
-        return checked_class_ids(ops.cast(y_true, "int32"), num_classes)
-    if true_rank == pred_rank and y_true.shape[-1] == 1:
-        return checked_class_ids(ops.cast(ops.squeeze(y_true, axis=-1), "int32"), num_classes)
+        ids = ops.cast(y_true, "int32")
+    elif true_rank == pred_rank and y_true.shape[-1] == 1:
+        ids = ops.cast(ops.squeeze(y_true, axis=-1), "int32")
+    if ids is not None:
+        return checked_class_ids(ids, num_classes) if check_ids else ids
     if true_rank == pred_rank and y_true.shape[-1] == num_classes:
         return None
     raise ValueError(
