@@ -143,18 +143,14 @@ def _parameter_panels(result: ComparisonResult) -> list[tuple[str, str, Any]]:
         weights = {k[len(prefix) :]: v for k, v in run.history.items() if k.startswith(prefix)}
         if weights:
             panels.append((loss, "SLF selection weight", weights))
-        scalars = {
-            name: values
-            for name, values in run.parameters.items()
-            if np.ndim(values[0]) == 0 and name in ("alpha", "beta", "temperature", "scale")
-        }
-        if "alpha" in scalars:
-            focus = run.history.get("focus")
-            series = {"alpha": scalars["alpha"][1:], "beta": scalars["beta"][1:]}
-            if focus is not None:
-                series["F"] = focus
+        parameters = run.parameters
+        if "alpha" in parameters and "beta" in parameters:  # the CE+EL mix
+            # Parameter lists start with the value before training; logs start after epoch 1.
+            series = {"alpha": parameters["alpha"][1:], "beta": parameters["beta"][1:]}
+            if "focus" in run.history:
+                series["F"] = run.history["focus"]
             panels.append((loss, "F, alpha, beta", series))
-        phi = run.parameters.get("phi")
+        phi = parameters.get("phi")
         if phi is not None and np.ndim(phi[-1]) == 2:
             panels.append((loss, "final Φ", np.asarray(phi[-1])))
     return panels
