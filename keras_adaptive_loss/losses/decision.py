@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_adaptive_loss.losses.backward_updates import all_replicas_mean
 from keras_adaptive_loss.losses.base import deserialize_nested
 
 __all__ = ["DecisionNetwork"]
@@ -21,7 +20,7 @@ class DecisionNetwork(keras.layers.Layer):
     The decision network of the stochastic-loss-function paper (Eq. 4) is trained in the same
     backward pass as the model (Algorithm 1), but Keras only trains the model's own variables.
     This layer therefore keeps its Adam state (first and second moments, step count) as
-    non-trainable weights and applies its own update (`apply_gradients`, TensorFlow's fused
+    non-trainable weights and applies its own update (`adam_step`, TensorFlow's fused
     Adam kernel: Kingma & Ba's update with bias correction folded into the step size). Being a
     layer held by the loss, its weights and optimizer state are saved by ``model.save`` and
     restored by `keras.models.load_model`.
@@ -107,11 +106,12 @@ class DecisionNetwork(keras.layers.Layer):
     def call(self, inputs: Any) -> Any:
         return self.network(inputs)
 
-    def apply_gradients(self, gradients: list) -> list:
-        """One Adam step on the network's weights; gradients are averaged over replicas."""
-        return all_replicas_mean(self._adam_step, gradients)
+    def adam_step(self, *gradients: Any) -> list:
+        """One Adam step on the network's weights from replica-averaged ``gradients``.
 
-    def _adam_step(self, *gradients: Any) -> list:
+        Call it once per training step in cross-replica context (`StochasticLoss` does, from
+        `all_replicas_mean`); returns the update ops.
+        """
         # TensorFlow's fused Adam kernel: one op per variable instead of ~17 small ones (the
         # unfused update cost ~0.15 ms per training step). Runs in cross-replica context;
         # `extended.update` applies it to every mirrored copy with that copy's moments.

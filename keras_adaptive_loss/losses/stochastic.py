@@ -321,7 +321,7 @@ class StochasticLoss(AdaptiveLoss):
 
         def learn():
             scale = 1.0 / share
-            updates = self.decision_network._adam_step(*[g * scale for g in gradients])
+            updates = self.decision_network.adam_step(*[g * scale for g in gradients])
             updates += self._update_statistics(batch_means * scale, batch_weights * scale)
             with tf.control_dependencies(updates):
                 return tf.constant(True)
