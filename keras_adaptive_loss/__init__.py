@@ -8,6 +8,7 @@
 __version__ = "0.1.0"
 
 from keras_adaptive_loss import (
+    alignment,
     callbacks,
     comparison,
     controllers,
@@ -25,6 +26,7 @@ __all__ = [
     "CrossentropyExpectationMix",
     "StochasticLoss",
     "__version__",
+    "alignment",
     "callbacks",
     "compare",
     "comparison",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keras import ops
 
 import keras_adaptive_loss as kal
@@ -18,9 +21,25 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _numpy_class_correlation(labels, probs, phi, use_sigmoid=True):
-    correlation = (reference.one_hot(labels, phi.shape[0]) @ phi * np.log(probs)).sum(-1)
-    return -_sigmoid(correlation) if use_sigmoid else -correlation
+def _numpy_class_correlation(labels, probs, phi, form="soft_target"):
+    """The three forms, written from their equations for one-hot labels, sample by sample."""
+    out = []
+    for label, p in zip(labels, probs, strict=True):
+        row = phi[label]
+        if form == "sigmoid":  # Eq. 6: -sigmoid(y^T Φ log p)
+            out.append(-_sigmoid(row @ np.log(p)))
+            continue
+        if form == "linear":
+            out.append(-(row @ np.log(p)))
+            continue
+        target = np.array([max(v, 0.0) for v in row])  # off-diagonal positives: target mass
+        target[label] = max(row[label], 0.0)
+        target /= max(target.sum(), 1e-12)
+        penalty = sum(
+            -row[j] * -np.log(1.0 - p[j]) for j in range(len(p)) if j != label and row[j] < 0
+        )
+        out.append(-(target * np.log(p)).sum() + penalty)
+    return np.array(out)
 
 
 def _batch(seed=0, batch=8):
@@ -38,39 +57,89 @@ def _symmetric_phi(seed=0):
     return phi
 
 
-# Class correlation (Eq. 6) ----------------------------------------------------------------------
+# Class correlation (Eq. 6 and the well-posed default) -------------------------------------------
 
 
-@pytest.mark.parametrize("use_sigmoid", [True, False])
+@pytest.mark.parametrize("form", ["soft_target", "linear", "sigmoid"])
 @pytest.mark.parametrize("identity", [True, False])
-def test_class_correlation_matches_numpy(use_sigmoid, identity):
+def test_class_correlation_matches_numpy(form, identity):
     labels, probs = _batch()
     phi = np.eye(NUM_CLASSES) if identity else _symmetric_phi()
-    loss = kal.losses.ClassCorrelationLoss(NUM_CLASSES, phi=phi, use_sigmoid=use_sigmoid)
+    loss = kal.losses.ClassCorrelationLoss(NUM_CLASSES, phi=phi, form=form)
     got = ops.convert_to_numpy(loss.call(labels, probs.astype("float32")))
-    np.testing.assert_allclose(
-        got, _numpy_class_correlation(labels, probs, phi, use_sigmoid), rtol=1e-5
-    )
+    np.testing.assert_allclose(got, _numpy_class_correlation(labels, probs, phi, form), rtol=1e-5)
 
 
-def test_identity_is_the_documented_cross_entropy_relative():
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_default_at_identity_is_keras_crossentropy_value_and_gradient(from_logits):
+    labels, probs = _batch(seed=1)
+    y_pred = np.log(probs) + 0.3 if from_logits else probs
+    one_hot = reference.one_hot(labels, NUM_CLASSES)
+    ours = kal.losses.ClassCorrelationLoss(NUM_CLASSES, from_logits=from_logits)
+    for keras_loss, y_true in (
+        (keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits), labels),
+        (keras.losses.CategoricalCrossentropy(from_logits=from_logits), one_hot),
+    ):
+        z = tf.Variable(y_pred.astype("float32"))
+        with tf.GradientTape(persistent=True) as tape:
+            mine, theirs = ours(y_true, z), keras_loss(y_true, z)
+        assert float(mine) == pytest.approx(float(theirs), rel=1e-6)
+        np.testing.assert_allclose(
+            tape.gradient(mine, z).numpy(), tape.gradient(theirs, z).numpy(), rtol=1e-5, atol=1e-7
+        )
+
+
+def test_sigmoid_form_is_eq_6_and_not_crossentropy():
     labels, probs = _batch(seed=1)
     p_y = probs[np.arange(len(labels)), labels]
-    sigmoid = kal.losses.ClassCorrelationLoss(NUM_CLASSES)
-    linear = kal.losses.ClassCorrelationLoss(NUM_CLASSES, use_sigmoid=False)
-    x = probs.astype("float32")
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(sigmoid.call(labels, x)), -p_y / (1 + p_y), rtol=1e-5
-    )
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(linear.call(labels, x)), -np.log(p_y), rtol=1e-5
-    )
+    sigmoid = kal.losses.ClassCorrelationLoss(NUM_CLASSES, form="sigmoid")
+    got = ops.convert_to_numpy(sigmoid.call(labels, probs.astype("float32")))
+    np.testing.assert_allclose(got, -p_y / (1 + p_y), rtol=1e-5)  # -sigmoid(log p_y)
+    assert not np.allclose(got, -np.log(p_y))
 
 
-def test_class_correlation_gradient_matches_finite_differences():
+@settings(max_examples=40, deadline=None)
+@given(
+    entries=st.lists(st.floats(-1.0, 1.0), min_size=16, max_size=16),
+    logits=st.lists(st.floats(-30.0, 30.0), min_size=4, max_size=4),
+    label=st.integers(0, NUM_CLASSES - 1),
+)
+def test_default_is_bounded_below_for_every_admissible_phi(entries, logits, label):
+    phi = np.array(entries).reshape(NUM_CLASSES, NUM_CLASSES)
+    loss = kal.losses.ClassCorrelationLoss(NUM_CLASSES, phi=phi, from_logits=True)
+    value = float(loss.call(np.array([label]), np.array([logits], "float32"))[0])
+    assert np.isfinite(value) and value >= -1e-6
+    linear = kal.losses.ClassCorrelationLoss(NUM_CLASSES, phi=phi, from_logits=True, form="linear")
+    del linear  # the linear form has no such bound: see the next test
+
+
+def test_linear_form_is_unbounded_below_where_the_default_is_not():
+    phi = np.eye(2)
+    phi[0, 1] = phi[1, 0] = -0.5
+    saturated = np.array([[30.0, -30.0]], "float32")  # p_1 -> 0 for a class-0 sample
+    confident = np.array([[0.0, 0.0]], "float32")
+    linear = kal.losses.ClassCorrelationLoss(2, phi=phi, from_logits=True, form="linear")
+    default = kal.losses.ClassCorrelationLoss(2, phi=phi, from_logits=True)
+    label = np.array([0])
+    assert float(linear(label, saturated)) < float(linear(label, confident)) - 10  # -> -inf
+    assert float(default(label, saturated)) >= 0.0
+
+
+def test_use_sigmoid_is_a_deprecated_spelling_of_form():
+    with pytest.warns(DeprecationWarning, match="use form='sigmoid'"):
+        loss = kal.losses.ClassCorrelationLoss(3, use_sigmoid=True)
+    assert loss.form == "sigmoid" and loss.get_config()["form"] == "sigmoid"
+    with pytest.raises(ValueError, match="form must be one of"):
+        kal.losses.ClassCorrelationLoss(3, form="tanh")
+
+
+@pytest.mark.parametrize("form", ["soft_target", "sigmoid"])
+def test_class_correlation_gradient_matches_finite_differences(form):
     labels, _ = _batch(seed=2, batch=3)
     logits = np.random.default_rng(2).normal(size=(3, NUM_CLASSES))
-    loss = kal.losses.ClassCorrelationLoss(NUM_CLASSES, phi=_symmetric_phi(), from_logits=True)
+    loss = kal.losses.ClassCorrelationLoss(
+        NUM_CLASSES, phi=_symmetric_phi(), from_logits=True, form=form
+    )
     grad, numeric = helpers.gradients(lambda z: ops.sum(loss.call(labels, z)), logits)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
 

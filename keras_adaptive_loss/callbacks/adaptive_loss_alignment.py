@@ -11,15 +11,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adaptive_loss.callbacks.alignment_state import AlignmentState
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
-from keras_adaptive_loss.controllers import generator_state
 from keras_adaptive_loss.controllers import metrics as alignment_metrics
 from keras_adaptive_loss.controllers.adapters import DistanceAdapter, adapter_for
-from keras_adaptive_loss.controllers.controller import AlignmentController
+from keras_adaptive_loss.controllers.controller import AlignmentController, Observation
 from keras_adaptive_loss.controllers.policy import Policy
-from keras_adaptive_loss.controllers.reward import discounted_metric, sign_reward
-from keras_adaptive_loss.controllers.state import StateFeatures
+from keras_adaptive_loss.controllers.reward import discounted_metric
+from keras_adaptive_loss.controllers.state import MemberState, feature_size
 from keras_adaptive_loss.distribute import broadcast_from_chief
 from keras_adaptive_loss.losses.alignment import (
     ClassCorrelationLoss,
@@ -41,29 +39,47 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
     from a moving average, its value, the training progress) goes through a policy MLP shared by
     all parameters, whose three outputs choose ``-step_size``, 0 or ``+step_size``. The reward of
     a decision is the sign of the change of the discounted validation metric (Eqs. 4-5) over the
-    following period; the policy learns online with REINFORCE, an exponential-moving-average
-    baseline and a replay memory (Eq. 3).
+    following period; the policy learns online with REINFORCE, a baseline and a replay memory
+    (Eq. 3). The control loop itself is `kal.controllers.AlignmentController.step`; this
+    callback measures the validation set and applies the controller's moves.
 
     The compiled loss must be a `kal.losses.ClassCorrelationLoss` (one parameter per class pair,
-    statistics ``[C_ij, C_ji]`` of Eq. 7, symmetric updates, Φ in [-1, 1]),
-    `kal.losses.DistanceMixtureLoss` or `kal.losses.FocalWeightingLoss`.
+    statistics ``[C_ij, C_ji]`` of Eq. 7, symmetric updates), `kal.losses.DistanceMixtureLoss`
+    or `kal.losses.FocalWeightingLoss`.
+
+    **Defaults differ from the paper, by measurement** (see `ClassPairAdapter`): the paper's
+    step ``beta = 0.1`` with Φ in ``[-1, 1]`` made models much worse whatever the policy
+    learned, so ``step_size="auto"`` moves a class pair by ``0.1 / C`` within ``±1 / C``
+    (``parameter_bound="auto"``) and bounds each row (``row_bound=0.5``); with the default
+    `ClassCorrelationLoss` form, which is cross-entropy at ``Φ = I``, a single run then stays
+    within noise of cross-entropy. ``AdaptiveLossAlignment.paper(...)`` gives the paper's
+    steps and bounds (use it with ``ClassCorrelationLoss(form="sigmoid")`` for Eq. 6 as
+    printed). The paper's strong setting, many child models sharing one controller, is
+    `keras_adaptive_loss.alignment.fit_children`.
 
     Validation predictions come from the callback's own compiled pass over ``validation_data``
     (``model(x, training=False)`` in a ``tf.function``), never `model.evaluate`, which would reset
     the training metrics. Eq. 4 discounts the metric over the period's iterations; measuring it
     at every iteration would cost a validation pass per step, so it is measured
-    ``evaluations_per_period`` times per period, evenly spaced, and discounted over those.
+    ``evaluations_per_period`` times per period, evenly spaced, and the discounted values are
+    normalised by the sum of their weights (a weighted mean), so that a period with fewer
+    measurements (the first) compares fairly with the others.
 
-    Several models can share one controller (the paper's default trains 10 child models): give
-    their callbacks the same ``controller=kal.controllers.AlignmentController(...)``. A trained
-    policy is saved with ``callback.controller.policy.save(directory)`` (JSON + weights) and
-    reused, e.g. on a task with another number of classes, with
-    ``policy=kal.controllers.Policy.load(directory), learn=False``.
+    Steps are read from the optimizer's iteration counter, and a measurement or decision due at
+    step ``s`` happens at the first batch start at or after ``s``: with ``steps_per_execution``
+    > 1 (batch hooks fire once per chunk) the number of decisions does not change.
+
+    Several models can share one controller: give their callbacks the same
+    ``controller=kal.controllers.AlignmentController(...)``. A trained policy is saved with
+    ``callback.controller.policy.save(directory)`` (JSON + weights) and reused, e.g. on a task
+    with another number of classes, with ``policy=kal.controllers.Policy.load(directory),
+    learn=False``. The controller's whole state is held by the loss in Keras variables, so
+    `keras.callbacks.BackupAndRestore` and ``model.save`` carry it.
 
     Args:
         validation_data: ``(x_val, y_val)`` arrays.
         period: K, training steps between decisions.
-        step_size: beta, the size of a parameter move.
+        step_size: beta, the size of a parameter move; ``"auto"`` for the loss's safe default.
         discount: gamma of Eq. 4.
         metric: ``"error"`` (classification error, or nearest-neighbour error for embedding
             losses), ``"auc_pr"``, a `keras.metrics.Metric` or a callable ``(y_true, y_pred)``.
@@ -72,26 +88,36 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         learn: update the policy (``False``: apply it only).
         seed: seed of the policy and of the sampling.
         controller: a shared `kal.controllers.AlignmentController` (overrides policy/learn/seed).
-        evaluations_per_period: validation measurements per period for Eq. 4.
+        evaluations_per_period: validation measurements per period for Eq. 4; default
+            ``min(4, period)``.
         higher_is_better: direction of a custom metric (required for Keras metrics/callables).
         validation_batch_size: batch size of the validation pass.
         loss_name: which compiled loss, when several are ALA losses.
+        parameter_bound: largest ``|Φ[i, j]|`` of a `ClassCorrelationLoss`; ``"auto"`` for
+            ``1 / C``.
+        row_bound: largest off-diagonal row sum of ``|Φ|`` (``None``: no bound).
+        warmup_steps: steps of plain training before the first measurement and decision.
         verbose: 1 prints each decision's reward.
 
     Example:
 
-    ```python
-    model.compile(optimizer="adam", loss=kal.losses.ClassCorrelationLoss(num_classes=10))
-    model.fit(x, y, epochs=20,
-              callbacks=[kal.callbacks.AdaptiveLossAlignment(validation_data=(xv, yv), period=200)])
-    ```
+    >>> import keras, numpy as np
+    >>> import keras_adaptive_loss as kal
+    >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> model.compile(optimizer="adam", loss=kal.losses.ClassCorrelationLoss(num_classes=3))
+    >>> ala = kal.callbacks.AdaptiveLossAlignment(validation_data=(x, y), period=2, seed=0)
+    >>> _ = model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[ala])
+    >>> ala.decisions
+    4
     """
 
     def __init__(
         self,
         validation_data: tuple[Any, Any] | None = None,
         period: int = 200,
-        step_size: float = 0.1,
+        step_size: float | str = "auto",
         discount: float = 0.9,
         metric: Any = "error",
         history: int = 10,
@@ -99,10 +125,13 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         learn: bool = True,
         seed: int | None = None,
         controller: AlignmentController | None = None,
-        evaluations_per_period: int = 4,
+        evaluations_per_period: int | None = None,
         higher_is_better: bool | None = None,
         validation_batch_size: int = 1024,
         loss_name: str | None = None,
+        parameter_bound: float | str = "auto",
+        row_bound: float | None = 0.5,
+        warmup_steps: int = 0,
         verbose: int = 0,
     ) -> None:
         super().__init__()
@@ -117,18 +146,33 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
             )
         if not isinstance(period, (int, np.integer)) or period < 1:
             raise ValueError(f"period must be an integer >= 1 (training steps); got {period!r}.")
-        if not math.isfinite(step_size) or step_size <= 0:
-            raise ValueError(f"step_size must be > 0; got {step_size!r}.")
+        if step_size != "auto" and (
+            isinstance(step_size, str) or not math.isfinite(step_size) or step_size <= 0
+        ):
+            raise ValueError(f"step_size must be > 0 or 'auto'; got {step_size!r}.")
+        if parameter_bound != "auto" and (
+            isinstance(parameter_bound, str) or not 0 < parameter_bound <= 1
+        ):
+            raise ValueError(
+                f"parameter_bound must lie in (0, 1] or be 'auto'; got {parameter_bound!r}."
+            )
+        if row_bound is not None and not row_bound > 0:
+            raise ValueError(f"row_bound must be > 0 or None; got {row_bound!r}.")
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must lie in (0, 1]; got {discount!r}.")
+        if evaluations_per_period is None:
+            evaluations_per_period = min(4, int(period))
         if not 1 <= evaluations_per_period <= period:
             raise ValueError(
-                f"evaluations_per_period must lie in [1, period]; got {evaluations_per_period!r}."
+                f"evaluations_per_period must lie in [1, period={period}]; got "
+                f"{evaluations_per_period!r}."
             )
+        if not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}.")
         self.x_val = np.asarray(validation_data[0])
         self.y_val = np.asarray(validation_data[1])
         self.period = int(period)
-        self.step_size = float(step_size)
+        self.step_size = step_size
         self.discount = float(discount)
         self.metric = metric
         self.history = int(history)
@@ -140,15 +184,29 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         self.higher_is_better = higher_is_better
         self.validation_batch_size = int(validation_batch_size)
         self.loss_name = loss_name
+        self.parameter_bound = parameter_bound
+        self.row_bound = row_bound
+        self.warmup_steps = int(warmup_steps)
         self.verbose = verbose
         if not isinstance(metric, str) or metric not in ("error", "auc_pr"):
             alignment_metrics.resolve(metric, higher_is_better, embeddings=False)  # early check
+
+    @classmethod
+    def paper(cls, validation_data: tuple[Any, Any], **kwargs: Any) -> AdaptiveLossAlignment:
+        """The paper's recipe (Sec. 5): ``beta = 0.1``, Φ within ``[-1, 1]``, no row bound.
+
+        Pair it with ``ClassCorrelationLoss(num_classes, form="sigmoid")`` for Eq. 6 as
+        printed. Measured to harm single runs badly (see the class docstring); kept to
+        reproduce the paper.
+        """
+        settings = {"step_size": 0.1, "parameter_bound": 1.0, "row_bound": None}
+        return cls(validation_data, **{**settings, **kwargs})
 
     # Set-up -------------------------------------------------------------------------------
 
     def set_model(self, model: keras.Model) -> None:
         super().set_model(model)
-        # Set up as early as possible: the checkpointable state layer must exist before
+        # Set up as early as possible: the checkpointable state must exist before
         # BackupAndRestore loads weights in its on_train_begin.
         if getattr(model, "loss", None) is not None:
             with contextlib.suppress(ValueError):  # on_train_begin reports it, inside fit
@@ -159,7 +217,16 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         steps = self.params.get("steps")
         epochs = self.params.get("epochs")
         self._total_steps = steps * epochs if steps and epochs else None
-        self._restore_pending = True
+        if self._total_steps is not None:
+            planned = max(0, -(-(self._total_steps - self.warmup_steps) // self.period))
+            if planned < 2:
+                warnings.warn(
+                    f"AdaptiveLossAlignment: this run has {self._total_steps} training steps, so "
+                    f"with period={self.period} and warmup_steps={self.warmup_steps} it makes "
+                    f"{planned} decision(s) and the controller never sees a reward. Lower "
+                    "period (e.g. to steps // 10) or train longer.",
+                    stacklevel=2,
+                )
 
     def _setup(self) -> None:
         if getattr(self, "_set_up_for", None) is self.model:
@@ -171,16 +238,20 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
             wanted="kal.losses.ClassCorrelationLoss, DistanceMixtureLoss or FocalWeightingLoss",
             loss_name=self.loss_name,
         )
-        self.adapter = adapter_for(loss)
-        self.features = StateFeatures(self.adapter.num_statistics, self.history)
+        bound = None if self.parameter_bound == "auto" else float(self.parameter_bound)
+        self.adapter = adapter_for(loss, parameter_bound=bound, row_bound=self.row_bound)
+        self._step = (
+            self.adapter.default_step if self.step_size == "auto" else float(self.step_size)
+        )
+        size = feature_size(self.adapter.num_statistics, self.history)
         if self.controller is None:
             self.controller = AlignmentController(
-                self.features.feature_size, policy=self.policy, learn=self.learn, seed=self.seed
+                size, policy=self.policy, learn=self.learn, seed=self.seed
             )
-        elif self.controller.feature_size != self.features.feature_size:
+        elif self.controller.feature_size != size:
             raise ValueError(
                 f"The shared controller expects states of size {self.controller.feature_size}; "
-                f"this loss gives {self.features.feature_size}."
+                f"this loss gives {size}."
             )
         self._metric, self._higher_is_better = alignment_metrics.resolve(
             self.metric,
@@ -188,148 +259,57 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
             embeddings=isinstance(self.adapter, DistanceAdapter),
         )
         self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        self._period_metrics: list[float] = []
-        self._previous: float | None = None
-        self._pending: tuple[np.ndarray, np.ndarray] | None = None
+        self.member: MemberState = self.controller.add_member(
+            len(self.adapter.values()),
+            self.adapter.num_statistics,
+            self.history,
+            self.evaluations_per_period,
+        )
+        # The loss holds the member state (and through it the controller), so the model's
+        # checkpoints and saved files carry the controller's variables.
+        loss.alignment_state = self.member
         self._epoch_rewards: list[float] = []
         self._total_steps: int | None = None
-        self._restore_pending = False
         self.rewards: list[float] = []
-        self.decisions = 0
-        policy = self.controller.policy
-        loss.alignment_state = AlignmentState(
-            policy.network, policy.optimizer, self._state_shapes(), name="alignment_state"
-        )
-        self._state = loss.alignment_state
         self._set_up_for = self.model
 
-    def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        parameters = len(self.adapter.values())
-        statistics = self.adapter.num_statistics
-        size = self.features.feature_size
-        capacity = self.controller.memory.capacity
-        return {
-            "decisions": ((), "int64"),
-            "memory_states": ((capacity, size), "float32"),
-            "memory_actions": ((capacity,), "int64"),
-            "memory_advantages": ((capacity,), "float32"),
-            "memory_counters": ((2,), "int64"),
-            "baseline": ((), "float64"),
-            "past": ((self.history, parameters, statistics), "float64"),
-            "past_count": ((), "int64"),
-            "average": ((parameters, statistics), "float64"),
-            "relative": ((parameters, statistics), "float64"),
-            "has_average": ((), "int64"),
-            "pending_states": ((parameters, size), "float32"),
-            "pending_actions": ((parameters,), "int64"),
-            "has_pending": ((), "int64"),
-            "previous": ((), "float64"),
-            "has_previous": ((), "int64"),
-            "period_metrics": ((self.evaluations_per_period + 1,), "float64"),
-            "period_count": ((), "int64"),
-            "policy_rng": ((generator_state.SIZE,), "int64"),
-            "memory_rng": ((generator_state.SIZE,), "int64"),
-        }
-
-    def _write_state(self) -> None:
-        memory = self.controller.memory
-        features = self.features.get_state()
-        past = np.zeros(self._state.arrays["past"].shape)
-        for i, step in enumerate(features["past"]):
-            past[i] = step
-        pending_states, pending_actions = self._pending or (
-            np.zeros(self._state.arrays["pending_states"].shape),
-            np.zeros(self._state.arrays["pending_actions"].shape),
-        )
-        period = np.zeros(self._state.arrays["period_metrics"].shape)
-        period[: len(self._period_metrics)] = self._period_metrics
-        self._state.write(
-            {
-                "decisions": self.decisions,
-                "memory_states": memory.states,
-                "memory_actions": memory.actions,
-                "memory_advantages": memory.advantages,
-                "memory_counters": [memory.size, memory.position],
-                "baseline": self.controller.baseline.value,
-                "past": past,
-                "past_count": len(features["past"]),
-                "average": features["average"] or np.zeros(past.shape[1:]),
-                "relative": features["relative"] or np.zeros(past.shape[1:]),
-                "has_average": features["average"] is not None,
-                "pending_states": pending_states,
-                "pending_actions": pending_actions,
-                "has_pending": self._pending is not None,
-                "previous": self._previous or 0.0,
-                "has_previous": self._previous is not None,
-                "period_metrics": period,
-                "period_count": len(self._period_metrics),
-                "policy_rng": generator_state.encode(self.controller.policy.rng),
-                "memory_rng": generator_state.encode(memory.rng),
-            }
-        )
-
-    def _restore_state(self) -> None:
-        """Continues a run restored from a checkpoint (e.g. by BackupAndRestore)."""
-        state = self._state.read()
-        if int(state["decisions"]) <= self.decisions:
-            return  # nothing newer than what this callback holds
-        memory = self.controller.memory
-        size, position = (int(v) for v in state["memory_counters"])
-        memory.set_state(
-            {
-                "states": state["memory_states"][:size],
-                "actions": state["memory_actions"][:size],
-                "advantages": state["memory_advantages"][:size],
-                "position": position,
-                "rng": memory.get_state()["rng"],
-            }
-        )
-        self.controller.baseline.value = float(state["baseline"])
-        self.features.set_state(
-            {
-                "past": [step for step in state["past"][: int(state["past_count"])]],
-                "average": state["average"] if state["has_average"] else None,
-                "relative": state["relative"],
-            }
-        )
-        self._pending = (
-            (state["pending_states"], state["pending_actions"]) if state["has_pending"] else None
-        )
-        self._previous = float(state["previous"]) if state["has_previous"] else None
-        self._period_metrics = list(state["period_metrics"][: int(state["period_count"])])
-        self.decisions = int(state["decisions"])
-        generator_state.decode(state["policy_rng"], self.controller.policy.rng)
-        generator_state.decode(state["memory_rng"], memory.rng)
+    @property
+    def decisions(self) -> int:
+        """Decisions taken so far (restored with the model's checkpoint)."""
+        return self.member.counter("decisions")
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._restore_pending:  # after every callback's on_train_begin (BackupAndRestore's)
-            self._restore_state()
-            self._restore_pending = False
-        self._epoch_start = int(self.model.optimizer.iterations.numpy())
         self._epoch_rewards = []
 
-    # The control loop ---------------------------------------------------------------------
+    # The control loop: measure, let the controller step, apply ------------------------------
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        step = self._epoch_start + batch
-        interval = max(self.period // self.evaluations_per_period, 1)
-        if step % interval and step % self.period:
+        step = int(self.model.optimizer.iterations.numpy())
+        warmup = self.warmup_steps
+        member = self.member
+        next_measurement = max(member.counter("next_measurement"), warmup)
+        next_decision = max(member.counter("next_decision"), warmup)
+        if step < next_measurement and step < next_decision:
             return
+        interval = max(self.period // self.evaluations_per_period, 1)
         predictions = self._validation_predictions()
         value = self._metric(self.y_val, predictions)
-        if not math.isfinite(value):
+        if math.isfinite(value):
+            member.add_measurement(value)
+        else:
             warnings.warn(
                 f"AdaptiveLossAlignment: the validation metric is {value} at step {step}; the "
                 "measurement is skipped.",
                 stacklevel=2,
             )
-        else:
-            self._period_metrics.append(value)
-        if step % self.period == 0 and self._period_metrics:
+        member.set_counter(
+            "next_measurement", warmup + ((step - warmup) // interval + 1) * interval
+        )
+        if step >= next_decision:
+            member.set_counter(
+                "next_decision", warmup + ((step - warmup) // self.period + 1) * self.period
+            )
             self._decide(step, predictions)
-        # Every measurement goes into the checkpointed state, so a backup taken at any point
-        # (e.g. BackupAndRestore at the end of an epoch) resumes the period exactly.
-        self._write_state()
 
     def _validation_predictions(self) -> np.ndarray:
         size = self.validation_batch_size
@@ -340,16 +320,10 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         return np.concatenate(parts, axis=0)
 
     def _decide(self, step: int, predictions: np.ndarray) -> None:
-        current = discounted_metric(self._period_metrics, self.discount)
-        self._period_metrics = []
-        if self._pending is not None and self._previous is not None:
-            reward = sign_reward(self._previous, current, self._higher_is_better)
-            self.controller.record(*self._pending, reward)
-            self.rewards.append(reward)
-            self._epoch_rewards.append(reward)
-            if self.verbose:
-                print(f"Step {step}: AdaptiveLossAlignment reward {reward:+.0f}")
-        self._previous = current
+        values = self.member.take_measurements()
+        if not values:
+            return  # every measurement of the period was non-finite (warned already)
+        current = discounted_metric(values, self.discount, normalize=True)
         statistics = self.adapter.statistics(self.y_val, predictions)
         if not np.isfinite(statistics).all():
             warnings.warn(
@@ -357,17 +331,24 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
                 "decision this period.",
                 stacklevel=2,
             )
-            self._pending = None
-            return
-        self.features.observe(statistics)
+            statistics = None
         progress = step / self._total_steps if self._total_steps else 0.0
-        states = self.features.features(self.adapter.values(), progress)
+        observation = Observation(self.member, current, statistics, self.adapter.values(), progress)
         # Under MultiWorkerMirroredStrategy every worker runs this controller; the chief's
         # actions are applied everywhere, so the workers' parameters can never diverge.
-        actions = broadcast_from_chief(self.controller.act(states), self.model.distribute_strategy)
-        self.adapter.apply(self.controller.moves(actions, self.step_size))
-        self._pending = (states, actions)
-        self.decisions += 1
+        strategy = self.model.distribute_strategy
+        [(actions, reward)] = self.controller.step(
+            [observation],
+            self._higher_is_better,
+            broadcast=lambda chosen: broadcast_from_chief(chosen, strategy),
+        )
+        if reward is not None:
+            self.rewards.append(reward)
+            self._epoch_rewards.append(reward)
+            if self.verbose:
+                print(f"Step {step}: AdaptiveLossAlignment reward {reward:+.0f}")
+        if actions is not None:
+            self.adapter.apply(self.controller.moves(actions, self._step))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:

@@ -29,14 +29,37 @@ class ClassPairAdapter:
 
     Statistics of a pair: ``[C_ij, C_ji]`` from the validation confusion of Eq. 7,
     ``C_ij = mean over samples of class i of -log p_j``. A move sets ``Φ[i, j]`` and ``Φ[j, i]``
-    to the same value, clipped to ``[-1, 1]``; the diagonal keeps its value.
+    to the same value; the diagonal keeps its value.
+
+    Safe steps (defaults, chosen from measurements on MNIST-1D, 10 classes): the paper's
+    ``beta = 0.1`` with ``Φ`` in ``[-1, 1]`` destroyed training whatever the policy did (a
+    random walk of that size did the same damage as the controller, 20-24 % test accuracy
+    against 70 % for CE), while ``beta = 0.01`` was harmless and a fixed ``Φ`` with
+    off-diagonal entries of +0.03 gained 8 points. So by default ``beta = 0.1 / C``, each
+    entry stays within ``±1 / C`` and each row's off-diagonal magnitudes sum to at most
+    ``row_bound = 0.5`` (at most a third of the soft target's mass off the true class). A move
+    that would break a row's bound is not made.
+
+    Args:
+        loss: the loss whose Φ is moved.
+        parameter_bound: largest ``|Φ[i, j]|``; ``None`` for ``1 / C``.
+        row_bound: largest off-diagonal row sum of ``|Φ|``; ``None`` for no bound.
     """
 
     num_statistics = 2
 
-    def __init__(self, loss: ClassCorrelationLoss) -> None:
+    def __init__(
+        self,
+        loss: ClassCorrelationLoss,
+        parameter_bound: float | None = None,
+        row_bound: float | None = 0.5,
+    ) -> None:
         self.loss = loss
-        self.pairs = np.array(np.triu_indices(loss.num_classes, k=1)).T  # [P, 2]
+        classes = loss.num_classes
+        self.pairs = np.array(np.triu_indices(classes, k=1)).T  # [P, 2]
+        self.parameter_bound = 1.0 / classes if parameter_bound is None else parameter_bound
+        self.row_bound = row_bound
+        self.default_step = 0.1 / classes
 
     def values(self) -> np.ndarray:
         phi = self.loss.get_parameter("phi")
@@ -50,10 +73,23 @@ class ClassPairAdapter:
     def apply(self, deltas: np.ndarray) -> None:
         phi = self.loss.get_parameter("phi")
         i, j = self.pairs[:, 0], self.pairs[:, 1]
-        updated = np.clip(phi[i, j] + deltas, -1.0, 1.0)
-        phi[i, j] = updated
-        phi[j, i] = updated
+        old = phi[i, j]
+        bound = self.parameter_bound
+        new = np.clip(old + deltas, -bound, bound)
+        if self.row_bound is not None:
+            new = self._within_rows(phi, old, new)
+        phi[i, j] = new
+        phi[j, i] = new
         self.loss.set_parameter("phi", phi)
+
+    def _within_rows(self, phi: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Undoes the magnitude-increasing moves of pairs that touch a row over its bound."""
+        i, j = self.pairs[:, 0], self.pairs[:, 1]
+        off = np.abs(phi) * (1.0 - np.eye(len(phi)))
+        off[i, j] = off[j, i] = np.abs(new)
+        over = off.sum(1) > self.row_bound + 1e-9
+        growing = np.abs(new) > np.abs(old)
+        return np.where(growing & (over[i] | over[j]), old, new)
 
 
 class DistanceAdapter:
@@ -61,8 +97,13 @@ class DistanceAdapter:
 
     Statistics of a parameter: for the distance mixture, the validation mean of its distance
     function over positive (``F_i+(d+)``) or negative (``F_i-(d-)``) pairs; for focal weighting,
-    the mean offset distance ``d+ - alpha`` (for Φ1) and ``d- - alpha`` (for Φ2). Moves are
-    clipped to the loss's bounds.
+    the mean offset distance ``d+ - alpha`` (for Φ1) and ``d- - alpha`` (for Φ2).
+
+    Safe steps: the mixture moves by 0.02 (a fifth of the paper's 0.1) and keeps at least 0.5
+    of total weight on each side (``d+`` and ``d-``): with the paper's bounds alone every
+    weight of one side can reach 0 and that side of the loss vanishes. Focal weighting moves
+    by 0.1 and keeps each Φ in ``[0.25, 8]``: as Φ approaches 0, ``(1/Φ) log(1 + sum exp(Φ x))``
+    grows like ``log(n) / Φ`` without bound.
     """
 
     num_statistics = 1
@@ -70,6 +111,7 @@ class DistanceAdapter:
     def __init__(self, loss: DistanceMixtureLoss | FocalWeightingLoss) -> None:
         self.loss = loss
         self.mixture = isinstance(loss, DistanceMixtureLoss)
+        self.default_step = 0.02 if self.mixture else 0.1
 
     def values(self) -> np.ndarray:
         return self.loss.get_parameter("phi")
@@ -86,15 +128,27 @@ class DistanceAdapter:
         )
 
     def apply(self, deltas: np.ndarray) -> None:
-        low = 0.0 if self.mixture else 1e-3
-        high = 1.0 if self.mixture else np.inf
-        self.loss.set_parameter("phi", np.clip(self.values() + deltas, low, high))
+        old = self.values()
+        if not self.mixture:
+            self.loss.set_parameter("phi", np.clip(old + deltas, 0.25, 8.0))
+            return
+        new = np.clip(old + deltas, 0.0, 1.0)
+        for side in (slice(0, 5), slice(5, 10)):
+            if new[side].sum() < 0.5 - 1e-9 and new[side].sum() < old[side].sum():
+                new[side] = old[side]
+        self.loss.set_parameter("phi", new)
 
 
-def adapter_for(loss: Any) -> ClassPairAdapter | DistanceAdapter:
-    """The adapter of an ALA loss; `ValueError` for any other loss."""
+def adapter_for(
+    loss: Any, parameter_bound: float | None = None, row_bound: float | None = 0.5
+) -> ClassPairAdapter | DistanceAdapter:
+    """The adapter of an ALA loss; `ValueError` for any other loss.
+
+    ``parameter_bound`` and ``row_bound`` apply to `ClassCorrelationLoss` (see
+    `ClassPairAdapter`).
+    """
     if isinstance(loss, ClassCorrelationLoss):
-        return ClassPairAdapter(loss)
+        return ClassPairAdapter(loss, parameter_bound, row_bound)
     if isinstance(loss, (DistanceMixtureLoss, FocalWeightingLoss)):
         return DistanceAdapter(loss)
     raise ValueError(
@@ -123,7 +177,9 @@ def pair_distances(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, 
     """Euclidean distances between embeddings and the positive / negative pair masks."""
     embeddings = np.asarray(y_pred, "float64")
     labels = _sparse(y_true)
-    d2 = ((embeddings[:, None] - embeddings[None]) ** 2).sum(-1)
+    # The Gram-matrix form: [N, N] memory, never [N, N, D].
+    squared = (embeddings**2).sum(-1)
+    d2 = np.maximum(squared[:, None] + squared[None] - 2.0 * embeddings @ embeddings.T, 0.0)
     distances = np.sqrt(d2 + 1e-6)
     same = labels[:, None] == labels[None]
     return distances, same & ~np.eye(len(labels), dtype=bool), ~same

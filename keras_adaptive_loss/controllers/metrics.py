@@ -22,7 +22,8 @@ def nearest_neighbour_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Embeddings: fraction of samples whose nearest other sample has another label."""
     embeddings = np.asarray(y_pred, "float64")
     labels = np.asarray(y_true).reshape(-1)
-    d2 = ((embeddings[:, None] - embeddings[None]) ** 2).sum(-1)
+    squared = (embeddings**2).sum(-1)  # Gram-matrix form: [N, N] memory, never [N, N, D]
+    d2 = squared[:, None] + squared[None] - 2.0 * embeddings @ embeddings.T
     np.fill_diagonal(d2, np.inf)
     return float(np.mean(labels[d2.argmin(-1)] != labels))
 

@@ -1,79 +1,96 @@
-"""Replay memory of the ALA controller: (state, action, advantage) transitions."""
+"""Replay memory of the ALA controller: (state, action, reward) transitions in variables."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
+
+from keras_adaptive_loss.controllers.random_stream import RandomStream
 
 __all__ = ["ReplayMemory"]
 
 
-class ReplayMemory:
+class ReplayMemory(keras.layers.Layer):
     """A bounded memory of transitions, sampled uniformly at random (Algorithm 1).
 
-    Each transition is one loss parameter's decision: its state features, the action index and
-    the advantage it earned. When full, the oldest transitions are overwritten.
+    Each transition is one loss parameter's decision: its state features, the action index,
+    the reward it earned and a *reference* reward: the mean reward of every model that decided
+    at the same time (children sharing the controller), or NaN for a lone model. Rewards, not
+    advantages, are stored, so that an advantage is recomputed against the current baseline
+    each time a transition is replayed. When full, the oldest transitions are overwritten.
+
+    Everything, the sampling stream included, lives in non-trainable variables, so a
+    checkpoint of the model that holds the controller resumes the memory exactly.
 
     Args:
         capacity: maximum number of transitions.
         feature_size: length of a state vector.
-        seed: seed of the sampling generator.
+        seed: seed of the sampling stream.
     """
 
-    def __init__(self, capacity: int, feature_size: int, seed: int | None = None) -> None:
+    def __init__(
+        self, capacity: int, feature_size: int, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1; got {capacity!r}.")
         self.capacity = int(capacity)
         self.feature_size = int(feature_size)
-        self.states = np.zeros((self.capacity, self.feature_size), "float32")
-        self.actions = np.zeros(self.capacity, "int64")
-        self.advantages = np.zeros(self.capacity, "float32")
-        self.size = 0
-        self.position = 0
-        self._rng = np.random.default_rng(seed)
+
+        def weight(name, shape, dtype):
+            return self.add_weight(
+                shape=shape, initializer="zeros", dtype=dtype, trainable=False, name=name
+            )
+
+        self.states = weight("states", (self.capacity, self.feature_size), "float32")
+        self.actions = weight("actions", (self.capacity,), "int64")
+        self.rewards = weight("rewards", (self.capacity,), "float32")
+        self.references = weight("references", (self.capacity,), "float32")
+        self.counters = weight("counters", (2,), "int64")  # size, position
+        self.stream = RandomStream(self, seed, name="sampling")
+        self.built = True
 
     @property
-    def rng(self) -> np.random.Generator:
-        """The generator that samples transitions."""
-        return self._rng
+    def size(self) -> int:
+        return int(self.counters.numpy()[0])
 
-    def add(self, states: np.ndarray, actions: np.ndarray, advantages: np.ndarray) -> None:
+    def add(
+        self,
+        states: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        references: np.ndarray | float = np.nan,
+    ) -> None:
         """Stores a batch of transitions (one per loss parameter)."""
         states = np.asarray(states, "float32").reshape(-1, self.feature_size)
         actions = np.asarray(actions, "int64").reshape(-1)
-        advantages = np.broadcast_to(np.asarray(advantages, "float32"), actions.shape)
-        if not (np.isfinite(states).all() and np.isfinite(advantages).all()):
-            raise ValueError("ReplayMemory refuses non-finite states or advantages.")
-        for state, action, advantage in zip(states, actions, advantages, strict=True):
-            self.states[self.position] = state
-            self.actions[self.position] = action
-            self.advantages[self.position] = advantage
-            self.position = (self.position + 1) % self.capacity
-            self.size = min(self.size + 1, self.capacity)
+        rewards = np.broadcast_to(np.asarray(rewards, "float32"), actions.shape)
+        references = np.broadcast_to(np.asarray(references, "float32"), actions.shape)
+        if not (np.isfinite(states).all() and np.isfinite(rewards).all()):
+            raise ValueError("ReplayMemory refuses non-finite states or rewards.")
+        size, position = (int(v) for v in self.counters.numpy())
+        index = (position + np.arange(len(actions))) % self.capacity
+        for variable, values in (
+            (self.states, states),
+            (self.actions, actions),
+            (self.rewards, rewards),
+            (self.references, references),
+        ):
+            array = variable.numpy()
+            array[index] = values
+            variable.assign(array)
+        size = min(size + len(actions), self.capacity)
+        self.counters.assign([size, (position + len(actions)) % self.capacity])
 
-    def sample(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Up to ``count`` transitions drawn uniformly without replacement."""
-        if self.size == 0:
+    def sample(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Up to ``count`` transitions ``(states, actions, rewards, references)``, drawn
+        uniformly without replacement."""
+        size = self.size
+        if size == 0:
             raise ValueError("ReplayMemory.sample: the memory is empty.")
-        index = self._rng.choice(self.size, size=min(count, self.size), replace=False)
-        return self.states[index], self.actions[index], self.advantages[index]
-
-    def get_state(self) -> dict[str, Any]:
-        """Everything needed to resume, as arrays and numbers (no pickle)."""
-        return {
-            "states": self.states[: self.size].copy(),
-            "actions": self.actions[: self.size].copy(),
-            "advantages": self.advantages[: self.size].copy(),
-            "position": self.position,
-            "rng": self._rng.bit_generator.state,
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        count = len(state["actions"])
-        self.states[:count] = state["states"]
-        self.actions[:count] = state["actions"]
-        self.advantages[:count] = state["advantages"]
-        self.size = count
-        self.position = int(state["position"])
-        self._rng.bit_generator.state = state["rng"]
+        index = self.stream.generator().choice(size, size=min(count, size), replace=False)
+        return tuple(  # type: ignore[return-value]
+            v.numpy()[index] for v in (self.states, self.actions, self.rewards, self.references)
+        )

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
-__all__ = ["MovingAverageBaseline", "discounted_metric", "sign_reward"]
+__all__ = ["discounted_metric", "sign_reward"]
 
 
-def discounted_metric(values: Sequence[float], discount: float = 0.9) -> float:
+def discounted_metric(
+    values: Sequence[float], discount: float = 0.9, normalize: bool = False
+) -> float:
     """``M = sum_j discount^(K - j) * values[j]`` over the K values of a period (Eq. 4).
 
     The last value weighs most: with ``discount = 0.9`` and three values ``[a, b, c]`` the
-    result is ``0.81 a + 0.9 b + c``.
+    result is ``0.81 a + 0.9 b + c``. ``normalize=True`` divides by the sum of the weights,
+    giving a weighted mean: then periods with different numbers of measurements compare
+    fairly. Without it, the first reward of a run compared a one-measurement sum with later
+    four-term sums and was always -1 for an error metric; the callback normalises.
 
     >>> round(discounted_metric([1.0, 2.0, 3.0], 0.5), 6)
     4.25
+    >>> round(discounted_metric([1.0, 2.0, 3.0], 0.5, normalize=True), 6)  # 4.25 / 1.75
+    2.428571
     """
     if not values:
         raise ValueError("discounted_metric needs at least one metric value.")
     if not 0.0 < discount <= 1.0:
         raise ValueError(f"discount must lie in (0, 1]; got {discount!r}.")
     k = len(values)
-    return float(sum(discount ** (k - 1 - j) * float(v) for j, v in enumerate(values)))
+    weights = [discount ** (k - 1 - j) for j in range(k)]
+    total = float(sum(w * float(v) for w, v in zip(weights, values, strict=True)))
+    return total / sum(weights) if normalize else total
 
 
 def sign_reward(previous: float, current: float, higher_is_better: bool = False) -> float:
@@ -38,30 +46,3 @@ def sign_reward(previous: float, current: float, higher_is_better: bool = False)
     if higher_is_better:
         change = -change
     return float(change > 0) - float(change < 0)
-
-
-class MovingAverageBaseline:
-    """Exponential moving average of the rewards, the variance-reducing baseline of Eq. 3.
-
-    Args:
-        momentum: weight of the previous average.
-    """
-
-    def __init__(self, momentum: float = 0.9, value: float = 0.0) -> None:
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must lie in [0, 1); got {momentum!r}.")
-        self.momentum = float(momentum)
-        self.value = float(value)
-
-    def advantage(self, reward: float) -> float:
-        """``reward - baseline``, then folds the reward into the baseline."""
-        advantage = float(reward) - self.value
-        self.value = self.momentum * self.value + (1.0 - self.momentum) * float(reward)
-        return advantage
-
-    def get_state(self) -> dict[str, Any]:
-        return {"momentum": self.momentum, "value": self.value}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.momentum = float(state["momentum"])
-        self.value = float(state["value"])

@@ -1,84 +1,208 @@
-"""Per-parameter state vectors of the ALA controller (Huang et al., ICML 2019, Sec. 3.2)."""
+"""Per-model state of the ALA controller, in variables (Huang et al., ICML 2019, Sec. 3.2)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 
-__all__ = ["StateFeatures"]
+__all__ = ["MemberState", "feature_size", "state_features"]
 
 _EPSILON = 1e-8
 
 
-class StateFeatures:
-    """Builds the state ``s_t`` of each loss parameter from validation statistics.
+def feature_size(num_statistics: int, history: int) -> int:
+    """Length of one parameter's state vector (see `state_features`)."""
+    return history * 2 * num_statistics + num_statistics + 2
 
-    For every parameter the state holds (Sec. 3.2): its validation statistics over the last
-    ``history`` time steps, their relative change from an exponential moving average, the
-    parameter's current value, and the training progress (iteration / total iterations). The
-    statistics are normalised by their mean magnitude over all parameters at that step, so the
-    policy does not depend on the scale of a task's predictions; the feature size depends only
-    on ``num_statistics`` and ``history`` — not on the number of parameters — which is what
-    lets a policy move to a task with another number of classes (Sec. 6.3).
+
+def _normalised(statistics: np.ndarray) -> np.ndarray:
+    """``[P, S]`` -> ``[P, 2S]``: each column standardised across the parameters, and divided
+    by its mean magnitude."""
+    mean = statistics.mean(0, keepdims=True)
+    spread = statistics.std(0, keepdims=True)
+    standardised = (statistics - mean) / (spread + _EPSILON)
+    scaled = statistics / (np.abs(statistics).mean(0, keepdims=True) + _EPSILON)
+    return np.concatenate([standardised, scaled], axis=1)
+
+
+def state_features(
+    past: list[np.ndarray], relative: np.ndarray, parameters: np.ndarray, progress: float,
+    history: int,
+) -> np.ndarray:  # fmt: skip
+    """``[parameters, feature_size]`` states from the statistics of the last decisions.
+
+    For every parameter, as in Sec. 3.2: its validation statistics at the last ``history``
+    decisions (oldest first, padded with the oldest), their relative change from a moving
+    average, the parameter's current value, and the training progress. The paper normalises
+    the statistics "for generic policy learning" without saying how. Dividing every statistic
+    by one global mean (this package's first version) made all class pairs look alike, and
+    the policy then gave nearly the same probabilities to every pair; so each statistic is
+    given twice: standardised across the parameters at that step (what tells one pair from
+    another) and divided by its mean magnitude (what tells early from late training).
+    """
+    if not past:
+        raise ValueError("state_features: no statistics observed yet.")
+    padded = [past[0]] * (history - len(past)) + list(past[-history:])
+    parameters = np.asarray(parameters, "float64").reshape(-1, 1)
+    progress_column = np.full((len(parameters), 1), float(np.clip(progress, 0.0, 1.0)))
+    columns = [_normalised(step) for step in padded]
+    columns += [np.clip(relative, -10.0, 10.0), parameters, progress_column]
+    return np.concatenate(columns, axis=1).astype("float32")
+
+
+class MemberState(keras.layers.Layer):
+    """Everything the controller keeps about one model it steers, as non-trainable variables.
+
+    The statistics of the last ``history`` decisions and their moving average, the decision
+    awaiting its reward (states and actions), the metric of the last period, the measurements
+    of the current period and the step schedule. The model's loss holds this layer (and, through
+    it, the shared `AlignmentController`), so ``model.save_weights``,
+    `keras.callbacks.BackupAndRestore` and ``.keras`` files carry the whole controller.
 
     Args:
-        num_statistics: statistics per parameter (2 for a class pair: ``[C_ij, C_ji]``).
-        history: time steps of statistics kept (10 in the paper).
+        controller: the `AlignmentController` this model reports to.
+        num_parameters: how many loss parameters the controller decides on.
+        num_statistics: validation statistics per parameter.
+        history: decisions of statistics kept (10 in the paper).
+        max_measurements: validation measurements per period.
         momentum: momentum of the moving average behind the relative change.
     """
 
-    def __init__(self, num_statistics: int, history: int = 10, momentum: float = 0.9) -> None:
-        if num_statistics < 1 or history < 1:
+    def __init__(
+        self,
+        controller: Any,
+        num_parameters: int,
+        num_statistics: int,
+        history: int = 10,
+        max_measurements: int = 4,
+        momentum: float = 0.9,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if num_statistics < 1 or history < 1 or num_parameters < 1:
             raise ValueError(
-                f"num_statistics and history must be >= 1; got {num_statistics}, {history}."
+                "num_parameters, num_statistics and history must be >= 1; got "
+                f"{num_parameters}, {num_statistics}, {history}."
             )
+        self.controller = controller
+        self.num_parameters = int(num_parameters)
         self.num_statistics = int(num_statistics)
         self.history = int(history)
         self.momentum = float(momentum)
-        self._past: list[np.ndarray] = []
-        self._average: np.ndarray | None = None
+        size = feature_size(self.num_statistics, self.history)
+        parameters, statistics = self.num_parameters, self.num_statistics
+        shapes = {
+            "past": ((self.history, parameters, statistics), "float64"),
+            "average": ((parameters, statistics), "float64"),
+            "relative": ((parameters, statistics), "float64"),
+            "pending_states": ((parameters, size), "float32"),
+            "pending_actions": ((parameters,), "int64"),
+            "period_metrics": ((max_measurements + 1,), "float64"),
+            "previous": ((), "float64"),
+            # past_count, has_average, has_pending, has_previous, period_count, decisions,
+            # next_measurement, next_decision
+            "counters": ((8,), "int64"),
+        }
+        self.arrays = {
+            name: self.add_weight(
+                shape=shape, initializer="zeros", dtype=dtype, trainable=False, name=name
+            )
+            for name, (shape, dtype) in shapes.items()
+        }
+        self.built = True
 
-    @property
-    def feature_size(self) -> int:
-        return self.history * self.num_statistics + self.num_statistics + 2
+    _COUNTERS = (
+        "past_count",
+        "has_average",
+        "has_pending",
+        "has_previous",
+        "period_count",
+        "decisions",
+        "next_measurement",
+        "next_decision",
+    )
+
+    def counter(self, name: str) -> int:
+        return int(self.arrays["counters"].numpy()[self._COUNTERS.index(name)])
+
+    def set_counter(self, name: str, value: int) -> None:
+        counters = self.arrays["counters"].numpy()
+        counters[self._COUNTERS.index(name)] = int(value)
+        self.arrays["counters"].assign(counters)
+
+    def read(self, name: str) -> np.ndarray:
+        return np.asarray(self.arrays[name].numpy())
+
+    def write(self, name: str, value: Any) -> None:
+        variable = self.arrays[name]
+        variable.assign(np.asarray(value, dtype=variable.dtype).reshape(variable.shape))
+
+    # Measurements of the current period ---------------------------------------------------
+
+    def add_measurement(self, value: float) -> None:
+        count = self.counter("period_count")
+        metrics = self.read("period_metrics")
+        if count == len(metrics):  # more measurements than planned: keep the latest ones
+            metrics, count = np.roll(metrics, -1), count - 1
+        metrics[count] = value
+        self.write("period_metrics", metrics)
+        self.set_counter("period_count", count + 1)
+
+    def take_measurements(self) -> list[float]:
+        count = self.counter("period_count")
+        self.set_counter("period_count", 0)
+        return [float(v) for v in self.read("period_metrics")[:count]]
+
+    # Statistics and states -----------------------------------------------------------------
 
     def observe(self, statistics: np.ndarray) -> None:
-        """Adds one time step of statistics, shape ``[parameters, num_statistics]``."""
+        """Adds one decision's statistics, shape ``[parameters, num_statistics]``."""
         statistics = np.asarray(statistics, "float64")
-        if statistics.ndim != 2 or statistics.shape[1] != self.num_statistics:
+        if statistics.shape != (self.num_parameters, self.num_statistics):
             raise ValueError(
-                f"statistics must have shape [parameters, {self.num_statistics}]; got "
-                f"{statistics.shape}."
+                f"statistics must have shape [{self.num_parameters}, {self.num_statistics}]; "
+                f"got {statistics.shape}."
             )
         if not np.isfinite(statistics).all():
-            raise ValueError("StateFeatures.observe: statistics must be finite.")
-        scale = np.abs(statistics).mean() + _EPSILON
-        self._past = [*self._past[-(self.history - 1) :], statistics / scale]
-        if self._average is None or self._average.shape != statistics.shape:
-            self._average = statistics.copy()
-        self._relative = (statistics - self._average) / (np.abs(self._average) + _EPSILON)
-        self._average = self.momentum * self._average + (1 - self.momentum) * statistics
+            raise ValueError("MemberState.observe: statistics must be finite.")
+        count = self.counter("past_count")
+        past = self.read("past")
+        if count == self.history:
+            past = np.roll(past, -1, axis=0)
+            count -= 1
+        past[count] = statistics
+        self.write("past", past)
+        self.set_counter("past_count", count + 1)
+        average = self.read("average") if self.counter("has_average") else statistics
+        self.write("relative", (statistics - average) / (np.abs(average) + _EPSILON))
+        self.write("average", self.momentum * average + (1 - self.momentum) * statistics)
+        self.set_counter("has_average", 1)
 
     def features(self, parameters: np.ndarray, progress: float) -> np.ndarray:
-        """``[parameters, feature_size]`` states for the current parameter values."""
-        if not self._past:
-            raise ValueError("StateFeatures.features: observe() statistics first.")
-        parameters = np.asarray(parameters, "float64").reshape(-1, 1)
-        past = [self._past[0]] * (self.history - len(self._past)) + self._past  # pad the start
-        count = parameters.shape[0]
-        progress_column = np.full((count, 1), float(np.clip(progress, 0.0, 1.0)))
-        columns = [*past, np.clip(self._relative, -10.0, 10.0), parameters, progress_column]
-        return np.concatenate(columns, axis=1).astype("float32")
+        """``[parameters, feature_size]`` states (see `state_features`)."""
+        past = list(self.read("past")[: self.counter("past_count")])
+        return state_features(past, self.read("relative"), parameters, progress, self.history)
 
-    def get_state(self) -> dict[str, Any]:
-        return {
-            "past": [p.tolist() for p in self._past],
-            "average": None if self._average is None else self._average.tolist(),
-            "relative": getattr(self, "_relative", np.zeros(0)).tolist(),
-        }
+    @property
+    def pending(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if not self.counter("has_pending"):
+            return None
+        return self.read("pending_states"), self.read("pending_actions")
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._past = [np.asarray(p, "float64") for p in state["past"]]
-        self._average = None if state["average"] is None else np.asarray(state["average"])
-        self._relative = np.asarray(state["relative"], "float64")
+    def set_pending(self, states: np.ndarray | None, actions: np.ndarray | None) -> None:
+        if states is None:
+            self.set_counter("has_pending", 0)
+            return
+        self.write("pending_states", states)
+        self.write("pending_actions", actions)
+        self.set_counter("has_pending", 1)
+
+    @property
+    def previous(self) -> float | None:
+        return float(self.read("previous")) if self.counter("has_previous") else None
+
+    def set_previous(self, value: float) -> None:
+        self.write("previous", value)
+        self.set_counter("has_previous", 1)
