@@ -70,18 +70,19 @@ def sibling_task(seed: int = 0) -> tuple:
     return x_train, y_train, x_test, y_test
 
 
-def load_task(name: str) -> dict:
+def load_task(name: str, epochs: int | None = None) -> dict:
     if name == "sibling":
         x, y, x_test, y_test = sibling_task()
         build = _mlp
-        epochs = 20
+        default_epochs = 20
     else:
         data = kal.datasets.load(name)
         x, y, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
         build = _cnn if name == "mnist1d" else _mlp
-        epochs = 20 if name == "mnist1d" else 40
+        default_epochs = 20 if name == "mnist1d" else 40
         if name == "mnist1d":
             x, x_test = x[..., None], x_test[..., None]
+    epochs = epochs or default_epochs
     held_out = max(len(x) // 8, 200)
     return {
         "x": x[:-held_out],
@@ -239,10 +240,16 @@ def report(name: str, rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def main(tasks=("mnist1d", "digits", "sibling"), seeds: int = 5, children: int = 4) -> dict:
+def main(
+    tasks=("mnist1d", "digits", "sibling"),
+    seeds: int = 5,
+    children: int = 4,
+    epochs: int | None = None,
+) -> dict:
+    """Runs every arm on every task; ``epochs`` overrides each task's default."""
     results = {}
     for name in tasks:
-        task = load_task(name)
+        task = load_task(name, epochs)
         begin = time.perf_counter()
         rows = [run_seed(task, seed, children) for seed in range(seeds)]
         results[name] = rows
@@ -256,5 +263,6 @@ if __name__ == "__main__":
     parser.add_argument("--tasks", default="mnist1d,digits,sibling")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--children", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args()
-    main(tuple(args.tasks.split(",")), args.seeds, args.children)
+    main(tuple(args.tasks.split(",")), args.seeds, args.children, args.epochs)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-from tests import helpers, reference
+from tests import helpers
 
 NUM_CLASSES = 4
 
@@ -34,8 +34,9 @@ def _classifier(num_classes=NUM_CLASSES, learning_rate=0.0, **compile_kwargs):
 
 
 def _numpy_loss(labels, probs, phi):
-    correlation = (reference.one_hot(labels, phi.shape[0]) @ phi * np.log(probs)).sum(-1)
-    return (-1.0 / (1.0 + np.exp(-correlation))).mean()
+    from tests.alignment_test import _numpy_class_correlation
+
+    return _numpy_class_correlation(labels, probs, phi).mean()
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "jit"])
@@ -43,8 +44,9 @@ def test_phi_moves_inside_fit_and_takes_effect(jit, toy_classification):
     x, y = toy_classification  # 64 samples, batch 16: 4 steps per epoch
     model = _classifier(jit_compile=jit)
     ala = kal.callbacks.AdaptiveLossAlignment(
-        validation_data=(x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=0
-    )
+        validation_data=(x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=0,
+        parameter_bound=1.0, row_bound=None, policy=kal.controllers.Policy(44, keep_prior=1 / 3),
+    )  # fmt: skip
     recorder = _RecordPhi()
     history = model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[ala, recorder])
     assert ala.decisions == 4 and len(ala.rewards) == 3
@@ -62,7 +64,7 @@ def test_every_replica_uses_the_same_phi(mirrored_strategy, toy_classification):
     with mirrored_strategy.scope():
         model = _classifier()
     ala = kal.callbacks.AdaptiveLossAlignment(
-        (x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=1
+        (x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=1, parameter_bound=1.0
     )
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[ala])
     copies = [v.numpy() for v in model.loss.variable("phi").value.values]
@@ -96,8 +98,7 @@ def test_policy_transfers_from_ten_to_five_classes(tmp_path):
 
 def test_models_share_one_controller(toy_classification):
     x, y = toy_classification
-    features = kal.controllers.StateFeatures(num_statistics=2)
-    shared = kal.controllers.AlignmentController(features.feature_size, seed=0)
+    shared = kal.controllers.AlignmentController(kal.controllers.feature_size(2, 10), seed=0)
     for seed in (0, 1):
         keras.utils.set_random_seed(seed)
         model = _classifier(learning_rate=0.05)
@@ -136,8 +137,9 @@ def test_metric_learning_losses_are_adapted():
         model.compile(optimizer="adam", loss=loss)
         before = loss.get_parameter("phi")
         ala = kal.callbacks.AdaptiveLossAlignment(
-            (x, labels), period=3, evaluations_per_period=1, seed=0, step_size=0.2
-        )
+            (x, labels), period=3, evaluations_per_period=1, seed=0, step_size=0.2,
+            policy=kal.controllers.Policy(23, seed=0, keep_prior=1 / 3),
+        )  # fmt: skip
         model.fit(x, labels, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
         assert ala.decisions == 3 and not np.allclose(loss.get_parameter("phi"), before)
 
@@ -187,8 +189,8 @@ class _Snapshot(keras.callbacks.Callback):
                 "epoch": epoch,
                 "decisions": self.ala.decisions,
                 "weights": [w.copy() for w in self.ala.controller.policy.network.get_weights()],
-                "memory": memory.advantages[: memory.size].copy(),
-                "baseline": self.ala.controller.baseline.value,
+                "memory": memory.rewards.numpy()[: memory.size].copy(),
+                "baseline": float(self.ala.controller.baseline.numpy()),
             }
 
 
@@ -197,10 +199,11 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
     backup = str(tmp_path / "backup")
 
     def make():  # a uniform-start policy, so that Φ surely moves in four decisions
-        policy = kal.controllers.Policy(24, seed=3, keep_prior=1 / 3)
+        policy = kal.controllers.Policy(44, seed=3, keep_prior=1 / 3)
         return kal.callbacks.AdaptiveLossAlignment(
-            (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy, seed=3
-        )
+            (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy, seed=3,
+            parameter_bound=1.0,
+        )  # fmt: skip
 
     def fit(ala, callbacks):
         keras.utils.set_random_seed(0)
@@ -217,8 +220,8 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
     memory = first.controller.memory
     saved = {
         "weights": first.controller.policy.network.get_weights(),
-        "memory": memory.advantages[: memory.size].copy(),
-        "baseline": first.controller.baseline.value,
+        "memory": memory.rewards.numpy()[: memory.size].copy(),
+        "baseline": float(first.controller.baseline.numpy()),
     }
 
     second = make()  # a new process would start from nothing but the checkpoint
@@ -237,10 +240,11 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
 def test_model_trained_with_ala_saves_and_loads(tmp_path, toy_classification):
     x, y = toy_classification
     model = _classifier(learning_rate=0.05)
-    policy = kal.controllers.Policy(24, seed=0, keep_prior=1 / 3)
+    policy = kal.controllers.Policy(44, seed=0, keep_prior=1 / 3)
     ala = kal.callbacks.AdaptiveLossAlignment(
-        (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy
-    )
+        (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy,
+        parameter_bound=1.0, seed=0,
+    )  # fmt: skip
     model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
     phi = model.loss.get_parameter("phi")
     assert not np.allclose(phi, np.eye(NUM_CLASSES))
@@ -252,3 +256,55 @@ def test_model_trained_with_ala_saves_and_loads(tmp_path, toy_classification):
     fresh = _classifier()  # no controller attached: its state in the file is simply not read
     fresh.load_weights(tmp_path / "ala.weights.h5")
     np.testing.assert_allclose(fresh.loss.get_parameter("phi"), phi)
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 3, 7])
+def test_decisions_do_not_depend_on_steps_per_execution(steps_per_execution, toy_classification):
+    x, y = toy_classification  # 64 samples, batch 4: 16 steps per epoch, 48 in all
+    model = _classifier(learning_rate=0.05, steps_per_execution=steps_per_execution)
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=8, seed=0)
+    model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[ala])
+    assert ala.decisions == 6  # steps 0, 8, ..., 40 (or the first chunk start after each)
+
+
+def test_chunks_longer_than_the_period_warn(toy_classification):
+    x, y = toy_classification
+    model = _classifier(steps_per_execution=8)
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=4)
+    with pytest.warns(UserWarning, match="steps_per_execution=8 is larger than period=4"):
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[ala])
+
+
+def test_default_evaluations_fit_a_short_period(toy_classification):
+    x, y = toy_classification
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=2)
+    assert ala.evaluations_per_period == 2
+    _classifier().fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[ala])
+    assert ala.decisions == 2
+
+
+def test_a_run_too_short_for_the_period_warns(toy_classification):
+    x, y = toy_classification
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=200)
+    with pytest.warns(UserWarning, match=r"makes 1 decision\(s\).*Lower period"):
+        _classifier().fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[ala])
+
+
+def test_default_steps_stay_within_the_safe_bounds(toy_classification):
+    x, y = toy_classification
+    model = _classifier(learning_rate=0.05)
+    policy = kal.controllers.Policy(44, seed=0, keep_prior=1 / 3)  # moves often
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=1, policy=policy, seed=0)
+    model.fit(x, y, epochs=6, batch_size=4, verbose=0, callbacks=[ala])
+    phi = model.loss.get_parameter("phi")
+    off = phi - np.diag(np.diag(phi))
+    assert ala.decisions == 96 and np.abs(off).max() > 0
+    assert np.abs(off).max() <= 1 / NUM_CLASSES + 1e-6  # parameter_bound "auto": 1 / C
+    assert np.abs(off).sum(1).max() <= 0.5 + 1e-6  # row_bound
+    moves = np.abs(np.diff(np.unique(np.round(off, 6))))
+    assert moves.min() >= 0.1 / NUM_CLASSES - 1e-6  # step "auto": 0.1 / C
+
+
+def test_paper_recipe_uses_the_papers_steps_and_bounds(toy_classification):
+    ala = kal.callbacks.AdaptiveLossAlignment.paper(toy_classification, period=4)
+    assert (ala.step_size, ala.parameter_bound, ala.row_bound) == (0.1, 1.0, None)

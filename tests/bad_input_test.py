@@ -265,8 +265,8 @@ def test_alignment_controller_skips_non_finite_metrics_with_a_warning(toy_classi
     )
     with pytest.warns(UserWarning, match="validation metric is nan"):
         model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
-    assert ala.decisions > 0 and np.isfinite(ala.controller.baseline.value)
+    assert ala.decisions > 0 and np.isfinite(ala.controller.baseline.numpy())
     memory = ala.controller.memory
-    assert np.isfinite(memory.states[: memory.size]).all()
-    assert np.isfinite(memory.advantages[: memory.size]).all()
+    assert np.isfinite(memory.states.numpy()[: memory.size]).all()
+    assert np.isfinite(memory.rewards.numpy()[: memory.size]).all()
     assert np.isfinite(model.loss.get_parameter("phi")).all()

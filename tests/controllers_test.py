@@ -105,7 +105,10 @@ def test_controller_rewards_each_member_against_the_group_mean():
     assert [reward for _, reward in first] == [None, None, None]  # nothing to reward yet
     assert all(m.pending is not None for m in members)
     second = controller.step(
-        [_observe(m, metric, stats, np.zeros(3)) for m, metric in zip(members, (0.4, 0.6, 0.4))]
+        [
+            _observe(m, metric, stats, np.zeros(3))
+            for m, metric in zip(members, (0.4, 0.6, 0.4), strict=True)
+        ]
     )  # error metric: lower is better
     assert [reward for _, reward in second] == [1.0, -1.0, 1.0]
     assert controller.memory.size == 9

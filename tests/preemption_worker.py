@@ -68,9 +68,10 @@ def _state(loss, callbacks) -> dict:
     for callback in callbacks:
         if isinstance(callback, kal.callbacks.AdaptiveLossAlignment):
             state["ala_decisions"] = callback.decisions
-            state["ala_baseline"] = callback.controller.baseline.value
+            state["ala_baseline"] = float(callback.controller.baseline.numpy())
             state["ala_memory_size"] = callback.controller.memory.size
-            state["ala_policy_rng"] = callback.controller.policy.rng.bit_generator.state["state"]
+            state["ala_action_draws"] = int(callback.controller.actions_stream.counter.numpy())
+            state["ala_replay_draws"] = int(callback.controller.memory.stream.counter.numpy())
     if isinstance(loss, kal.StochasticLoss):
         state["draws"] = int(keras.ops.convert_to_numpy(loss.state.draws))
     if isinstance(loss, kal.losses.UniLoss):

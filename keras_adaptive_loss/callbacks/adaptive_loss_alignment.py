@@ -217,6 +217,14 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
         steps = self.params.get("steps")
         epochs = self.params.get("epochs")
         self._total_steps = steps * epochs if steps and epochs else None
+        chunk = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        if chunk > self.period:
+            warnings.warn(
+                f"AdaptiveLossAlignment: steps_per_execution={chunk} is larger than "
+                f"period={self.period}; callbacks run once per chunk, so decisions due inside "
+                "one chunk are merged into one. Use steps_per_execution <= period.",
+                stacklevel=2,
+            )
         if self._total_steps is not None:
             planned = max(0, -(-(self._total_steps - self.warmup_steps) // self.period))
             if planned < 2:
