@@ -207,6 +207,18 @@ def test_out_of_range_class_ids(name, bad_id):
     assert np.isfinite(float(traced(tf.constant([0, 1, 2, 2]), tf.constant(p))))
 
 
+@pytest.mark.parametrize("name", CLASS_ID_LOSSES)
+@pytest.mark.parametrize("bad_label", [1.5, 0.9999])
+def test_fractional_class_ids_raise_instead_of_truncating(name, bad_label):
+    make, _ = LOSSES[name]
+    loss = make(False, 3)
+    p = reference.softmax(np.random.default_rng(0).normal(size=(4, 3))).astype("float32")
+    y = np.array([0.0, 2.0, bad_label, 1.0], "float32")
+    with pytest.raises(ValueError, match=rf"label 2 is {bad_label!r}.*would truncate"):
+        loss(y, p)
+    assert np.isfinite(float(loss(np.array([0.0, 2.0, 1.0, 1.0], "float32"), p)))
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_predictions_never_reach_the_stochastic_loss_state(bad):
     loss = kal.StochasticLoss(["crossentropy", "mse"], seed=0)

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -101,6 +102,8 @@ def sparse_labels(y_true: Any, y_pred: Any, *, check_ids: bool = True) -> Any | 
     y_true = ops.convert_to_tensor(y_true)
     true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
     ids = None
+    if true_rank == pred_rank - 1 or (true_rank == pred_rank and y_true.shape[-1] == 1):
+        _check_whole_numbers(y_true)
     if true_rank == pred_rank - 1:
         ids = ops.cast(y_true, "int32")
     elif true_rank == pred_rank and y_true.shape[-1] == 1:
@@ -114,6 +117,31 @@ def sparse_labels(y_true: Any, y_pred: Any, *, check_ids: bool = True) -> Any | 
         "Pass sparse integer labels of shape [batch] (or [batch, 1]) or one-hot labels of "
         f"shape [batch, {num_classes}]."
     )
+
+
+def _check_whole_numbers(y_true: Any) -> None:
+    """Float sparse labels must be whole numbers: casting 1.5 or 0.9999 to int truncates.
+
+    Checked when the values are known (eager calls, e.g. ``loss(y_true, y_pred)``); inside a
+    traced step Keras has already cast integer dataset labels, and the check is skipped.
+
+    >>> _check_whole_numbers(ops.convert_to_tensor([0.0, 1.5]))
+    Traceback (most recent call last):
+    ...
+    ValueError: Sparse labels must be whole-number class ids, but label 1 is 1.5 ...
+    """
+    if not tf.executing_eagerly() or tf.is_symbolic_tensor(y_true):
+        return
+    if not keras.backend.standardize_dtype(y_true.dtype).startswith(("float", "bfloat")):
+        return
+    values = ops.convert_to_numpy(y_true).reshape(-1)
+    bad = np.flatnonzero(values != np.round(values))
+    if bad.size:
+        raise ValueError(
+            f"Sparse labels must be whole-number class ids, but label {bad[0]} is "
+            f"{float(values[bad[0]]):.7g} ({bad.size} such labels); a cast to int would truncate it. "
+            "Round the labels (e.g. np.rint(y).astype('int64')) or pass one-hot labels."
+        )
 
 
 def checked_class_ids(labels: Any, num_classes: int) -> Any:
