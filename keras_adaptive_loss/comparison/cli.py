@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default=None, help="TFDS data_dir")
     run.add_argument("--output", default=None, help="directory for CSV, JSON and PNG files")
     run.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted comparison saved in --output (same arguments)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
     commands.add_parser("list", help="list the loss, model and offline dataset names")
     return parser
@@ -74,11 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=args.data_dir,
             output=args.output,
             plots=not args.no_plots,
+            resume=args.resume,
             verbose=0 if args.quiet else 1,
         )
     except (ValueError, RuntimeError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = (
+            f"the finished runs are saved in {args.output}; add --resume to finish them"
+            if args.output
+            else "nothing was saved (no --output)"
+        )
+        print(f"\n{PROGRAM}: interrupted; {where}.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keras_adaptive_loss.comparison.output_dir import atomic_write
+
 if TYPE_CHECKING:
     from keras_adaptive_loss.comparison.runner import ComparisonResult
 
@@ -44,10 +46,13 @@ def format_table(result: ComparisonResult) -> str:
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    def write(temporary: str) -> None:
+        with open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def _json_safe(value: Any) -> Any:
@@ -61,8 +66,13 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def save(result: ComparisonResult, directory: str, plots: bool = True) -> dict[str, str]:
-    """Writes the result files into ``directory``; returns ``{kind: path}``."""
+def save(
+    result: ComparisonResult, directory: str, plots: bool = True, complete: bool = True
+) -> dict[str, str]:
+    """Writes the result files into ``directory``, each atomically; returns ``{kind: path}``.
+
+    ``complete=False`` marks ``results.json`` as a comparison still running (or interrupted).
+    """
     os.makedirs(directory, exist_ok=True)
     paths = {
         "runs_csv": os.path.join(directory, "runs.csv"),
@@ -79,12 +89,17 @@ def save(result: ComparisonResult, directory: str, plots: bool = True) -> dict[s
     _write_csv(paths["runs_csv"], run_rows)
     _write_csv(paths["summary_csv"], result.summary())
     document = {
+        "complete": bool(complete),
         "config": result.config,
         "summary": result.summary(),
         "runs": [vars(run) for run in result.runs],
     }
-    with open(paths["json"], "w") as file:
-        json.dump(_json_safe(document), file, indent=1)
+
+    def write_json(temporary: str) -> None:
+        with open(temporary, "w") as file:
+            json.dump(_json_safe(document), file, indent=1)
+
+    atomic_write(paths["json"], write_json)
     if plots:
         paths["learning_curves_png"] = plot_learning_curves(
             result, os.path.join(directory, "learning_curves.png")
@@ -129,7 +144,7 @@ def plot_learning_curves(result: ComparisonResult, path: str) -> str:
     axes[1].legend(fontsize="small")
     figure.suptitle(f"{result.config['dataset']}, model {result.config['model']}")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     plt.close(figure)
     return path
 
@@ -188,6 +203,6 @@ def plot_parameters(result: ComparisonResult, path: str) -> str | None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     plt.close(figure)
     return path

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from keras_adaptive_loss.comparison.loss_presets import (
     describe,
 )
 from keras_adaptive_loss.comparison.model_presets import build_model
+from keras_adaptive_loss.comparison.output_dir import OutputDirectory
 from keras_adaptive_loss.comparison.recorders import EpochTimer, ParameterRecorder
 from keras_adaptive_loss.controllers.metrics import average_precision
 
@@ -93,11 +96,12 @@ class ComparisonResult:
 
         return format_table(self)
 
-    def save(self, directory: str, plots: bool = True) -> dict[str, str]:
-        """Writes runs.csv, summary.csv, results.json and (``plots``) PNG figures."""
+    def save(self, directory: str, plots: bool = True, complete: bool = True) -> dict[str, str]:
+        """Writes runs.csv, summary.csv, results.json and (``plots``) PNG figures, atomically;
+        ``complete=False`` marks the comparison as unfinished in results.json."""
         from keras_adaptive_loss.comparison.report import save
 
-        return save(self, directory, plots=plots)
+        return save(self, directory, plots=plots, complete=complete)
 
 
 def load_data(
@@ -244,6 +248,7 @@ def compare(
     try_gcs: bool = True,
     output: str | None = None,
     plots: bool = True,
+    resume: bool = False,
     verbose: int = 1,
 ) -> ComparisonResult:
     """Trains the same model with each loss over several seeds and compares them.
@@ -269,8 +274,14 @@ def compare(
         positive_class: train "class k vs rest" (binary; needed by ``uniloss-ap``).
         validation_fraction: share of the training split held out for validation.
         data_dir, try_gcs: passed to `kal.datasets.load_tfds` for TFDS names.
-        output: directory for runs.csv, summary.csv, results.json and PNG plots.
+        output: directory for runs.csv, summary.csv, results.json and PNG plots. It is
+            checked before training; the files are rewritten (atomically) after every finished
+            run, with ``results.json`` marked ``"complete": false`` until the end, so an
+            interrupted comparison keeps its finished runs. Files of an earlier comparison
+            that this one does not write are removed.
         plots: write PNG plots into ``output`` (needs matplotlib).
+        resume: continue the comparison saved in ``output``: its finished (loss, seed) runs
+            are kept and only the others are trained. The settings must be the same.
         verbose: 1 shows a progress bar over runs and prints the table; 0 is silent.
 
     Returns:
@@ -298,6 +309,9 @@ def compare(
                 "PNG plots need matplotlib: pip install keras-adaptive-loss[plots], or pass "
                 "plots=False (CLI: --no-plots)."
             ) from error
+    if resume and output is None:
+        raise ValueError("resume=True needs the output folder of the comparison to continue.")
+    folder = OutputDirectory(output) if output is not None else None
     data = load_data(dataset, positive_class=positive_class, data_dir=data_dir, try_gcs=try_gcs)
     x_train, y_train, x_val, y_val = _split_validation(data, validation_fraction)
     distribution = _resolve_strategy(strategy, jit_compile)
@@ -323,34 +337,78 @@ def compare(
         "num_classes": data.num_classes,
         "loss_setups": {},
     }
+    with folder.locked() if folder is not None else contextlib.nullcontext():
+        finished = _previous_runs(folder, config) if resume else {}
+        if folder is not None and not resume:
+            folder.remove_except(set())
+        result = _run_all(
+            specs, seed_list, finished, model, data, (x_train, y_train, x_val, y_val),
+            epochs, batch_size, learning_rate, distribution, jit_compile, config, folder,
+            verbose,
+        )  # fmt: skip
+        if verbose:
+            print()
+            print(result.table())
+        if folder is not None:
+            written = result.save(folder.path, plots=plots)
+            folder.remove_except({os.path.basename(path) for path in written.values()})
+            if verbose:
+                print("wrote " + ", ".join(sorted(written.values())))
+    return result
+
+
+def _previous_runs(folder: OutputDirectory, config: dict[str, Any]) -> dict[tuple, RunRecord]:
+    """The finished runs saved in ``folder`` by a comparison with the same settings."""
+    path = folder.file("results.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as file:
+        saved = json.load(file)
+    ignored = {"loss_setups", "total_seconds"}
+    different = sorted(
+        key
+        for key in set(config) | set(saved["config"])
+        if key not in ignored and config.get(key) != saved["config"].get(key)
+    )
+    if different:
+        raise ValueError(
+            f"Cannot resume the comparison in {folder.path!r}: its settings differ in "
+            f"{', '.join(different)}. Use the same arguments, or drop --resume to start over."
+        )
+    config["loss_setups"].update(saved["config"].get("loss_setups", {}))
+    return {(run["loss"], run["seed"]): RunRecord(**run) for run in saved["runs"]}
+
+
+def _run_all(
+    specs, seed_list, finished, model, data, splits, epochs, batch_size, learning_rate,
+    distribution, jit_compile, config, folder, verbose,
+) -> ComparisonResult:  # fmt: skip
+    """Trains every (loss, seed) run not in ``finished``, saving after each one."""
+    x_train, _, x_val, y_val = splits
+    steps_per_epoch = -(-len(x_train) // batch_size)
     total = len(specs) * len(seed_list)
     progress = (
         keras.utils.Progbar(total, unit_name="run", stateful_metrics=["test_accuracy"])
         if verbose
         else None
     )
-    runs: list[RunRecord] = []
+    runs = dict(finished)
+    order = [(label, seed) for seed in seed_list for label in specs]
     start = time.perf_counter()
-    for seed in seed_list:
-        for label, spec in specs.items():
+    for label, seed in order:
+        if (label, seed) not in runs:
             context = LossContext(data.num_classes, seed, steps_per_epoch, epochs, (x_val, y_val))
-            run = _train_once(
-                label, spec, context, model, data, (x_train, y_train, x_val, y_val),
-                epochs, batch_size, learning_rate, distribution, jit_compile, config,
+            runs[(label, seed)] = _train_once(
+                label, specs[label], context, model, data, splits, epochs, batch_size,
+                learning_rate, distribution, jit_compile, config,
             )  # fmt: skip
-            runs.append(run)
-            if progress is not None:
-                progress.add(1, [("test_accuracy", run.test_metrics["accuracy"])])
+            if folder is not None:
+                done = [runs[key] for key in order if key in runs]
+                ComparisonResult(config, done).save(folder.path, plots=False, complete=False)
+        if progress is not None:
+            progress.add(1, [("test_accuracy", runs[(label, seed)].test_metrics["accuracy"])])
     config["total_seconds"] = time.perf_counter() - start
-    result = ComparisonResult(config, runs)
-    if verbose:
-        print()
-        print(result.table())
-    if output is not None:
-        written = result.save(output, plots=plots)
-        if verbose:
-            print("wrote " + ", ".join(sorted(written.values())))
-    return result
+    return ComparisonResult(config, [runs[key] for key in order])
 
 
 def _train_once(

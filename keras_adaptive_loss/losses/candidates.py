@@ -139,8 +139,9 @@ def _check_whole_numbers(y_true: Any) -> None:
     if bad.size:
         raise ValueError(
             f"Sparse labels must be whole-number class ids, but label {bad[0]} is "
-            f"{float(values[bad[0]]):.7g} ({bad.size} such labels); a cast to int would truncate it. "
-            "Round the labels (e.g. np.rint(y).astype('int64')) or pass one-hot labels."
+            f"{float(values[bad[0]]):.7g} ({bad.size} such labels); a cast to int would "
+            "truncate it. Round the labels (e.g. np.rint(y).astype('int64')) or pass one-hot "
+            "labels."
         )
 
 
