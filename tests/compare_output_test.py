@@ -51,9 +51,9 @@ def test_a_live_comparison_locks_its_folder(tmp_path):
     with folder.locked():
         lock = tmp_path / "runs" / ".compare.lock"
         lock.write_text("1")  # pid 1 is alive: another comparison holds the folder
-        with pytest.raises(ValueError, match=r"another comparison \(process 1\)"):
-            with OutputDirectory(str(tmp_path / "runs")).locked():
-                pass
+        other = OutputDirectory(str(tmp_path / "runs")).locked()
+        with pytest.raises(ValueError, match=r"another comparison \(process 1\)"), other:
+            pass
         lock.write_text(str(os.getpid()))
     assert not (tmp_path / "runs" / ".compare.lock").exists()
 
