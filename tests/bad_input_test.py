@@ -7,6 +7,8 @@ message. Our own code never turns finite input into NaN, and adaptive state neve
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -282,3 +284,31 @@ def test_alignment_controller_skips_non_finite_metrics_with_a_warning(toy_classi
     assert np.isfinite(memory.states.numpy()[: memory.size]).all()
     assert np.isfinite(memory.rewards.numpy()[: memory.size]).all()
     assert np.isfinite(model.loss.get_parameter("phi")).all()
+
+
+def test_uniloss_ap_size_guard_fires_before_allocation():
+    y = (np.arange(50_000) % 2).astype("float32")
+    p = np.random.default_rng(0).random(50_000).astype("float32")
+    loss = kal.losses.UniLossAveragePrecision()
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=r"625000000 binaries.*Lower the batch size"):
+        loss(y, p)  # eager: positives x negatives counted before any comparison exists
+    assert time.perf_counter() - started < 5  # nothing of 25,000 x 25,000 was built
+    traced = tf.function(loss.__call__)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="raise memory_budget"):
+        traced(tf.constant(y[:6000]), tf.constant(p[:6000]))  # 9e6 binaries > 1 GiB / 196 B
+    roomy = kal.losses.UniLossAveragePrecision(memory_budget=2**34)
+    assert roomy.get_config()["memory_budget"] == 2**34
+    assert np.isfinite(float(roomy(y[:64], p[:64])))
+    with pytest.raises(ValueError, match="memory_budget must be"):
+        kal.losses.UniLossAveragePrecision(memory_budget=0)
+
+
+def test_metric_learning_alignment_refuses_a_validation_set_too_large_for_memory():
+    x = np.zeros((9000, 2), "float32")
+    y = np.zeros(9000, "int64")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss=kal.losses.FocalWeightingLoss())
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=4)
+    with pytest.raises(ValueError, match=r"validation_data has 9000 samples.*Pass a subset"):
+        model.fit(x[:32], y[:32], epochs=1, verbose=0, callbacks=[ala])

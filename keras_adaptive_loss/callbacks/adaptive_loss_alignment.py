@@ -13,7 +13,11 @@ import tensorflow as tf
 
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
 from keras_adaptive_loss.controllers import metrics as alignment_metrics
-from keras_adaptive_loss.controllers.adapters import DistanceAdapter, adapter_for
+from keras_adaptive_loss.controllers.adapters import (
+    DistanceAdapter,
+    adapter_for,
+    check_pairwise_budget,
+)
 from keras_adaptive_loss.controllers.controller import AlignmentController, Observation
 from keras_adaptive_loss.controllers.policy import Policy
 from keras_adaptive_loss.controllers.reward import discounted_metric
@@ -261,6 +265,8 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
                 f"The shared controller expects states of size {self.controller.feature_size}; "
                 f"this loss gives {size}."
             )
+        if isinstance(self.adapter, DistanceAdapter):
+            check_pairwise_budget(len(self.x_val))
         self._metric, self._higher_is_better = alignment_metrics.resolve(
             self.metric,
             self.higher_is_better,

@@ -19,7 +19,33 @@ from keras_adaptive_loss.losses.alignment import (
     FocalWeightingLoss,
 )
 
-__all__ = ["ClassPairAdapter", "DistanceAdapter", "adapter_for"]
+__all__ = ["ClassPairAdapter", "DistanceAdapter", "adapter_for", "check_pairwise_budget"]
+
+#: Largest host memory, in bytes, for the [N, N] validation distance matrices of the
+#: metric-learning statistics (a few float64 copies are alive at once).
+PAIRWISE_BUDGET = 2**31
+
+
+def check_pairwise_budget(samples: int, budget: int = PAIRWISE_BUDGET) -> None:
+    """Refuses a validation set whose ``[N, N]`` distance matrices would exceed ``budget``.
+
+    The metric-learning statistics and the nearest-neighbour error use the Gram-matrix form
+    (memory O(N^2), never O(N^2 D)), with about four float64 ``[N, N]`` arrays alive at once.
+
+    >>> check_pairwise_budget(30_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: validation_data has 30000 samples: the metric-learning statistics need ...
+    """
+    needed = 4 * 8 * samples * samples
+    if needed > budget:
+        raise ValueError(
+            f"validation_data has {samples} samples: the metric-learning statistics need "
+            f"[{samples}, {samples}] distance matrices (about {needed / 2**30:.1f} GiB), over "
+            f"the {budget / 2**30:.0f} GiB budget. Pass a subset of the validation set (e.g. "
+            f"{int((budget / 32) ** 0.5)} samples)."
+        )
+
 
 _EPSILON = 1e-7
 

@@ -247,6 +247,13 @@ class AveragePrecisionRefactoring(Refactoring):
         valid = ops.logical_and(positive[:, None], negative[None, :])
         return scores[:, None] - scores[None, :], valid
 
+    def binary_count(self, y_true: Any, y_pred: Any) -> Any:
+        """``positives * negatives``: the binaries of this batch, before they are built."""
+        _, labels = binary_scores(y_true, y_pred, self.from_logits)
+        positive, negative = _positives_and_negatives(labels)
+        positives = ops.sum(ops.cast(positive, "int64"))
+        return positives * ops.sum(ops.cast(negative, "int64"))
+
     def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
         if self._compact:
             above = ops.sum(1.0 - configurations, axis=-1)  # [A, positives]

@@ -159,6 +159,13 @@ class UniLoss(AdaptiveLoss):
         binary_fraction: fraction of the binaries trained per step, in (0, 1].
         seed: base seed of the anchor sampling; ``None`` draws one (recorded in the config).
         draws: anchor samplings done so far (restored from a saved config).
+        memory_budget: largest anchor grid, in bytes (default 1 GiB). The grid holds
+            ``3 * num_anchors + 1`` configurations of every binary: for accuracy that is
+            linear in the batch, but average precision has ``positives * negatives``
+            binaries, so its memory is O(P * N * anchors) (batch 3,000 at 1:1 needs about
+            2 GB). A batch over the budget raises `ValueError` before anything is allocated
+            (at trace time when the batch size is static, else by a runtime check, which XLA
+            drops).
         name, reduction, dtype: as for any Keras loss.
 
     Example:
@@ -178,6 +185,7 @@ class UniLoss(AdaptiveLoss):
         binary_fraction: float = 1.0,
         seed: int | None = None,
         draws: int = 0,
+        memory_budget: int = 2**30,
         name: str = "uniloss",
         reduction: str | None = "sum_over_batch_size",
         dtype: Any = None,
@@ -202,6 +210,11 @@ class UniLoss(AdaptiveLoss):
         self.num_flips = int(num_flips)
         self.power = float(power)
         self.binary_fraction = float(binary_fraction)
+        if not isinstance(memory_budget, (int, np.integer)) or memory_budget < 1:
+            raise ValueError(
+                f"memory_budget must be a number of bytes >= 1; got {memory_budget!r}."
+            )
+        self.memory_budget = int(memory_budget)
         self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
         self.add_parameter("scale", scale, minimum=1e-6)
         self._draws = self.parameter_store.add("draws", int(draws), dtype="int64")
@@ -214,8 +227,11 @@ class UniLoss(AdaptiveLoss):
     def interpolated_metric(self, y_true: Any, y_pred: Any, seed: Any) -> Any:
         """``g~`` for one batch with anchors drawn from ``seed`` (a stateless-RNG seed)."""
         refactoring = self.refactoring
+        count = getattr(refactoring, "binary_count", None)
+        if count is not None:  # check before the comparisons themselves are allocated
+            y_pred = self._within_budget(y_pred, count(y_true, y_pred))
         comparisons, valid = refactoring.comparisons(y_true, y_pred)
-        comparisons = ops.cast(comparisons, "float32")
+        comparisons = self._within_budget(ops.cast(comparisons, "float32"))
         current = ops.cast(ops.stop_gradient(comparisons) > 0, "float32")
         selectable = valid
         if self.binary_fraction < 1.0:
@@ -236,6 +252,35 @@ class UniLoss(AdaptiveLoss):
             ops.cast(refactoring.metric(anchors, y_true, valid), "float32")
         )
         return idw_interpolate(u, ops.stop_gradient(anchors), anchor_values, self.power)
+
+    def _within_budget(self, tensor: Any, count: Any = None) -> Any:
+        """``tensor``, after checking that an anchor grid of ``count`` binaries (default: the
+        size of ``tensor``, the comparisons) fits `memory_budget`."""
+        anchors = 3 * self.num_anchors + 1
+        budget = self.memory_budget // (4 * anchors)  # float32 binaries per configuration
+        shape = tensor.shape if count is None else ("positives", "negatives")
+        message = (
+            f"{type(self).__name__}: the anchor grid would hold {anchors} configurations of "
+            "{binaries} binaries (shape {shape}), more than memory_budget="
+            f"{self.memory_budget} bytes allows. Lower the batch size (average precision has "
+            "positives x negatives binaries), lower num_anchors, or raise memory_budget."
+        )
+        static = count is None and None not in shape
+        if count is not None and tf.executing_eagerly() and not tf.is_symbolic_tensor(count):
+            static, count = True, int(count)
+        if static:
+            binaries = int(np.prod(shape)) if count is None else count
+            if binaries > budget:
+                raise ValueError(message.format(binaries=binaries, shape=tuple(shape)))
+            return tensor
+        binaries = ops.cast(ops.size(tensor) if count is None else count, "int64")
+        check = tf.debugging.assert_less_equal(
+            binaries,
+            tf.constant(budget, "int64"),
+            message=message.format(binaries="that many", shape="dynamic"),
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(tensor)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         y_pred = ops.convert_to_tensor(y_pred)
@@ -266,6 +311,7 @@ class UniLoss(AdaptiveLoss):
             binary_fraction=self.binary_fraction,
             seed=self.seed,
             draws=self.draws,
+            memory_budget=self.memory_budget,
         )
         return config
 
