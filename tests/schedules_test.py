@@ -82,3 +82,21 @@ def test_bad_phases_raise(spec, message):
 )
 def test_phase_starts(fractions, total, starts):
     assert kal.schedules.phase_starts(fractions, total) == starts
+
+
+def test_step_schedules_read_the_global_step_at_each_chunk_start():
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    y = np.arange(40) % 3
+    seen = []
+
+    def schedule(step):
+        seen.append(int(step))
+        return 0.5 + 0.01 * int(step)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    loss = kal.losses.CrossentropyExpectationMix()
+    model.compile(optimizer="sgd", loss=loss, steps_per_execution=3)
+    callback = kal.callbacks.ParameterSchedule("beta", schedule, unit="step")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[callback])
+    assert seen == [0, 3, 6, 9, 10, 13, 16, 19]  # 10 steps per epoch in chunks of 3
+    assert loss.get_parameter("beta") == pytest.approx(0.69)
