@@ -151,3 +151,33 @@ def test_a_model_without_an_ala_loss_is_refused():
 
     with pytest.raises(ValueError, match="compiled with one ALA loss"):
         kal.alignment.fit_children(build, x, y, validation, num_children=3)
+
+
+def test_a_child_and_the_controller_state_survive_backup_and_restore(tmp_path):
+    from tests import helpers
+
+    result = _fit()
+    child = result.children[1]
+    phi = child.loss.get_parameter("phi")
+    memory = result.controller.memory.size
+    x, y, _ = _data()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(helpers.InterruptError):
+        child.fit(x, y, epochs=3, verbose=0, callbacks=[backup, helpers.InterruptAtEpoch(1)])
+
+    # A fresh process: the same builder and a new controller, nothing but the checkpoint.
+    fresh = _build(1)
+    controller = kal.controllers.AlignmentController(44, seed=5)
+    fresh.loss.alignment_state = controller.add_member(6, 2, 10, 4)
+    assert controller.memory.size == 0
+    restored = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    snapshot = {}
+
+    class Peek(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            snapshot.setdefault("phi", fresh.loss.get_parameter("phi"))
+            snapshot.setdefault("memory", controller.memory.size)
+
+    fresh.fit(x, y, epochs=3, verbose=0, callbacks=[restored, Peek()])
+    np.testing.assert_allclose(snapshot["phi"], phi)
+    assert snapshot["memory"] == memory > 0
