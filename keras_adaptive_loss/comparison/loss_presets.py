@@ -79,7 +79,8 @@ def _uniloss_ap(context: LossContext) -> LossSetup:
 
 def _ala(context: LossContext) -> LossSetup:
     # The callback's default K = 200 steps, shortened so that a run makes at least 10
-    # decisions; evaluations_per_period (4) needs a period of at least 4 steps.
+    # decisions (and at least 4 steps, for the 4 measurements per period). The loss and the
+    # callback use their defaults: CE at Φ = I, safe steps (see AdaptiveLossAlignment).
     period = min(200, max(4, context.steps_per_epoch * context.epochs // 10))
     controller = kal_callbacks.AdaptiveLossAlignment(
         context.validation_data, period=period, seed=context.seed

@@ -66,6 +66,7 @@ class AlignmentController(keras.layers.Layer):
         replay_capacity: transitions kept in the replay memory.
         batch_size: transitions replayed per policy update.
         baseline_momentum: momentum of the reward baseline.
+        updates_per_step: REINFORCE updates (each on a freshly replayed batch) per decision.
         seed: seed of the policy's initial weights and of all sampling.
     """
 
@@ -78,6 +79,7 @@ class AlignmentController(keras.layers.Layer):
         replay_capacity: int = 5000,
         batch_size: int = 64,
         baseline_momentum: float = 0.9,
+        updates_per_step: int = 1,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -95,6 +97,9 @@ class AlignmentController(keras.layers.Layer):
         self.policy_optimizer = self.policy.optimizer
         self.learn_policy = bool(learn)
         self.greedy = (not self.learn_policy) if greedy is None else bool(greedy)
+        if not isinstance(updates_per_step, (int, np.integer)) or updates_per_step < 1:
+            raise ValueError(f"updates_per_step must be an integer >= 1; got {updates_per_step!r}.")
+        self.updates_per_step = int(updates_per_step)
         self.batch_size = int(batch_size)
         self.baseline_momentum = float(baseline_momentum)
         self.memory = ReplayMemory(replay_capacity, feature_size, seed=seed, name="memory")
@@ -156,7 +161,8 @@ class AlignmentController(keras.layers.Layer):
         if given:
             self._update_baseline(float(np.mean(given)))
             if self.learn_policy:
-                self._learn()
+                for _ in range(self.updates_per_step):
+                    self._learn()
         results = []
         for observation, reward in zip(observations, rewards, strict=True):
             member = observation.member
