@@ -199,3 +199,15 @@ def test_policy_load_refuses_a_foreign_config(tmp_path):
     (tmp_path / "policy.json").write_text(json.dumps({"class_name": "os.system"}))
     with pytest.raises(ValueError, match="not a saved ALA policy config"):
         controllers.Policy.load(tmp_path)
+
+
+def test_updates_per_step_makes_that_many_policy_updates():
+    controller = controllers.AlignmentController(
+        controllers.feature_size(1, 2), updates_per_step=3, seed=0
+    )
+    member = controller.add_member(2, 1, history=2, max_measurements=1)
+    for metric in (0.5, 0.4):
+        controller.step([_observe(member, metric, np.ones((2, 1)), np.zeros(2))])
+    assert int(controller.policy.optimizer.iterations.numpy()) == 3  # one rewarded decision
+    with pytest.raises(ValueError, match="updates_per_step must be an integer >= 1"):
+        controllers.AlignmentController(10, updates_per_step=0)
