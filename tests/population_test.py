@@ -181,3 +181,22 @@ def test_a_child_and_the_controller_state_survive_backup_and_restore(tmp_path):
     fresh.fit(x, y, epochs=3, verbose=0, callbacks=[restored, Peek()])
     np.testing.assert_allclose(snapshot["phi"], phi)
     assert snapshot["memory"] == memory > 0
+
+
+def test_adapted_children_start_at_evenly_spread_phi():
+    adapters, members = [], {}
+    controller = kal.controllers.AlignmentController(44, seed=0)
+    for index in range(4):
+        loss = kal.losses.ClassCorrelationLoss(NUM_CLASSES)
+        adapters.append(kal.controllers.adapters.adapter_for(loss))  # bound 1/4, rows 0.5
+        if index:
+            members[index] = controller.add_member(6, 2, 10, 4)
+    population._spread_initial_phi(adapters, members, "auto")  # half the bound: 0.125
+    off = [a.loss.get_parameter("phi")[0, 1:] for a in adapters]
+    np.testing.assert_allclose(off[0], 0.0)  # the control child stays at Φ = I
+    np.testing.assert_allclose(off[1], 0.125 / 3, rtol=1e-6)
+    np.testing.assert_allclose(off[2], 0.25 / 3, rtol=1e-6)
+    np.testing.assert_allclose(off[3], 0.125, rtol=1e-6)  # within the row bound 0.5 / 3
+    np.testing.assert_array_equal(np.diag(adapters[3].loss.get_parameter("phi")), 1.0)
+    with pytest.raises(ValueError, match=r"initial_spread must lie in \[0, parameter_bound"):
+        population._spread_initial_phi(adapters, members, 0.5)

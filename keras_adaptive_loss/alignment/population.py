@@ -13,7 +13,11 @@ import keras
 import numpy as np
 
 from keras_adaptive_loss.controllers import metrics as alignment_metrics
-from keras_adaptive_loss.controllers.adapters import DistanceAdapter, adapter_for
+from keras_adaptive_loss.controllers.adapters import (
+    ClassPairAdapter,
+    DistanceAdapter,
+    adapter_for,
+)
 from keras_adaptive_loss.controllers.controller import AlignmentController, Observation
 from keras_adaptive_loss.controllers.policy import Policy
 from keras_adaptive_loss.controllers.reward import discounted_metric
@@ -85,6 +89,7 @@ def fit_children(
     parameter_bound: float | str = "auto",
     row_bound: float | None = 0.5,
     control_child: bool = True,
+    initial_spread: float | str | None = "auto",
     exploit_every: int = 2,
     exploit_fraction: float = 0.25,
     metric: Any = "error",
@@ -112,6 +117,11 @@ def fit_children(
       of the adapted children copy the best child's weights, optimizer state and loss
       parameters (the control child is never overwritten).
 
+    - **diverse starts** (``initial_spread``): the adapted children of a `ClassCorrelationLoss`
+      start at evenly spread off-diagonal Φ (soft-target mass on every other class), as a
+      population-based search starts its members at different hyper-parameters; from identical
+      starts at Φ = I the controller has about 20 decisions to move a child anywhere.
+
     The best child by final validation metric is returned, so the result is never worse than
     the cross-entropy control beyond validation noise.
 
@@ -134,6 +144,10 @@ def fit_children(
         evaluations_per_period: measurements per period for Eq. 4; default ``min(4, period)``.
         step_size, parameter_bound, row_bound: as for `kal.callbacks.AdaptiveLossAlignment`.
         control_child: keep child 0 at its initial loss parameters.
+        initial_spread: for `ClassCorrelationLoss` children, start the adapted children at
+            different off-diagonal values, evenly from ``spread / (N - 1)`` up to ``spread``
+            (child 0 keeps Φ = I); ``"auto"`` is half the parameter bound (0.05 at 10
+            classes), ``None`` starts every child at its loss's Φ.
         exploit_every: decisions between exploit steps (0: never).
         exploit_fraction: share of adapted children replaced at an exploit step.
         metric, higher_is_better: the validation metric (as for the callback).
@@ -219,6 +233,7 @@ def fit_children(
         )
         adapter.loss.alignment_state = members[index]
     step_size_value = adapters[0].default_step if step_size == "auto" else float(step_size)
+    _spread_initial_phi(adapters, members, initial_spread)
     metric_fn, higher = alignment_metrics.resolve(
         metric, higher_is_better, embeddings=isinstance(adapters[0], DistanceAdapter)
     )
@@ -310,6 +325,26 @@ def fit_children(
         metrics=result_metrics,
         exploits=exploits,
     )
+
+
+def _spread_initial_phi(adapters, members, spread) -> None:
+    """Starts the adapted class-correlation children at evenly spread off-diagonal values."""
+    if spread is None or not isinstance(adapters[0], ClassPairAdapter):
+        return
+    if spread == "auto":
+        spread = adapters[0].parameter_bound / 2
+    if not 0.0 <= float(spread) <= adapters[0].parameter_bound:
+        raise ValueError(
+            f"initial_spread must lie in [0, parameter_bound={adapters[0].parameter_bound:g}] "
+            f"or be 'auto' or None; got {spread!r}."
+        )
+    adapted = sorted(members)
+    for rank, index in enumerate(adapted, start=1):
+        adapter = adapters[index]
+        value = float(spread) * rank / len(adapted)
+        if adapter.row_bound is not None:
+            value = min(value, adapter.row_bound / (adapter.loss.num_classes - 1))
+        adapter.apply(np.full(len(adapter.values()), value) - adapter.values())
 
 
 def _exploit(children, adapters, members, current, sign, control, fraction, decision):
