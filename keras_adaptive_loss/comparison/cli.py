@@ -28,7 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROGRAM, description="Compare adaptive losses with cross-entropy.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("compare", help="train one model with several losses over seeds")
-    run.add_argument("--dataset", default="digits", help="offline name or TFDS name")
+    run.add_argument(
+        "--dataset",
+        default="digits",
+        help="offline name, a .csv or .npz file, synthetic:key=value,..., or a TFDS name",
+    )
     run.add_argument("--losses", default=None, help="comma-separated loss names")
     run.add_argument("--model", default="mlp", help="mlp, cnn1d or resnet")
     run.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
@@ -38,6 +42,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", choices=("none", "mirrored"), default="none")
     run.add_argument("--jit", action="store_true", help="compile training steps with XLA")
     run.add_argument("--positive-class", type=int, default=None, help="train class k vs rest")
+    run.add_argument(
+        "--reference",
+        default=None,
+        help="loss the others are paired against (default: crossentropy, else the first loss)",
+    )
+    run.add_argument(
+        "--optimizer", choices=("adam", "sgd"), default="adam", help="adam, or sgd (momentum 0.9)"
+    )
+    run.add_argument(
+        "--label-noise",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="flip this fraction of training and validation labels",
+    )
+    run.add_argument("--noise-type", choices=("symmetric", "pair"), default="symmetric")
+    run.add_argument(
+        "--imbalance",
+        type=float,
+        default=None,
+        metavar="RATIO",
+        help="exponential long tail on the training split, head:tail RATIO",
+    )
+    run.add_argument(
+        "--train-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep N samples of the training split (stratified)",
+    )
+    run.add_argument(
+        "--evaluation",
+        choices=("last", "best", "best-latest"),
+        default="last",
+        help="score the last epoch, or the best validation epoch (ties: earliest, or latest)",
+    )
+    run.add_argument("--label-column", default="label", help="label column of a .csv dataset")
     run.add_argument("--data-dir", default=None, help="TFDS data_dir")
     run.add_argument("--output", default=None, help="directory for CSV, JSON and PNG files")
     run.add_argument("--no-plots", action="store_true", help="write no PNG plots")
@@ -76,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             strategy=None if args.strategy == "none" else args.strategy,
             jit_compile=args.jit,
             positive_class=args.positive_class,
+            reference=args.reference,
+            optimizer=args.optimizer,
+            label_noise=args.label_noise,
+            noise_type=args.noise_type,
+            imbalance=args.imbalance,
+            train_size=args.train_size,
+            evaluation=args.evaluation,
+            label_column=args.label_column,
             data_dir=args.data_dir,
             output=args.output,
             plots=not args.no_plots,

@@ -22,7 +22,9 @@ OUTPUT_FILES = (
     "runs.csv",
     "summary.csv",
     "results.json",
+    "paired.csv",
     "learning_curves.png",
+    "paired_differences.png",
     "parameters.png",
 )
 _LOCK = ".compare.lock"

@@ -1,4 +1,5 @@
-"""Callbacks that record what `kal.compare` reports: epoch times and adapted parameters."""
+"""Callbacks that record what `kal.compare` reports: epoch times, adapted parameters, and the
+model weights of the best validation epoch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import numpy as np
 
 from keras_adaptive_loss.losses import AdaptiveLoss
 
-__all__ = ["EpochTimer", "ParameterRecorder"]
+__all__ = ["EVALUATIONS", "BestEpochWeights", "EpochTimer", "ParameterRecorder"]
+
+#: Which weights `compare` scores on the test split: the last epoch's, or those of the epoch
+#: with the best validation accuracy, ties going to the earliest (``"best"``) or the latest
+#: (``"best-latest"``, as the CE+EL authors select) such epoch.
+EVALUATIONS = ("last", "best", "best-latest")
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -62,3 +68,40 @@ class ParameterRecorder(keras.callbacks.Callback):
             value = np.asarray(value)
             entry = float(value) if value.ndim == 0 else value.tolist()
             self.trajectories.setdefault(name, []).append(entry)
+
+
+class BestEpochWeights(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best ``monitor`` (higher is better) and puts them
+    back into the model when training ends.
+
+    Args:
+        monitor: the log to select by (default ``val_accuracy``).
+        latest_ties: on a tie, take the later epoch (else the earlier one).
+
+    Attributes:
+        best_epoch: 1-based epoch whose weights the model holds after training.
+    """
+
+    def __init__(self, monitor: str = "val_accuracy", latest_ties: bool = False) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.latest_ties = bool(latest_ties)
+        self.best_epoch: int | None = None
+        self._best: float = -np.inf
+        self._weights: list | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(
+                f"BestEpochWeights selects by {self.monitor!r}, which the logs lack (they have "
+                f"{sorted(logs)}); train with validation data and an accuracy metric."
+            )
+        value = float(logs[self.monitor])
+        if value > self._best or (self.latest_ties and value == self._best):
+            self._best, self.best_epoch = value, epoch + 1
+            self._weights = self.model.get_weights()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._weights is not None:
+            self.model.set_weights(self._weights)

@@ -15,19 +15,69 @@ from keras_adaptive_loss.comparison.output_dir import atomic_write
 if TYPE_CHECKING:
     from keras_adaptive_loss.comparison.runner import ComparisonResult
 
-__all__ = ["format_table", "plot_learning_curves", "plot_parameters", "save"]
+__all__ = [
+    "format_table",
+    "plot_learning_curves",
+    "plot_paired_differences",
+    "plot_parameters",
+    "save",
+    "settings_line",
+]
 
 _METRIC_TITLES = {"accuracy": "test accuracy %", "average_precision": "test AP %"}
 
 
+_METRIC_SHORT = {"accuracy": "accuracy", "average_precision": "AP"}
+
+
+def _paired_cell(row: dict[str, Any], metric: str) -> str:
+    """``+0.67 [+0.20, +1.14] * 4/1/0``: points, 95 % interval, marker, wins/ties/losses."""
+    if f"{metric}_mean" not in row:
+        return "-"
+    mean, low, high = (100 * row[f"{metric}_{key}"] for key in ("mean", "low", "high"))
+    interval = "[n/a]" if math.isnan(low) else f"[{low:+.2f}, {high:+.2f}]"
+    marker = "*" if row[f"{metric}_excludes_zero"] else " "
+    record = f"{row[f'{metric}_wins']}/{row[f'{metric}_ties']}/{row[f'{metric}_losses']}"
+    return f"{mean:+6.2f} {interval:>16} {marker} {record:>5}"
+
+
+def settings_line(config: dict[str, Any]) -> str:
+    """The comparison's settings in one line: data, model, training and the regime."""
+    optimizer = config.get("optimizer", "adam")
+    parts = [
+        f"{config['dataset']}",
+        f"model {config['model']}",
+        f"{config['epochs']} epochs",
+        f"batch {config['batch_size']}",
+        f"{'SGD(momentum 0.9)' if optimizer == 'sgd' else 'Adam'} {config['learning_rate']:g}",
+        f"train {config['train_size']}",
+    ]
+    if config.get("label_noise"):
+        parts.append(f"{config['noise_type']} label noise {config['label_noise']:g}")
+    if config.get("imbalance"):
+        parts.append(f"imbalance {config['imbalance']:g}:1")
+    evaluation = config.get("evaluation", "last")
+    if evaluation != "last":
+        parts.append(f"evaluated at the {evaluation} validation epoch")
+    parts.append(f"seeds {config['seeds']}")
+    return ", ".join(parts)
+
+
 def format_table(result: ComparisonResult) -> str:
-    """One row per loss: each test metric as mean ± sample std in percent, and s/epoch."""
+    """One row per loss: each test metric as mean ± sample std in percent, its mean paired
+    difference to the reference loss in points with a 95 % Student-t interval (``*`` when the
+    interval excludes 0) and wins/ties/losses over seeds, and s/epoch."""
     rows = result.summary()
+    reference = result.reference
+    paired = {}
+    if reference in result.losses and len(result.losses) > 1:
+        paired = {row["loss"]: row for row in result.paired(reference)}
     width = max([len("loss"), *(len(row["loss"]) for row in rows)])
     metrics = result.metric_names
     header = f"{'loss':<{width}}"
     for metric in metrics:
         header += f"  {_METRIC_TITLES.get(metric, metric):>16}"
+        header += f"  {'Δ ' + _METRIC_SHORT.get(metric, metric) + ' pts [95% CI]   W/T/L':>32}"
     header += "  s/epoch  seeds"
     lines = [header]
     for row in rows:
@@ -35,20 +85,25 @@ def format_table(result: ComparisonResult) -> str:
         for metric in metrics:
             cell = f"{100 * row[f'{metric}_mean']:6.2f} ± {100 * row[f'{metric}_std']:5.2f}"
             line += f"  {cell:>16}"
+            compared = "(reference)" if row["loss"] == reference else "-"
+            if row["loss"] in paired:
+                compared = _paired_cell(paired[row["loss"]], metric)
+            line += f"  {compared:>32}"
         line += f"  {row['seconds_per_epoch']:7.3f}  {row['seeds']:5d}"
         lines.append(line)
-    config = result.config
-    title = (
-        f"{config['dataset']}, model {config['model']}, {config['epochs']} epochs, batch "
-        f"{config['batch_size']}, Adam {config['learning_rate']:g}, seeds {config['seeds']}"
+    footer = (
+        f"Δ: mean paired difference to {reference} over seeds (same initial weights and data "
+        "per seed), 95 % Student-t interval; * = interval excludes 0; W/T/L = seeds better/"
+        "equal/worse."
     )
-    return "\n".join([title, *lines])
+    return "\n".join([settings_line(result.config), *lines, footer])
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
     def write(temporary: str) -> None:
         with open(temporary, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            fields = list(dict.fromkeys(key for row in rows for key in row))
+            writer = csv.DictWriter(file, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)
 
@@ -88,10 +143,17 @@ def save(
         run_rows.append(row)
     _write_csv(paths["runs_csv"], run_rows)
     _write_csv(paths["summary_csv"], result.summary())
+    comparable = len(result.losses) > 1 and result.reference in result.losses
+    paired = result.paired() if comparable else []
+    if paired:
+        paths["paired_csv"] = os.path.join(directory, "paired.csv")
+        _write_csv(paths["paired_csv"], paired)
     document = {
         "complete": bool(complete),
         "config": result.config,
         "summary": result.summary(),
+        "reference": result.reference,
+        "paired": paired,
         "runs": [vars(run) for run in result.runs],
     }
 
@@ -104,6 +166,10 @@ def save(
         paths["learning_curves_png"] = plot_learning_curves(
             result, os.path.join(directory, "learning_curves.png")
         )
+        if paired:
+            paths["paired_png"] = plot_paired_differences(
+                result, os.path.join(directory, "paired_differences.png")
+            )
         parameters_path = plot_parameters(result, os.path.join(directory, "parameters.png"))
         if parameters_path is not None:
             paths["parameters_png"] = parameters_path
@@ -143,6 +209,57 @@ def plot_learning_curves(result: ComparisonResult, path: str) -> str:
     axes[0].set_ylabel("% (mean over seeds)")
     axes[1].legend(fontsize="small")
     figure.suptitle(f"{result.config['dataset']}, model {result.config['model']}")
+    figure.tight_layout()
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
+    plt.close(figure)
+    return path
+
+
+def plot_paired_differences(result: ComparisonResult, path: str) -> str:
+    """Per loss and test metric: the mean paired difference to the reference loss in points,
+    with its 95 % interval as an error bar and each seed's difference as a dot."""
+    plt, _ = _pyplot()
+    reference = result.reference
+    rows = result.paired(reference)
+    metrics = result.metric_names
+    by_seed = {(run.loss, run.seed): run for run in result.runs}
+    figure, axes = plt.subplots(
+        1, len(metrics), figsize=(5.5 * len(metrics), 0.9 + 0.45 * len(rows)), squeeze=False
+    )
+    for axis, metric in zip(axes[0], metrics, strict=True):
+        for position, row in enumerate(rows):
+            if f"{metric}_mean" not in row:
+                continue
+            mean = 100 * row[f"{metric}_mean"]
+            low, high = 100 * row[f"{metric}_low"], 100 * row[f"{metric}_high"]
+            colour = (
+                "tab:blue"
+                if not row[f"{metric}_excludes_zero"]
+                else ("tab:green" if mean > 0 else "tab:red")
+            )
+            if not math.isnan(low):
+                axis.errorbar(
+                    mean, position, xerr=[[mean - low], [high - mean]], fmt="o", color=colour,
+                    capsize=4,
+                )  # fmt: skip
+            else:
+                axis.plot(mean, position, "o", color=colour)
+            seeds = [
+                s for (name, s) in by_seed if name == row["loss"] and (reference, s) in by_seed
+            ]
+            dots = [
+                100 * (by_seed[(row["loss"], s)].test_metrics[metric]
+                       - by_seed[(reference, s)].test_metrics[metric])
+                for s in seeds
+            ]  # fmt: skip
+            axis.plot(dots, [position + 0.18] * len(dots), ".", color="grey", alpha=0.6)
+        axis.axvline(0.0, color="black", linewidth=0.8)
+        axis.set_yticks(range(len(rows)), [row["loss"] for row in rows])
+        axis.invert_yaxis()
+        short = _METRIC_SHORT.get(metric, metric)
+        axis.set_xlabel(f"Δ test {short} vs {reference} (points; 95 % CI, grey: per seed)")
+        axis.grid(alpha=0.3, axis="x")
+    figure.suptitle(f"{result.config['dataset']}: paired differences to {reference}")
     figure.tight_layout()
     atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     plt.close(figure)

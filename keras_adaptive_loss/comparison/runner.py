@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -15,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adaptive_loss import datasets
+from keras_adaptive_loss.comparison import regimes
 from keras_adaptive_loss.comparison.loss_presets import (
     LOSSES,
     LossContext,
@@ -24,7 +26,13 @@ from keras_adaptive_loss.comparison.loss_presets import (
 )
 from keras_adaptive_loss.comparison.model_presets import build_model
 from keras_adaptive_loss.comparison.output_dir import OutputDirectory
-from keras_adaptive_loss.comparison.recorders import EpochTimer, ParameterRecorder
+from keras_adaptive_loss.comparison.paired import paired_difference
+from keras_adaptive_loss.comparison.recorders import (
+    EVALUATIONS,
+    BestEpochWeights,
+    EpochTimer,
+    ParameterRecorder,
+)
 from keras_adaptive_loss.controllers.metrics import average_precision
 
 __all__ = ["DEFAULT_LOSSES", "ComparisonResult", "RunRecord", "compare", "load_data"]
@@ -55,6 +63,8 @@ class RunRecord:
     epoch_seconds: list[float]
     history: dict[str, list[float]]
     parameters: dict[str, list] = field(default_factory=dict)
+    #: 1-based epoch whose weights were scored (the last one unless ``evaluation`` says best).
+    selected_epoch: int | None = None
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -90,6 +100,44 @@ class ComparisonResult:
             rows.append(row)
         return rows
 
+    @property
+    def reference(self) -> str | None:
+        """The loss the others are paired against: ``config["reference"]`` if set, else
+        ``crossentropy`` when compared, else the first loss."""
+        named = self.config.get("reference")
+        if named is not None:
+            return named
+        losses = self.losses
+        return "crossentropy" if "crossentropy" in losses else (losses[0] if losses else None)
+
+    def paired(self, reference: str | None = None) -> list[dict[str, Any]]:
+        """Per loss and test metric: the mean paired difference to ``reference`` over the
+        seeds both have, with a 95 % Student-t interval and wins/ties/losses (see
+        `kal.comparison.paired_difference`). Metrics are fractions (0.01 = 1 point)."""
+        reference = reference or self.reference
+        if reference not in self.losses:
+            raise ValueError(
+                f"Reference loss {reference!r} is not in this comparison; its losses are "
+                f"{self.losses}."
+            )
+        by_seed = {(run.loss, run.seed): run for run in self.runs}
+        rows = []
+        for loss in self.losses:
+            if loss == reference:
+                continue
+            seeds = [s for (name, s) in by_seed if name == loss and (reference, s) in by_seed]
+            row: dict[str, Any] = {"loss": loss, "reference": reference, "seeds": len(seeds)}
+            for metric in self.metric_names if seeds else ():
+                stats = paired_difference(
+                    [by_seed[(loss, s)].test_metrics[metric] for s in seeds],
+                    [by_seed[(reference, s)].test_metrics[metric] for s in seeds],
+                )
+                for key, value in stats.as_dict().items():
+                    if key != "n":
+                        row[f"{metric}_{key}"] = value
+            rows.append(row)
+        return rows
+
     def table(self) -> str:
         """The summary as a plain-text table (metrics in percent)."""
         from keras_adaptive_loss.comparison.report import format_table
@@ -110,12 +158,21 @@ def load_data(
     positive_class: int | None = None,
     data_dir: str | None = None,
     try_gcs: bool = True,
+    label_column: str = "label",
 ) -> datasets.Dataset:
-    """An offline dataset by name, else a TFDS dataset; optionally as "class k vs rest"."""
+    """An offline dataset by name, a ``.csv`` / ``.npz`` file (`kal.datasets.load_csv`,
+    `load_npz`), a ``synthetic:...`` spec (`kal.datasets.synthetic`), else a TFDS dataset;
+    optionally as "class k vs rest"."""
     if isinstance(dataset, datasets.Dataset):
         data = dataset
     elif isinstance(dataset, str) and dataset in datasets.NAMES:
         data = datasets.load(dataset)
+    elif isinstance(dataset, str) and dataset.lower().endswith(".csv"):
+        data = datasets.load_csv(dataset, label_column)
+    elif isinstance(dataset, str) and dataset.lower().endswith(".npz"):
+        data = datasets.load_npz(dataset)
+    elif isinstance(dataset, str) and dataset.split(":")[0] == "synthetic":
+        data = datasets.synthetic(dataset)
     elif isinstance(dataset, str):
         try:
             import tensorflow_datasets  # noqa: F401
@@ -168,6 +225,50 @@ def _make_setup(spec: LossSpec, context: LossContext) -> LossSetup:
     if isinstance(made, keras.losses.Loss) or callable(made):
         return LossSetup(made)
     raise ValueError(f"A loss factory must return a keras Loss or a LossSetup; got {made!r}.")
+
+
+_OPTIMIZERS: dict[str, Callable[[float], keras.optimizers.Optimizer]] = {
+    "adam": lambda rate: keras.optimizers.Adam(rate),
+    "sgd": lambda rate: keras.optimizers.SGD(rate, momentum=0.9),
+}
+
+
+def _training_regime(
+    data: datasets.Dataset, train_size: int | None, imbalance: float | None
+) -> datasets.Dataset:
+    """The training split cut to ``train_size`` samples and/or a long tail of ratio
+    ``imbalance``; the same subset for every seed and loss (a fixed generator)."""
+    keep = np.arange(len(data.y_train))
+    rng = np.random.default_rng(20261129)
+    if train_size is not None:
+        keep = keep[regimes.subsample(data.y_train, train_size, rng)]
+    if imbalance is not None:
+        keep = keep[regimes.long_tail_indices(data.y_train[keep], imbalance, rng)]
+    if len(keep) == len(data.y_train):
+        return data
+    return dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep])
+
+
+def _noisy_labels(
+    splits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    seed: int,
+    num_classes: int,
+    config: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``splits`` with ``config["label_noise"]`` of the training and validation labels flipped:
+    one draw per seed (the same for every loss of the seed)."""
+    rate = config["label_noise"]
+    if not rate:
+        return splits
+    x_train, y_train, x_val, y_val = splits
+    rng = np.random.default_rng([seed, 7919])
+    kind = config["noise_type"]
+    return (
+        x_train,
+        regimes.add_label_noise(y_train, rate, num_classes, kind, rng),
+        x_val,
+        regimes.add_label_noise(y_val, rate, num_classes, kind, rng),
+    )
 
 
 def _resolve_strategy(strategy: Any, jit_compile: bool) -> tf.distribute.Strategy | None:
@@ -244,6 +345,14 @@ def compare(
     jit_compile: bool = False,
     positive_class: int | None = None,
     validation_fraction: float = 0.15,
+    reference: str | None = None,
+    optimizer: str = "adam",
+    label_noise: float = 0.0,
+    noise_type: str = "symmetric",
+    imbalance: float | None = None,
+    train_size: int | None = None,
+    evaluation: str = "last",
+    label_column: str = "label",
     data_dir: str | None = None,
     try_gcs: bool = True,
     output: str | None = None,
@@ -255,24 +364,47 @@ def compare(
 
     For every seed the model starts from the same initial weights (``keras.utils.set_random_seed``
     before it is built) and sees the same data, so the rows differ only in the loss. Each run
-    trains with Adam on the training split minus a fixed validation hold-out
-    (``validation_fraction``; it gives the learning curves and ALA's validation statistics) and
-    is scored on the test split: accuracy, plus average precision on binary tasks.
+    trains on the training split minus a fixed validation hold-out (``validation_fraction``; it
+    gives the learning curves and ALA's validation statistics) and is scored on the test split:
+    accuracy, plus average precision on binary tasks. Because every seed pairs the losses, the
+    table reports each loss's mean *paired* difference to ``reference`` with a 95 % Student-t
+    interval over seeds and wins/ties/losses (`ComparisonResult.paired`).
+
+    Regimes (training data only; the test split is never changed): ``train_size`` keeps a
+    stratified subset of the training split, ``imbalance`` an exponential long tail
+    (`kal.comparison.regimes.long_tail_counts`), both fixed across seeds and losses and applied
+    before the validation hold-out; ``label_noise`` flips that fraction of the training *and*
+    validation labels, a different draw per seed but the same for every loss of a seed.
 
     Args:
         dataset: an offline dataset (``digits``, ``iris``, ``wine``, ``breast_cancer``,
-            ``mnist1d``), a TFDS name, or a `kal.datasets.Dataset`.
+            ``mnist1d``), a ``.csv`` or ``.npz`` file (`kal.datasets.load_csv`, `load_npz`), a
+            ``synthetic:key=value,...`` spec (`kal.datasets.synthetic`), a TFDS name, or a
+            `kal.datasets.Dataset`.
         losses: preset names (see `kal.comparison.LOSSES`) or a mapping ``{label: name or
             factory}`` where a factory takes a `LossContext` and returns a Keras loss or a
             `LossSetup` (loss + callbacks).
         model: ``"mlp"``, ``"cnn1d"``, ``"resnet"`` (image data) or a builder
             ``(input_shape, num_classes) -> keras.Model`` with a softmax output.
         seeds: a number of seeds (0, 1, ...) or a list of seeds.
-        epochs, batch_size, learning_rate: training settings (Adam).
+        epochs, batch_size, learning_rate: training settings.
         strategy: ``None``, ``"mirrored"`` or a `tf.distribute.Strategy` to build and train in.
         jit_compile: compile the training step with XLA (not with a strategy).
         positive_class: train "class k vs rest" (binary; needed by ``uniloss-ap``).
         validation_fraction: share of the training split held out for validation.
+        reference: the loss the others are paired against; default ``crossentropy`` when it
+            is compared, else the first loss.
+        optimizer: ``"adam"`` or ``"sgd"`` (SGD with momentum 0.9, as in the CE+EL paper;
+            under SGD a loss's scale is a step-size change, under Adam it is normalised away).
+        label_noise: fraction of training and validation labels flipped, in [0, 1).
+        noise_type: ``"symmetric"`` (to another class uniformly) or ``"pair"`` (class c to
+            c + 1 mod C).
+        imbalance: head-to-tail ratio (>= 1) of an exponential long tail on the training split.
+        train_size: number of training-split samples to keep (stratified), before the hold-out.
+        evaluation: which weights are scored on the test split: ``"last"`` epoch's, or the
+            ``"best"`` validation-accuracy epoch's (ties to the earliest), or
+            ``"best-latest"`` (ties to the latest, as the CE+EL authors select).
+        label_column: the label column of a ``.csv`` dataset.
         data_dir, try_gcs: passed to `kal.datasets.load_tfds` for TFDS names.
         output: directory for runs.csv, summary.csv, results.json and PNG plots. It is
             checked before training; the files are rewritten (atomically) after every finished
@@ -311,8 +443,33 @@ def compare(
             ) from error
     if resume and output is None:
         raise ValueError("resume=True needs the output folder of the comparison to continue.")
+    if optimizer not in _OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZERS)}; got {optimizer!r}.")
+    if evaluation not in EVALUATIONS:
+        raise ValueError(f"evaluation must be one of {', '.join(EVALUATIONS)}; got {evaluation!r}.")
+    if reference is not None and reference not in specs:
+        raise ValueError(
+            f"reference {reference!r} is not among the compared losses ({', '.join(specs)}); "
+            "add it to the losses or name one of them."
+        )
+    # Checked here, before any data is loaded; the functions check again with the data.
+    if not 0.0 <= label_noise < 1.0:
+        raise ValueError(f"label_noise must lie in [0, 1); got {label_noise!r}.")
+    if noise_type not in regimes.NOISE_TYPES:
+        raise ValueError(
+            f"noise_type must be one of {', '.join(regimes.NOISE_TYPES)}; got {noise_type!r}."
+        )
+    if imbalance is not None and not imbalance >= 1.0:
+        raise ValueError(f"imbalance must be a head:tail ratio >= 1; got {imbalance!r}.")
     folder = OutputDirectory(output) if output is not None else None
-    data = load_data(dataset, positive_class=positive_class, data_dir=data_dir, try_gcs=try_gcs)
+    data = load_data(
+        dataset,
+        positive_class=positive_class,
+        data_dir=data_dir,
+        try_gcs=try_gcs,
+        label_column=label_column,
+    )
+    data = _training_regime(data, train_size, imbalance)
     x_train, y_train, x_val, y_val = _split_validation(data, validation_fraction)
     distribution = _resolve_strategy(strategy, jit_compile)
     steps_per_epoch = -(-len(x_train) // batch_size)
@@ -332,6 +489,14 @@ def compare(
         "strategy": None if distribution is None else type(distribution).__name__,
         "jit_compile": bool(jit_compile),
         "validation_fraction": float(validation_fraction),
+        "reference": reference
+        or ("crossentropy" if "crossentropy" in specs else next(iter(specs))),
+        "optimizer": optimizer,
+        "label_noise": float(label_noise),
+        "noise_type": noise_type,
+        "imbalance": None if imbalance is None else float(imbalance),
+        "train_subset": None if train_size is None else int(train_size),
+        "evaluation": evaluation,
         "train_size": len(x_train),
         "test_size": len(data.x_test),
         "num_classes": data.num_classes,
@@ -384,7 +549,7 @@ def _run_all(
     distribution, jit_compile, config, folder, verbose,
 ) -> ComparisonResult:  # fmt: skip
     """Trains every (loss, seed) run not in ``finished``, saving after each one."""
-    x_train, _, x_val, y_val = splits
+    x_train, _, x_val, _ = splits
     steps_per_epoch = -(-len(x_train) // batch_size)
     total = len(specs) * len(seed_list)
     progress = (
@@ -397,9 +562,12 @@ def _run_all(
     start = time.perf_counter()
     for label, seed in order:
         if (label, seed) not in runs:
-            context = LossContext(data.num_classes, seed, steps_per_epoch, epochs, (x_val, y_val))
+            seed_splits = _noisy_labels(splits, seed, data.num_classes, config)
+            context = LossContext(
+                data.num_classes, seed, steps_per_epoch, epochs, (x_val, seed_splits[3])
+            )
             runs[(label, seed)] = _train_once(
-                label, specs[label], context, model, data, splits, epochs, batch_size,
+                label, specs[label], context, model, data, seed_splits, epochs, batch_size,
                 learning_rate, distribution, jit_compile, config,
             )  # fmt: skip
             if folder is not None:
@@ -432,13 +600,16 @@ def _train_once(
         model = build_model(model_spec, data.num_features, data.num_classes, data.image_shape)
         setup = _make_setup(spec, context)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=_OPTIMIZERS[config["optimizer"]](learning_rate),
             loss=setup.loss,
             metrics=["accuracy"],
             jit_compile=jit_compile,
         )
     config["loss_setups"].setdefault(label, describe(setup))
     timer, recorder = EpochTimer(), ParameterRecorder()
+    selector = None
+    if config["evaluation"] != "last":
+        selector = BestEpochWeights(latest_ties=config["evaluation"] == "best-latest")
     history = model.fit(
         x_train,
         y_train,
@@ -446,7 +617,7 @@ def _train_once(
         validation_batch_size=_even_first_batch(len(x_val), batch_size, distribution),
         epochs=epochs,
         batch_size=batch_size,
-        callbacks=[*setup.callbacks, timer, recorder],
+        callbacks=[*setup.callbacks, timer, recorder, *([selector] if selector else [])],
         verbose=0,
     )
     return RunRecord(
@@ -456,4 +627,5 @@ def _train_once(
         epoch_seconds=timer.seconds,
         history={key: [float(v) for v in values] for key, values in history.history.items()},
         parameters=recorder.trajectories,
+        selected_epoch=selector.best_epoch if selector is not None else epochs,
     )

@@ -29,16 +29,28 @@ def nearest_neighbour_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def average_precision(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Average precision (area under the precision-recall curve) of binary scores."""
+    """Average precision of binary scores, as scikit-learn's ``average_precision_score``.
+
+    ``AP = sum_n (R_n - R_(n-1)) P_n`` over the *distinct* score thresholds, highest first:
+    samples with equal scores enter the ranking together, so the result does not depend on the
+    order of tied samples (saturated sigmoids tie often). Without positives it is 0.
+
+    >>> average_precision(np.array([1, 0, 1, 0, 1, 0]), np.array([.9, .9, .5, .5, .2, .1]))
+    0.5333333333333333
+    """
     y_pred = np.asarray(y_pred, "float64")
     scores = y_pred[:, -1] if y_pred.ndim == 2 else y_pred
     labels = np.asarray(y_true).reshape(-1) > 0.5
-    order = np.argsort(-scores, kind="stable")
-    hits = labels[order]
-    if not hits.any():
+    if not labels.any():
         return 0.0
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision[hits].mean())
+    order = np.argsort(-scores, kind="stable")
+    scores, hits = scores[order], labels[order]
+    # the last index of every run of equal scores: one threshold per distinct score
+    last = np.r_[np.flatnonzero(np.diff(scores) != 0), len(scores) - 1]
+    true_positives = np.cumsum(hits)[last]
+    precision = true_positives / (last + 1)
+    recall_gain = np.diff(np.r_[0, true_positives]) / labels.sum()
+    return float(np.sum(recall_gain * precision))
 
 
 def resolve(
