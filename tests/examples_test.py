@@ -131,8 +131,10 @@ def test_ce_el_uci_summary_counts_wins_gains_and_ranks():
 
 
 def test_uniloss_ap_benchmark_runs():
-    benchmark = _load("benchmarks/uniloss_ap_digits.py")
-    result = benchmark.main(seeds=1, epochs=1, verbose=0)
-    assert result.config["dataset"] == "digits-0-vs-rest"
-    assert {row["loss"] for row in result.summary()} == {"crossentropy", "uniloss-ap"}
+    benchmark = _load("benchmarks/uniloss_ap_mnist1d.py")
+    result = benchmark.main(seeds=1, epochs=1, variants=("crossentropy", "paper"), verbose=0)
+    assert result.config["dataset"] == "mnist1d-0-vs-rest"
+    assert result.config["optimizer"] == "sgd_momentum_half" and result.config["batch_size"] == 16
+    assert {row["loss"] for row in result.summary()} == {"crossentropy", "paper"}
     assert all("average_precision" in run.test_metrics for run in result.runs)
+    assert result.paired()[0]["loss"] == "paper"

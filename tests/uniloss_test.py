@@ -405,3 +405,87 @@ def test_bad_arguments_raise(kwargs, message):
 def test_uniloss_needs_a_refactoring():
     with pytest.raises(ValueError, match=r"needs a keras_adaptive_loss\.losses\.refactorings"):
         kal.losses.UniLoss("accuracy")
+
+
+# Paper mode: probability comparisons, nearby anchors on wrong bits, the hardest binaries ------
+
+
+def test_probability_comparisons_are_probability_differences():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, size=12)
+    logits = rng.normal(size=(12, 4)).astype("float32")
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    accuracy = refactorings.AccuracyRefactoring(from_logits=True, scores="probability")
+    comparisons, valid = accuracy.comparisons(labels, logits)
+    expected = probabilities[np.arange(12), labels][:, None] - probabilities
+    np.testing.assert_allclose(ops.convert_to_numpy(comparisons), expected, atol=1e-6)
+    # the configuration (signs) and so the metric are the same as with log-odds
+    config, valid = _configuration(accuracy, labels, logits)
+    assert float(accuracy.metric(config, labels, valid)[0]) == pytest.approx(
+        np.mean(logits.argmax(-1) == labels)
+    )
+    binary = (rng.random(10) < 0.4).astype("float32")
+    binary[:2] = [1.0, 0.0]
+    p = rng.uniform(0.05, 0.95, size=10).astype("float32")
+    ap = refactorings.AveragePrecisionRefactoring(layout="compact", scores="probability")
+    comparisons, _ = ap.comparisons(binary, p)
+    expected = p[binary == 1][:, None] - p[binary == 0][None]
+    np.testing.assert_allclose(ops.convert_to_numpy(comparisons), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="scores must be one of"):
+        refactorings.AccuracyRefactoring(scores="logits")
+
+
+def test_nearby_anchors_flip_only_wrong_bits():
+    best = tf.ones((3, 4))
+    current = tf.constant(np.array([[1, 0, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1]], "float32"))
+    selectable = tf.ones((3, 4), bool)
+    wrong = ops.not_equal(current, best)
+    anchors = sample_anchors(best, current, selectable, 40, 1, tf.constant([5, 6], tf.int64), wrong)
+    nearby = ops.convert_to_numpy(anchors)[41:81]
+    changed = nearby != ops.convert_to_numpy(current)[None]
+    assert (changed.reshape(40, -1).sum(-1) == 1).all()
+    flipped = {tuple(i) for i in np.argwhere(changed)[:, 1:]}
+    assert flipped == {(0, 1), (2, 0)}  # both wrong bits are used, nothing else
+    none_wrong = sample_anchors(
+        best, best, selectable, 5, 1, tf.constant([1, 1], tf.int64), tf.zeros((3, 4), bool)
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(none_wrong)[6:11], np.ones((5, 3, 4)))
+
+
+def test_hardest_selection_keeps_the_smallest_comparisons_per_row():
+    from keras_adaptive_loss.losses.uniloss import _hardest
+
+    comparisons = np.array([[0.5, -0.2, 3.0, 0.1, 9.0], [2.0, 1.0, 0.0, -1.0, 5.0]], "float32")
+    valid = np.array([[True, True, True, True, False], [True, True, True, True, True]])
+    kept = ops.convert_to_numpy(_hardest(comparisons, valid, 0.5))
+    # row 0: 4 valid, ceil(2) smallest = -0.2, 0.1; row 1: 5 valid, ceil(2.5) = 3 smallest
+    expected = np.array([[False, True, False, True, False], [False, True, True, True, False]])
+    np.testing.assert_array_equal(kept, expected)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_paper_mode_trains_and_round_trips(jit, tmp_path):
+    data = _digits()
+    keras.utils.set_random_seed(0)
+    model = _mlp(10, "softmax")
+    loss = kal.losses.UniLossAccuracy.paper(seed=0, binary_fraction=0.2)
+    assert (loss.nearby, loss.binary_selection, loss.refactoring.scores) == (
+        "wrong",
+        "hardest",
+        "probability",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss=loss, metrics=["accuracy"], jit_compile=jit
+    )
+    history = model.fit(data.x_train, data.y_train, epochs=3, batch_size=64, verbose=0)
+    assert history.history["accuracy"][-1] > history.history["accuracy"][0]
+    model.save(tmp_path / "paper.keras")
+    restored = keras.models.load_model(tmp_path / "paper.keras").loss
+    assert restored.get_config() == loss.get_config()
+    ap = kal.losses.UniLossAveragePrecision.paper(seed=1)
+    again = kal.losses.UniLossAveragePrecision.from_config(ap.get_config())
+    assert again.get_config() == ap.get_config() and again.refactoring.scores == "probability"
+    with pytest.raises(ValueError, match="nearby must be one of"):
+        kal.losses.UniLossAccuracy(nearby="close")
+    with pytest.raises(ValueError, match="binary_selection must be one of"):
+        kal.losses.UniLossAccuracy(binary_selection="top")

@@ -27,6 +27,7 @@ __all__ = [
 _METRIC_TITLES = {"accuracy": "test accuracy %", "average_precision": "test AP %"}
 
 
+_OPTIMIZER_TITLES = {"adam": "Adam", "sgd": "SGD(momentum 0.9)"}
 _METRIC_SHORT = {"accuracy": "accuracy", "average_precision": "AP"}
 
 
@@ -49,7 +50,7 @@ def settings_line(config: dict[str, Any]) -> str:
         f"model {config['model']}",
         f"{config['epochs']} epochs",
         f"batch {config['batch_size']}",
-        f"{'SGD(momentum 0.9)' if optimizer == 'sgd' else 'Adam'} {config['learning_rate']:g}",
+        f"{_OPTIMIZER_TITLES.get(optimizer, optimizer)} {config['learning_rate']:g}",
         f"train {config['train_size']}",
     ]
     if config.get("label_noise"):

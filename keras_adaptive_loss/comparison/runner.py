@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -233,6 +234,10 @@ _OPTIMIZERS: dict[str, Callable[[float], keras.optimizers.Optimizer]] = {
 }
 
 
+def _name(function: Callable) -> str:
+    return getattr(function, "__name__", type(function).__name__)
+
+
 def _training_regime(
     data: datasets.Dataset, train_size: int | None, imbalance: float | None
 ) -> datasets.Dataset:
@@ -346,7 +351,7 @@ def compare(
     positive_class: int | None = None,
     validation_fraction: float = 0.15,
     reference: str | None = None,
-    optimizer: str = "adam",
+    optimizer: str | Callable[[float], keras.optimizers.Optimizer] = "adam",
     label_noise: float = 0.0,
     noise_type: str = "symmetric",
     imbalance: float | None = None,
@@ -395,7 +400,8 @@ def compare(
         reference: the loss the others are paired against; default ``crossentropy`` when it
             is compared, else the first loss.
         optimizer: ``"adam"`` or ``"sgd"`` (SGD with momentum 0.9, as in the CE+EL paper;
-            under SGD a loss's scale is a step-size change, under Adam it is normalised away).
+            under SGD a loss's scale is a step-size change, under Adam it is normalised away),
+            or a function ``learning_rate -> keras optimizer`` (recorded by its name).
         label_noise: fraction of training and validation labels flipped, in [0, 1).
         noise_type: ``"symmetric"`` (to another class uniformly) or ``"pair"`` (class c to
             c + 1 mod C).
@@ -443,8 +449,12 @@ def compare(
             ) from error
     if resume and output is None:
         raise ValueError("resume=True needs the output folder of the comparison to continue.")
-    if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZERS)}; got {optimizer!r}.")
+    if not callable(optimizer) and optimizer not in _OPTIMIZERS:
+        raise ValueError(
+            f"optimizer must be one of {', '.join(_OPTIMIZERS)} or a function learning_rate -> "
+            f"keras optimizer; got {optimizer!r}."
+        )
+    make_optimizer = optimizer if callable(optimizer) else _OPTIMIZERS[optimizer]
     if evaluation not in EVALUATIONS:
         raise ValueError(f"evaluation must be one of {', '.join(EVALUATIONS)}; got {evaluation!r}.")
     if reference is not None and reference not in specs:
@@ -491,7 +501,7 @@ def compare(
         "validation_fraction": float(validation_fraction),
         "reference": reference
         or ("crossentropy" if "crossentropy" in specs else next(iter(specs))),
-        "optimizer": optimizer,
+        "optimizer": optimizer if isinstance(optimizer, str) else _name(optimizer),
         "label_noise": float(label_noise),
         "noise_type": noise_type,
         "imbalance": None if imbalance is None else float(imbalance),
@@ -508,8 +518,8 @@ def compare(
             folder.remove_except(set())
         result = _run_all(
             specs, seed_list, finished, model, data, (x_train, y_train, x_val, y_val),
-            epochs, batch_size, learning_rate, distribution, jit_compile, config, folder,
-            verbose,
+            epochs, batch_size, functools.partial(make_optimizer, learning_rate), distribution,
+            jit_compile, config, folder, verbose,
         )  # fmt: skip
         if verbose:
             print()
@@ -545,7 +555,7 @@ def _previous_runs(folder: OutputDirectory, config: dict[str, Any]) -> dict[tupl
 
 
 def _run_all(
-    specs, seed_list, finished, model, data, splits, epochs, batch_size, learning_rate,
+    specs, seed_list, finished, model, data, splits, epochs, batch_size, new_optimizer,
     distribution, jit_compile, config, folder, verbose,
 ) -> ComparisonResult:  # fmt: skip
     """Trains every (loss, seed) run not in ``finished``, saving after each one."""
@@ -568,7 +578,7 @@ def _run_all(
             )
             runs[(label, seed)] = _train_once(
                 label, specs[label], context, model, data, seed_splits, epochs, batch_size,
-                learning_rate, distribution, jit_compile, config,
+                new_optimizer, distribution, jit_compile, config,
             )  # fmt: skip
             if folder is not None:
                 done = [runs[key] for key in order if key in runs]
@@ -588,7 +598,7 @@ def _train_once(
     splits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     epochs: int,
     batch_size: int,
-    learning_rate: float,
+    new_optimizer: Callable[[], keras.optimizers.Optimizer],
     distribution: tf.distribute.Strategy | None,
     jit_compile: bool,
     config: dict[str, Any],
@@ -600,7 +610,7 @@ def _train_once(
         model = build_model(model_spec, data.num_features, data.num_classes, data.image_shape)
         setup = _make_setup(spec, context)
         model.compile(
-            optimizer=_OPTIMIZERS[config["optimizer"]](learning_rate),
+            optimizer=new_optimizer(),
             loss=setup.loss,
             metrics=["accuracy"],
             jit_compile=jit_compile,

@@ -46,6 +46,7 @@ from keras import ops
 from keras_adaptive_loss.losses import candidates
 
 __all__ = [
+    "SCORE_SPACES",
     "AccuracyRefactoring",
     "AveragePrecisionRefactoring",
     "FBetaRefactoring",
@@ -95,16 +96,20 @@ class AccuracyRefactoring(Refactoring):
     Comparisons ``s_{i,y_i} - s_{i,k}`` for every class ``k != y_i`` on a ``[batch, C]`` grid;
     a sample is correct when all of its comparisons are positive, and accuracy is the mean.
     Scores are log-probabilities (from logits: log-softmax), whose differences are the logit
-    differences.
+    differences; ``scores="probability"`` compares probabilities instead (the official code's
+    choice: differences in [-1, 1], so ``sigmoid(c)`` stays in [0.27, 0.73] at scale 1).
     """
 
-    def __init__(self, from_logits: bool = False) -> None:
+    def __init__(self, from_logits: bool = False, scores: str = "log_odds") -> None:
         self.from_logits = bool(from_logits)
+        self.scores = _check_scores(scores)
 
     def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         labels, scores = candidates.labels_and_log_probs(
             y_true, y_pred, from_logits=self.from_logits
         )
+        if self.scores == "probability":
+            scores = ops.exp(scores)
         true_score = ops.sum(labels * scores, axis=-1, keepdims=True)
         return true_score - scores, labels < 0.5
 
@@ -117,7 +122,19 @@ class AccuracyRefactoring(Refactoring):
         candidates.sparse_labels(y_true, y_pred, check_ids=False)
 
     def get_config(self) -> dict[str, Any]:
-        return {"from_logits": self.from_logits}
+        return {"from_logits": self.from_logits, "scores": self.scores}
+
+
+#: What the comparisons of `AccuracyRefactoring` and `AveragePrecisionRefactoring` compare:
+#: ``"log_odds"`` (log-probability differences, i.e. logit differences; the default) or
+#: ``"probability"`` (probability differences in [-1, 1], as the official UniLoss code does).
+SCORE_SPACES = ("log_odds", "probability")
+
+
+def _check_scores(scores: str) -> str:
+    if scores not in SCORE_SPACES:
+        raise ValueError(f"scores must be one of {SCORE_SPACES}; got {scores!r}.")
+    return scores
 
 
 def binary_labels(y_true: Any) -> Any:
@@ -221,19 +238,26 @@ class AveragePrecisionRefactoring(Refactoring):
             step (MLP 784-500-300-1, batch 128, 1:9 labels, ratio to binary cross-entropy):
             masked 2.9x with and without XLA; compact 1.26x without XLA but 6.4x under XLA,
             which pads data-dependent shapes.
+        scores: ``"log_odds"`` (default) or ``"probability"``: compare the positive class's
+            log-odds or its probability (the official code's choice; see `SCORE_SPACES`).
     """
 
     set_metric = True
 
-    def __init__(self, from_logits: bool = False, layout: str = "auto") -> None:
+    def __init__(
+        self, from_logits: bool = False, layout: str = "auto", scores: str = "log_odds"
+    ) -> None:
         if layout not in _LAYOUTS:
             raise ValueError(f"layout must be one of {_LAYOUTS}; got {layout!r}.")
         self.from_logits = bool(from_logits)
         self.layout = layout
+        self.scores = _check_scores(scores)
         self._compact = layout == "compact"
 
     def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         scores, labels = binary_scores(y_true, y_pred, self.from_logits)
+        if self.scores == "probability":
+            scores = ops.sigmoid(scores)  # the positive class's probability
         positive, negative = _positives_and_negatives(labels)
         # static per trace; `metric` of the same trace reads it
         self._compact = self.layout == "compact" or (
@@ -276,7 +300,7 @@ class AveragePrecisionRefactoring(Refactoring):
         _check_binary_labels(y_true, y_pred, self.from_logits, "UniLossAveragePrecision")
 
     def get_config(self) -> dict[str, Any]:
-        return {"from_logits": self.from_logits, "layout": self.layout}
+        return {"from_logits": self.from_logits, "layout": self.layout, "scores": self.scores}
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")

@@ -39,6 +39,20 @@ __all__ = [
 ]
 
 IDW_EPSILON = 1e-12
+#: How `UniLoss` makes its nearby anchors: flip random bits, or bits that are currently wrong.
+NEARBY_MODES = ("random", "wrong")
+#: Which binaries `UniLoss` trains when ``binary_fraction < 1``: random ones, or the hardest.
+BINARY_SELECTIONS = ("random", "hardest")
+
+
+def _hardest(comparisons: Any, valid: Any, fraction: float) -> Any:
+    """The valid cells with the smallest comparisons along the last axis: in each row,
+    ``ceil(fraction * valid cells of the row)`` of them (at least one when the row has any)."""
+    masked = ops.where(valid, ops.stop_gradient(comparisons), np.inf)
+    rank = ops.argsort(ops.argsort(masked, axis=-1), axis=-1)  # 0 = smallest
+    count = ops.sum(ops.cast(valid, "float32"), axis=-1, keepdims=True)
+    keep = ops.cast(rank, "float32") < ops.ceil(fraction * count)
+    return ops.logical_and(valid, keep)
 
 
 def idw_interpolate(u: Any, anchors: Any, anchor_values: Any, power: float = 1.0) -> Any:
@@ -95,12 +109,14 @@ def sample_anchors(
     num_anchors: int,
     num_flips: int,
     seed: Any,
+    nearby_flips: Any = None,
 ) -> Any:
     """The anchors of one step: best, good, nearby and bad configurations (Sec. 3.4).
 
     Returns ``[1 + 3 * num_anchors, *S]``: the best configuration; ``num_anchors`` good ones
     (the best with up to ``num_flips`` random bits flipped); ``num_anchors`` nearby ones (the
-    current hard configuration with up to ``num_flips`` bits flipped); ``num_anchors`` bad ones
+    current hard configuration with up to ``num_flips`` bits flipped, chosen among
+    ``nearby_flips`` when given, e.g. the currently wrong bits); ``num_anchors`` bad ones
     (uniformly random bits). Only ``selectable`` bits differ between anchors; the others keep
     the current configuration's value. All the step's random numbers come from one Philox draw.
     """
@@ -112,7 +128,8 @@ def sample_anchors(
     keep = ops.where(selectable, best, current)
     flips = (num_anchors, num_flips)
     good = _flip_random_bits(keep, selectable, uniform[:, :num_flips], *flips)
-    nearby = _flip_random_bits(current, selectable, uniform[:, num_flips : 2 * num_flips], *flips)
+    nearby_bits = selectable if nearby_flips is None else ops.logical_and(selectable, nearby_flips)
+    nearby = _flip_random_bits(current, nearby_bits, uniform[:, num_flips : 2 * num_flips], *flips)
     random_bits = ops.reshape(uniform[:, 2 * num_flips :] < 0.5, (num_anchors, *ops.shape(best)))
     bad = ops.where(selectable[None], ops.cast(random_bits, best.dtype), current[None])
     return ops.concatenate([keep[None], good, nearby, bad], axis=0)
@@ -138,7 +155,17 @@ class UniLoss(AdaptiveLoss):
     IDW power 1 follow the paper and its official code. With ``binary_fraction < 1`` a random
     fraction of the valid binaries is trained each step (the paper uses 20 % on CIFAR-100): the
     other binaries are frozen at their *best* value in ``u`` and in every anchor, so they do not
-    enter the distances and ``g`` measures what the trained binaries change. Freezing them at
+    enter the distances and ``g`` measures what the trained binaries change.
+
+    Paper mode (the official code's choices, measured against these defaults in
+    ``benchmarks/uniloss_ap_mnist1d.py`` and docs/results.md; `UniLossAccuracy.paper` and
+    `UniLossAveragePrecision.paper` turn all three on): ``scores="probability"`` on the
+    refactoring (compare probabilities rather than log-odds), ``nearby="wrong"`` (nearby anchors
+    flip bits that are currently wrong, so they lie between the current and the best
+    configuration; when none is wrong they equal the current one), and
+    ``binary_selection="hardest"`` (with ``binary_fraction < 1``, train the binaries with the
+    smallest comparisons along the last axis, e.g. each sample's highest-scoring wrong classes,
+    the official top-k classes on CIFAR-100, instead of a random subset). Freezing them at
     their current value instead (measured on digits, UniLossAccuracy, 20 %, 4 epochs) left
     training at 19.5 % accuracy: with metrics that AND many binaries (a sample is correct only
     if all its comparisons are), fixing 20 % of a sample's bits rarely changes ``g``, so the
@@ -157,6 +184,10 @@ class UniLoss(AdaptiveLoss):
         power: IDW power > 0.
         scale: sigmoid slope > 0 (an adaptive parameter).
         binary_fraction: fraction of the binaries trained per step, in (0, 1].
+        nearby: ``"random"`` (nearby anchors flip random bits) or ``"wrong"`` (currently wrong
+            bits; paper mode).
+        binary_selection: ``"random"`` or ``"hardest"`` (paper mode): which binaries
+            ``binary_fraction`` keeps.
         seed: base seed of the anchor sampling; ``None`` draws one (recorded in the config).
         draws: anchor samplings done so far (restored from a saved config).
         memory_budget: largest anchor grid, in bytes (default 1 GiB). The grid holds
@@ -183,6 +214,8 @@ class UniLoss(AdaptiveLoss):
         power: float = 1.0,
         scale: float = 1.0,
         binary_fraction: float = 1.0,
+        nearby: str = "random",
+        binary_selection: str = "random",
         seed: int | None = None,
         draws: int = 0,
         memory_budget: int = 2**30,
@@ -205,6 +238,14 @@ class UniLoss(AdaptiveLoss):
             raise ValueError(f"binary_fraction must lie in (0, 1]; got {binary_fraction!r}.")
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError(f"scale must be > 0; got {scale!r}.")
+        if nearby not in NEARBY_MODES:
+            raise ValueError(f"nearby must be one of {NEARBY_MODES}; got {nearby!r}.")
+        if binary_selection not in BINARY_SELECTIONS:
+            raise ValueError(
+                f"binary_selection must be one of {BINARY_SELECTIONS}; got {binary_selection!r}."
+            )
+        self.nearby = nearby
+        self.binary_selection = binary_selection
         self.refactoring = refactoring
         self.num_anchors = int(num_anchors)
         self.num_flips = int(num_flips)
@@ -234,7 +275,9 @@ class UniLoss(AdaptiveLoss):
         comparisons = self._within_budget(ops.cast(comparisons, "float32"))
         current = ops.cast(ops.stop_gradient(comparisons) > 0, "float32")
         selectable = valid
-        if self.binary_fraction < 1.0:
+        if self.binary_fraction < 1.0 and self.binary_selection == "hardest":
+            selectable = _hardest(comparisons, valid, self.binary_fraction)
+        elif self.binary_fraction < 1.0:
             keep = tf.random.stateless_uniform(
                 valid.shape if None not in valid.shape else ops.shape(valid),
                 seed=tf.random.experimental.stateless_fold_in(seed, 7, alg="philox"),
@@ -247,7 +290,10 @@ class UniLoss(AdaptiveLoss):
         frozen = ops.where(valid, best, current) if self.binary_fraction < 1.0 else current
         current = ops.where(selectable, current, frozen)
         u = ops.where(selectable, relaxed, current)
-        anchors = sample_anchors(best, current, selectable, self.num_anchors, self.num_flips, seed)
+        wrong = ops.not_equal(current, best) if self.nearby == "wrong" else None
+        anchors = sample_anchors(
+            best, current, selectable, self.num_anchors, self.num_flips, seed, wrong
+        )
         anchor_values = ops.stop_gradient(
             ops.cast(refactoring.metric(anchors, y_true, valid), "float32")
         )
@@ -309,6 +355,8 @@ class UniLoss(AdaptiveLoss):
             num_flips=self.num_flips,
             power=self.power,
             binary_fraction=self.binary_fraction,
+            nearby=self.nearby,
+            binary_selection=self.binary_selection,
             seed=self.seed,
             draws=self.draws,
             memory_budget=self.memory_budget,
@@ -318,6 +366,9 @@ class UniLoss(AdaptiveLoss):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> UniLoss:
         return cls(**deserialize_nested(config, "refactoring"))
+
+
+_PAPER_MODE = {"scores": "probability", "nearby": "wrong", "binary_selection": "hardest"}
 
 
 class _UniLossWithRefactoring(UniLoss):
@@ -346,6 +397,8 @@ class UniLossAccuracy(_UniLossWithRefactoring):
 
     Args:
         from_logits: whether ``y_pred`` holds logits.
+        scores: ``"log_odds"`` (default) or ``"probability"`` comparisons (see
+            `keras_adaptive_loss.losses.refactorings.AccuracyRefactoring`).
         **kwargs: `UniLoss` arguments (``num_anchors``, ``scale``, ``binary_fraction``, ...).
 
     >>> import numpy as np
@@ -357,8 +410,21 @@ class UniLossAccuracy(_UniLossWithRefactoring):
 
     _refactoring_class = AccuracyRefactoring
 
-    def __init__(self, from_logits: bool = False, name: str = "uniloss_accuracy", **kwargs):
-        super().__init__(name, {"from_logits": from_logits}, **kwargs)
+    def __init__(
+        self,
+        from_logits: bool = False,
+        scores: str = "log_odds",
+        name: str = "uniloss_accuracy",
+        **kwargs,
+    ):
+        super().__init__(name, {"from_logits": from_logits, "scores": scores}, **kwargs)
+
+    @classmethod
+    def paper(cls, **kwargs: Any) -> UniLossAccuracy:
+        """The official code's choices: probability comparisons, nearby anchors that flip
+        wrong bits, the hardest binaries when ``binary_fraction < 1`` (the paper trains 20 %
+        on CIFAR-100: the top-scoring wrong classes). Other arguments as for the class."""
+        return cls(**{**_PAPER_MODE, **kwargs})
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
@@ -371,6 +437,7 @@ class UniLossAveragePrecision(_UniLossWithRefactoring):
         from_logits: whether ``y_pred`` holds logits.
         layout: grid of the comparisons, see
             `keras_adaptive_loss.losses.refactorings.AveragePrecisionRefactoring`.
+        scores: ``"log_odds"`` (default) or ``"probability"`` comparisons.
         **kwargs: `UniLoss` arguments.
     """
 
@@ -380,10 +447,18 @@ class UniLossAveragePrecision(_UniLossWithRefactoring):
         self,
         from_logits: bool = False,
         layout: str = "auto",
+        scores: str = "log_odds",
         name: str = "uniloss_average_precision",
         **kwargs,
     ):
-        super().__init__(name, {"from_logits": from_logits, "layout": layout}, **kwargs)
+        options = {"from_logits": from_logits, "layout": layout, "scores": scores}
+        super().__init__(name, options, **kwargs)
+
+    @classmethod
+    def paper(cls, **kwargs: Any) -> UniLossAveragePrecision:
+        """The official code's choices: probability comparisons and nearby anchors that flip
+        wrong bits (and the hardest binaries when ``binary_fraction < 1``)."""
+        return cls(**{**_PAPER_MODE, **kwargs})
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
