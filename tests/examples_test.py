@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
+
+import keras_adaptive_loss as kal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,6 +19,7 @@ def _load(relative_path: str):
     path = ROOT / relative_path
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
     return module
 
@@ -111,23 +117,57 @@ def test_uniloss_pckh_example_reference_pckh():
 def test_ce_el_uci_benchmark_runs(capsys):
     benchmark = _load("benchmarks/ce_el_uci.py")
     results = benchmark.main(
-        datasets=["iris"], models=["linear"], seeds=1, epochs=2, learning_rates=[0.01]
-    )
+        tasks=["iris", benchmark.SYNTHETIC[2][0]], models=["linear"], seeds=2, epochs=2,
+        learning_rates=[0.01, 0.001],
+    )  # fmt: skip
     assert set(results[("linear", "iris")]) == set(benchmark.METHODS)
+    assert all(len(values) == 2 for values in results[("linear", "iris")].values())
     printed = capsys.readouterr().out
-    assert "mean rank" in printed and "CE+EL F=0-0.5" in printed
+    assert "mean rank" in printed and "CE+EL F=0-0.5" in printed and "95% CI" in printed
+    assert len(benchmark.SYNTHETIC) >= 15 and sum(noise > 0 for _, noise in benchmark.SYNTHETIC)
 
 
-def test_ce_el_uci_summary_counts_wins_gains_and_ranks():
+def test_ce_el_batched_trainer_equals_keras_fit_with_the_library_loss():
+    """One batched configuration ends where model.fit with CrossentropyExpectationMix,
+    FocusSchedule and Keras's SGD(momentum 0.9) ends (same weights, same batch order)."""
     benchmark = _load("benchmarks/ce_el_uci.py")
-    table = dict.fromkeys(benchmark.METHODS, 0.5)
-    table["CE+EL F=0-0.5"] = 0.7  # best: rank 1, +20 points
-    table["EL"] = 0.1  # worst: rank 6
-    summary = benchmark.summary({("linear", "a"): table})
-    row = next(line for line in summary.splitlines() if "CE+EL F=0-0.5" in line).split()
-    assert row[-3:] == ["1", "20.00", "1.00"]
-    ce = next(line for line in summary.splitlines() if line.split()[1] == "CE").split()
-    assert ce[-3:] == ["0", "0.00", "3.50"]  # four-way tie for ranks 2-5
+    data = kal.datasets.load("iris")
+    x, y = data.x_train[:60], data.y_train[:60]
+    epochs, rate = 3, 0.01
+    initial = benchmark.initial_weights("hidden", 4, 3, seed=0)
+    order = [np.arange(len(x))] * epochs  # fit(shuffle=False)
+    methods = ["CE+EL F=0-0.5", "Focal", "CE"]
+    trained = benchmark.train_batched(
+        [initial],
+        np.stack([benchmark.loss_weights(m, epochs) for m in methods]),
+        np.full(len(methods), rate),
+        [order],
+        np.zeros(len(methods), int),
+        x,
+        y,
+        [(x, y)],
+    )
+    for index, (loss, callbacks) in enumerate(
+        [
+            (kal.losses.CrossentropyExpectationMix(), [kal.callbacks.FocusSchedule("0-0.5")]),
+            (kal.losses.CandidateLoss("focal"), []),
+            (keras.losses.SparseCategoricalCrossentropy(), []),
+        ]
+    ):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(4, activation="relu"),
+             keras.layers.Dense(3, activation="softmax")]
+        )  # fmt: skip
+        model.set_weights(initial)
+        model.compile(optimizer=keras.optimizers.SGD(rate, momentum=0.9), loss=loss)
+        model.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, callbacks=callbacks, verbose=0)
+        for expected, got in zip(model.get_weights(), trained.weights, strict=True):
+            np.testing.assert_allclose(got[index], expected, rtol=2e-4, atol=2e-6)
+    # CE+EL F=0-0.5 over 3 epochs: F = 0.1, 0.3, 0.5 (later phases win, as FocusSchedule)
+    np.testing.assert_allclose(
+        benchmark.loss_weights("CE+EL F=0-0.5", 3)[:, :2], [[1, 1.25], [1, 2.5], [0, 1]]
+    )
 
 
 def test_uniloss_ap_benchmark_runs():
