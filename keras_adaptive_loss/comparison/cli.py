@@ -1,7 +1,7 @@
 """The ``keras-adaptive-loss`` console script.
 
     keras-adaptive-loss compare --dataset digits --losses crossentropy,focal,ala \\
-        --seeds 3 --epochs 20 --output runs/
+        --seeds 5 --epochs 20 --output runs/
     keras-adaptive-loss list
 
 A bad argument prints one line (``keras-adaptive-loss: error: ...``) and exits with status 2.
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--losses", default=None, help="comma-separated loss names")
     run.add_argument("--model", default="mlp", help="mlp, cnn1d or resnet")
-    run.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    run.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...)")
     run.add_argument("--epochs", type=int, default=20)
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--learning-rate", type=float, default=1e-3)

@@ -342,7 +342,7 @@ def compare(
     losses: Sequence[str] | Mapping[str, LossSpec] = DEFAULT_LOSSES,
     *,
     model: str | Callable[..., keras.Model] = "mlp",
-    seeds: int | Sequence[int] = 3,
+    seeds: int | Sequence[int] = 5,
     epochs: int = 20,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
