@@ -23,7 +23,10 @@ SETTINGS = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
-CANDIDATES = ["crossentropy", "expectation", "mse", "mae", "hinge", "cosine", "focal", "poly1"]
+CANDIDATES = [
+    "crossentropy", "expectation", "mse", "mae", "hinge", "cosine", "focal", "poly1", "poly",
+    "nce", "normalized_focal", "rce", "nce_rce", "nce_mae", "gce",
+]  # fmt: skip
 
 # name -> (factory(from_logits, num_classes), task); task "multiclass" takes [batch, C]
 # predictions and sparse or one-hot labels; "binary" two-class outputs; "embedding" any ids.
@@ -59,6 +62,26 @@ LOSSES = {
     ),
     "class-correlation": (
         lambda logits, c: kal.losses.ClassCorrelationLoss(c, from_logits=logits),
+        "multiclass",
+    ),
+    "active-passive": (
+        lambda logits, c: kal.losses.ActivePassiveLoss("nce", "mae", from_logits=logits),
+        "multiclass",
+    ),
+    "normalized-focal": (
+        lambda logits, c: kal.losses.NormalizedFocalLoss(from_logits=logits),
+        "multiclass",
+    ),
+    "poly": (lambda logits, c: kal.losses.PolyLoss([1.0, 0.5], from_logits=logits), "multiclass"),
+    "squentropy": (lambda logits, c: kal.losses.Squentropy(), "multiclass"),  # reads logits
+    "ldam": (
+        lambda logits, c: kal.losses.LDAMLoss([40, 20, 10, 5, 3, 2][:c], from_logits=logits),
+        "multiclass",
+    ),
+    "class-balanced": (
+        lambda logits, c: kal.losses.ClassBalancedLoss(
+            [40, 20, 10, 5, 3, 2][:c], base="focal", from_logits=logits
+        ),
         "multiclass",
     ),
     "distance-mixture": (lambda logits, c: kal.losses.DistanceMixtureLoss(), "embedding"),

@@ -24,10 +24,29 @@ def probabilities(y_pred, from_logits):
     return np.clip(y_pred / y_pred.sum(-1, keepdims=True), EPSILON, 1 - EPSILON)
 
 
-def candidate(name, onehot, p):
-    """Per-sample value of candidate ``name`` for one-hot labels and probabilities."""
+def candidate(name, onehot, p, logits=None):
+    """Per-sample value of candidate ``name`` for one-hot labels and probabilities (and the
+    logits, for the one candidate that reads them: squentropy)."""
     p_y = (onehot * p).sum(-1)
     ce = -(onehot * np.log(p)).sum(-1)
+    log_p = np.log(p)
+    if name == "nce":  # Ma et al. 2020, Eq. 4
+        return ce / -log_p.sum(-1)
+    if name == "normalized_focal":  # Ma et al. Eq. 5, gamma 0.5
+        focal = -((1 - p) ** 0.5) * log_p
+        return (onehot * focal).sum(-1) / focal.sum(-1)
+    if name == "rce":  # -sum_k p_k log q_k, log 0 = -4; one-hot: 4 (1 - p_y)
+        return 4.0 * (1 - p_y)
+    if name == "nce_rce":
+        return candidate("nce", onehot, p) + candidate("rce", onehot, p)
+    if name == "nce_mae":  # the paper's MAE: sum_k |p_k - q_k|
+        return candidate("nce", onehot, p) + np.abs(p - onehot).sum(-1)
+    if name == "poly":  # PolyLoss with epsilon = (1,)
+        return ce + (1 - p_y)
+    if name == "gce":  # Zhang & Sabuncu, q = 0.7
+        return (1 - p_y**0.7) / 0.7
+    if name == "squentropy":  # Hui et al. 2023, Eq. 2, on the logits
+        return ce + ((1 - onehot) * logits**2).sum(-1) / (onehot.shape[-1] - 1)
     if name == "crossentropy":
         return ce
     if name == "expectation":

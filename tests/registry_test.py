@@ -17,8 +17,16 @@ PROBS = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3]], dtype="flo
 def test_available_lists_the_issue_candidates():
     assert kal.losses.available() == sorted(
         ["crossentropy", "expectation", "mse", "mae", "hinge", "squared_hinge", "cosine", "bce",
-         "focal", "poly1"]
+         "focal", "poly1", "poly", "squentropy", "nce", "normalized_focal", "rce", "nce_rce",
+         "nce_mae", "gce"]
     )  # fmt: skip
+
+
+def test_available_grouped_covers_every_candidate_once():
+    grouped = kal.losses.available(grouped=True)
+    names = [name for family in grouped.values() for name in family]
+    assert sorted(names) == kal.losses.available() and len(set(names)) == len(names)
+    assert "nce_rce" in grouped["robust to label noise"]
 
 
 @pytest.mark.parametrize(

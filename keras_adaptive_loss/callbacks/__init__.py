@@ -2,10 +2,11 @@
 
 >>> import keras_adaptive_loss as kal
 >>> sorted(kal.callbacks.__all__)[:3]
-['AdaptiveLossAlignment', 'FocusSchedule', 'LossDiagnostics']
+['AdaptiveLossAlignment', 'DeferredReweighting', 'FocusSchedule']
 """
 
 from keras_adaptive_loss.callbacks.adaptive_loss_alignment import AdaptiveLossAlignment
+from keras_adaptive_loss.callbacks.deferred_reweighting import DeferredReweighting
 from keras_adaptive_loss.callbacks.focus_schedule import FocusSchedule
 from keras_adaptive_loss.callbacks.loss_diagnostics import LossDiagnostics
 from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
@@ -13,6 +14,7 @@ from keras_adaptive_loss.callbacks.temperature_schedule import TemperatureSchedu
 
 __all__ = [
     "AdaptiveLossAlignment",
+    "DeferredReweighting",
     "FocusSchedule",
     "LossDiagnostics",
     "ParameterSchedule",

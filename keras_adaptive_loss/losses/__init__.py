@@ -2,10 +2,10 @@
 
 >>> import keras_adaptive_loss as kal
 >>> len(kal.losses.available()), "poly1" in kal.losses.available()
-(10, True)
+(18, True)
 """
 
-from keras_adaptive_loss.losses import candidates, refactorings
+from keras_adaptive_loss.losses import candidates, imbalance, noisy_labels, polynomial, refactorings
 from keras_adaptive_loss.losses.alignment import (
     ClassCorrelationLoss,
     DistanceMixtureLoss,
@@ -14,11 +14,19 @@ from keras_adaptive_loss.losses.alignment import (
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidate_loss import CandidateLoss
 from keras_adaptive_loss.losses.decision import DecisionNetwork
+from keras_adaptive_loss.losses.imbalance import ClassBalancedLoss, LDAMLoss
 from keras_adaptive_loss.losses.mixing import (
     CrossentropyExpectationMix,
     focus_to_weights,
     weights_to_focus,
 )
+from keras_adaptive_loss.losses.noisy_labels import (
+    ActivePassiveLoss,
+    NormalizedCrossentropy,
+    NormalizedFocalLoss,
+    ReverseCrossentropy,
+)
+from keras_adaptive_loss.losses.polynomial import PolyLoss, Squentropy
 from keras_adaptive_loss.losses.registry import Candidate, available, deserialize, get, serialize
 from keras_adaptive_loss.losses.stochastic import StochasticLoss
 from keras_adaptive_loss.losses.uniloss import (
@@ -30,14 +38,22 @@ from keras_adaptive_loss.losses.uniloss import (
 )
 
 __all__ = [
+    "ActivePassiveLoss",
     "AdaptiveLoss",
     "Candidate",
     "CandidateLoss",
+    "ClassBalancedLoss",
     "ClassCorrelationLoss",
     "CrossentropyExpectationMix",
     "DecisionNetwork",
     "DistanceMixtureLoss",
     "FocalWeightingLoss",
+    "LDAMLoss",
+    "NormalizedCrossentropy",
+    "NormalizedFocalLoss",
+    "PolyLoss",
+    "ReverseCrossentropy",
+    "Squentropy",
     "StochasticLoss",
     "UniLoss",
     "UniLossAccuracy",
@@ -49,6 +65,9 @@ __all__ = [
     "deserialize",
     "focus_to_weights",
     "get",
+    "imbalance",
+    "noisy_labels",
+    "polynomial",
     "refactorings",
     "serialize",
     "weights_to_focus",

@@ -47,6 +47,7 @@ __all__ = [
     "ClassificationTerms",
     "as_float",
     "bce",
+    "candidate_from_terms",
     "checked_class_ids",
     "classification_terms",
     "cosine",
@@ -272,6 +273,10 @@ def _candidate(from_terms: Callable[..., Any]) -> Callable[..., Any]:
 
     candidate.from_terms = from_terms
     return candidate
+
+
+#: Public name of `_candidate`, for candidates defined in other modules.
+candidate_from_terms = _candidate
 
 
 def crossentropy(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:

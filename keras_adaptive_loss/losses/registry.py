@@ -14,9 +14,17 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_adaptive_loss.losses import candidates
+from keras_adaptive_loss.losses import candidates, noisy_labels, polynomial
 
-__all__ = ["Candidate", "available", "deserialize", "get", "per_sample_values", "serialize"]
+__all__ = [
+    "FAMILIES",
+    "Candidate",
+    "available",
+    "deserialize",
+    "get",
+    "per_sample_values",
+    "serialize",
+]
 
 _CANDIDATES: dict[str, Callable[..., Any]] = {
     "crossentropy": candidates.crossentropy,
@@ -29,6 +37,14 @@ _CANDIDATES: dict[str, Callable[..., Any]] = {
     "bce": candidates.bce,
     "focal": candidates.focal,
     "poly1": candidates.poly1,
+    "poly": polynomial.poly,
+    "squentropy": polynomial.squentropy,
+    "nce": noisy_labels.nce,
+    "normalized_focal": noisy_labels.normalized_focal,
+    "rce": noisy_labels.rce,
+    "nce_rce": noisy_labels.nce_rce,
+    "nce_mae": noisy_labels.nce_mae,
+    "gce": noisy_labels.gce,
 }
 
 _ALIASES = {
@@ -45,18 +61,42 @@ _ALIASES = {
     "binary_crossentropy": "bce",
     "focal_loss": "focal",
     "poly_1": "poly1",
+    "polyloss": "poly",
+    "normalized_crossentropy": "nce",
+    "nfl": "normalized_focal",
+    "normalized_focal_loss": "normalized_focal",
+    "reverse_crossentropy": "rce",
+    "generalized_crossentropy": "gce",
+    "categorical_generalized_cross_entropy": "gce",
 }
 
 _NAME_OF_FUNCTION = {fn: name for name, fn in _CANDIDATES.items()}
 
 
-def available() -> list[str]:
-    """Returns the canonical names of the registered candidate losses, sorted.
+#: The candidates by family: what they are for.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "cross-entropy and its polynomial relatives": (
+        "crossentropy", "expectation", "poly1", "poly", "focal", "squentropy",
+    ),
+    "distances and margins on probabilities": (
+        "mse", "mae", "hinge", "squared_hinge", "cosine", "bce",
+    ),
+    "robust to label noise": ("nce", "normalized_focal", "rce", "nce_rce", "nce_mae", "gce"),
+}  # fmt: skip
+
+
+def available(grouped: bool = False) -> list[str] | dict[str, list[str]]:
+    """Returns the canonical names of the registered candidate losses, sorted; with
+    ``grouped=True``, a dict ``{family: sorted names}`` (see `FAMILIES`).
 
     >>> from keras_adaptive_loss import losses
     >>> losses.available()[:4]
     ['bce', 'cosine', 'crossentropy', 'expectation']
+    >>> losses.available(grouped=True)["robust to label noise"][:3]
+    ['gce', 'nce', 'nce_mae']
     """
+    if grouped:
+        return {family: sorted(names) for family, names in FAMILIES.items()}
     return sorted(_CANDIDATES)
 
 
@@ -124,8 +164,9 @@ class Candidate:
 
     @property
     def shares_terms(self) -> bool:
-        """Whether `values_from_terms` applies (a registry candidate)."""
-        return _is_registered_function(self._fn)
+        """Whether `values_from_terms` applies (a registry candidate defined on the terms;
+        ``squentropy`` and ``gce`` read the raw predictions)."""
+        return _is_registered_function(self._fn) and hasattr(self._fn, "from_terms")
 
     def __repr__(self) -> str:
         return f"Candidate({self.name!r}, options={self.options})"

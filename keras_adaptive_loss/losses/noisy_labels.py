@@ -1,0 +1,326 @@
+"""Losses for noisy labels: normalized losses, reverse cross-entropy and active-passive pairs.
+
+Ma, Huang, Wang, Romano, Erfani & Bailey, "Normalized Loss Functions for Deep Learning with
+Noisy Labels" (ICML 2020). With ``q`` the label distribution (one-hot for hard labels) and
+``p`` the predicted distribution:
+
+- a loss ``L`` is *normalized* by dividing it by its sum over all labels (Eq. 3):
+  ``L_norm(p, y) = L(p, y) / sum_j L(p, j)``, which makes it robust to symmetric and
+  asymmetric noise (Theorems 1, 2). Normalized cross-entropy (NCE, Eq. 4) is
+  ``log p_y / sum_k log p_k``; normalized focal loss (NFL, Eq. 5) divides the focal loss
+  ``-(1 - p_y)^gamma log p_y`` by ``sum_k -(1 - p_k)^gamma log p_k``.
+- *reverse* cross-entropy (RCE; Wang et al. 2019, "Symmetric Cross Entropy") swaps the two
+  distributions, ``-sum_k p_k log q_k``, with ``log 0`` clamped to ``A = -4``: for a hard label
+  it is ``-A (1 - p_y)``.
+- the paper's mean absolute error is ``sum_k |p_k - q_k|`` (``2 (1 - p_y)`` for a hard label).
+- *active-passive* losses (APL, Eq. 6) ``alpha * active + beta * passive`` pair an active
+  loss (it raises ``p_y``: CE, focal, NCE, NFL) with a passive one (it lowers the other
+  ``p_k``: MAE, RCE) to fix the underfitting of normalized losses; the paper recommends
+  NCE+RCE and NCE+MAE.
+
+Each loss is a per-sample registry candidate (``"nce"``, ``"normalized_focal"``, ``"rce"``,
+``"nce_rce"``, ``"nce_mae"``; `keras_adaptive_loss.losses.available`) and a Keras loss
+class. Keras's own `keras.losses.CategoricalGeneralizedCrossEntropy` (Zhang & Sabuncu) is
+reachable in the registry as ``"gce"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive_loss.losses import candidates
+from keras_adaptive_loss.losses.candidates import ClassificationTerms, candidate_from_terms
+
+__all__ = [
+    "ACTIVE_LOSSES",
+    "PASSIVE_LOSSES",
+    "REVERSE_LOG_ZERO",
+    "ActivePassiveLoss",
+    "NormalizedCrossentropy",
+    "NormalizedFocalLoss",
+    "ReverseCrossentropy",
+    "active_passive",
+    "gce",
+    "l1_distance",
+    "nce",
+    "nce_mae",
+    "nce_rce",
+    "normalized_focal",
+    "rce",
+]
+
+#: ``A``: the value ``log 0`` is clamped to in reverse cross-entropy (Wang et al. 2019).
+REVERSE_LOG_ZERO = -4.0
+
+
+def _focal_terms(terms: ClassificationTerms, gamma: float) -> Any:
+    """``-(1 - p_k)^gamma log p_k`` for every class ``k``: ``[..., C]``."""
+    return -ops.power(1.0 - terms.p, gamma) * terms.log_p
+
+
+@candidate_from_terms
+def nce(terms: ClassificationTerms) -> Any:
+    """Normalized cross-entropy ``(-sum_k q_k log p_k) / (-sum_k log p_k)`` (Ma et al. Eq. 4)."""
+    return terms.crossentropy / ops.sum(-terms.log_p, axis=-1)
+
+
+@candidate_from_terms
+def normalized_focal(terms: ClassificationTerms, gamma: float = 0.5) -> Any:
+    """Normalized focal loss (Ma et al. Eq. 5): focal loss over its sum over all labels.
+
+    ``gamma`` 0.5 as in the paper's experiments; ``gamma = 0`` is `nce`.
+    """
+    per_class = _focal_terms(terms, gamma)
+    return ops.sum(terms.labels * per_class, axis=-1) / ops.sum(per_class, axis=-1)
+
+
+@candidate_from_terms
+def rce(terms: ClassificationTerms, log_zero: float = REVERSE_LOG_ZERO) -> Any:
+    """Reverse cross-entropy ``-sum_k p_k log q_k`` with ``log 0 = log_zero`` (A = -4)."""
+    safe = ops.where(terms.labels > 0, terms.labels, 1.0)
+    log_q = ops.where(terms.labels > 0, ops.log(safe), log_zero)
+    return -ops.sum(terms.p * log_q, axis=-1)
+
+
+@candidate_from_terms
+def l1_distance(terms: ClassificationTerms) -> Any:
+    """The noisy-label papers' MAE, ``sum_k |p_k - q_k|`` (``2 (1 - p_y)`` for a hard label).
+
+    The registry's ``"mae"`` is the *mean* over classes, this sum divided by C.
+    """
+    return ops.sum(ops.abs(terms.p - terms.labels), axis=-1)
+
+
+#: Active losses of `ActivePassiveLoss`: name -> per-class-term function.
+ACTIVE_LOSSES = ("crossentropy", "focal", "nce", "normalized_focal")
+#: Passive losses of `ActivePassiveLoss`.
+PASSIVE_LOSSES = ("rce", "mae")
+
+
+def _active(terms: ClassificationTerms, name: str, gamma: float) -> Any:
+    if name == "crossentropy":
+        return terms.crossentropy
+    if name == "focal":
+        return ops.sum(terms.labels * _focal_terms(terms, gamma), axis=-1)
+    if name == "nce":
+        return nce.from_terms(terms)
+    return normalized_focal.from_terms(terms, gamma=gamma)
+
+
+@candidate_from_terms
+def active_passive(
+    terms: ClassificationTerms,
+    active: str = "nce",
+    passive: str = "rce",
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    gamma: float = 0.5,
+) -> Any:
+    """``alpha * active + beta * passive`` (Ma et al. Eq. 6); see `ActivePassiveLoss`."""
+    passive_value = rce.from_terms(terms) if passive == "rce" else l1_distance.from_terms(terms)
+    return alpha * _active(terms, active, gamma) + beta * passive_value
+
+
+def nce_rce(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """NCE + RCE with ``alpha = beta = 1`` (Ma et al., APL)."""
+    return active_passive(y_true, y_pred, from_logits=from_logits)
+
+
+def nce_mae(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
+    """NCE + MAE with ``alpha = beta = 1`` (Ma et al., APL)."""
+    return active_passive(y_true, y_pred, from_logits=from_logits, passive="mae")
+
+
+nce_rce.from_terms = lambda terms: active_passive.from_terms(terms)
+nce_mae.from_terms = lambda terms: active_passive.from_terms(terms, passive="mae")
+
+
+def gce(y_true: Any, y_pred: Any, *, from_logits: bool = False, q: float = 0.7) -> Any:
+    """Keras's generalized cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu 2018), with our
+    label handling: sparse or one-hot labels, probabilities or logits. ``q = 0.7`` as in the
+    paper's experiments (Keras's default is 0.5)."""
+    y_pred = candidates.as_float(y_pred)
+    probabilities = ops.softmax(y_pred, axis=-1) if from_logits else y_pred
+    sparse = candidates.sparse_labels(y_true, y_pred)
+    if sparse is None:
+        labels = candidates.labels_as_distribution(y_true, y_pred)
+        sparse = ops.argmax(labels, axis=-1)
+    return keras.losses.categorical_generalized_cross_entropy(sparse, probabilities, q=q)
+
+
+class _OptionsLoss(keras.losses.Loss):
+    """A Keras loss that applies one per-sample function with fixed options."""
+
+    _function: Any = None
+
+    def __init__(
+        self,
+        from_logits: bool,
+        options: dict[str, Any],
+        name: str,
+        reduction: str | None,
+        dtype: Any,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self._options = options
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return type(self)._function(y_true, y_pred, from_logits=self.from_logits, **self._options)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(from_logits=self.from_logits, **self._options)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class NormalizedCrossentropy(_OptionsLoss):
+    """Normalized cross-entropy, robust to label noise (Ma et al. 2020, Eq. 4).
+
+    ``NCE = (-sum_k q_k log p_k) / (-sum_k log p_k)``, in ``[0, 1]``. Alone it underfits (the
+    paper's Sec. 4.2); pair it with a passive loss in `ActivePassiveLoss`.
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits.
+        name, reduction, dtype: as for any Keras loss.
+
+    >>> import numpy as np
+    >>> p = np.array([[0.5, 0.25, 0.25]])
+    >>> loss = NormalizedCrossentropy()
+    >>> round(float(loss(np.array([0]), p)), 4)  # log 0.5 / (log 0.5 + 2 log 0.25)
+    0.2
+    """
+
+    _function = nce
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        name: str = "normalized_crossentropy",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(from_logits, {}, name, reduction, dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class NormalizedFocalLoss(_OptionsLoss):
+    """Normalized focal loss (Ma et al. 2020, Eq. 5): the focal loss of the label divided by
+    the sum of the focal losses of all labels; ``gamma = 0`` is `NormalizedCrossentropy`.
+
+    Args:
+        gamma: focusing parameter >= 0 (0.5 in the paper's experiments).
+        from_logits: whether ``y_pred`` holds logits.
+        name, reduction, dtype: as for any Keras loss.
+
+    >>> import numpy as np
+    >>> p = np.array([[0.5, 0.25, 0.25]])
+    >>> float(NormalizedFocalLoss(gamma=0.0)(np.array([0]), p)) == float(
+    ...     NormalizedCrossentropy()(np.array([0]), p))
+    True
+    """
+
+    _function = normalized_focal
+
+    def __init__(
+        self,
+        gamma: float = 0.5,
+        from_logits: bool = False,
+        name: str = "normalized_focal_loss",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        if not gamma >= 0:
+            raise ValueError(f"gamma must be >= 0; got {gamma!r}.")
+        super().__init__(from_logits, {"gamma": float(gamma)}, name, reduction, dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class ReverseCrossentropy(_OptionsLoss):
+    """Reverse cross-entropy ``-sum_k p_k log q_k`` with ``log 0`` clamped to ``log_zero``
+    (A = -4; Wang et al. 2019, used as the passive loss of Ma et al. 2020). For a hard label
+    it is ``-A (1 - p_y)``: a bounded, noise-tolerant loss.
+
+    Args:
+        log_zero: the value of ``log 0`` (< 0).
+        from_logits: whether ``y_pred`` holds logits.
+        name, reduction, dtype: as for any Keras loss.
+
+    >>> import numpy as np
+    >>> float(ReverseCrossentropy()(np.array([0]), np.array([[0.75, 0.25]])))
+    1.0
+    """
+
+    _function = rce
+
+    def __init__(
+        self,
+        log_zero: float = REVERSE_LOG_ZERO,
+        from_logits: bool = False,
+        name: str = "reverse_crossentropy",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        if not log_zero < 0:
+            raise ValueError(f"log_zero must be < 0 (it stands for log 0); got {log_zero!r}.")
+        super().__init__(from_logits, {"log_zero": float(log_zero)}, name, reduction, dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class ActivePassiveLoss(_OptionsLoss):
+    """``alpha * active + beta * passive``: an active-passive loss (APL; Ma et al. 2020, Eq. 6).
+
+    The active loss raises the probability of the labelled class, the passive one lowers the
+    others; normalized active losses alone underfit, and the passive term restores fitting
+    while keeping robustness to label noise. The paper's recommended pairs are NCE+RCE (the
+    default) and NCE+MAE. With ``beta = 0`` it is ``alpha`` times the active loss.
+
+    Args:
+        active: ``"nce"`` (default), ``"normalized_focal"``, ``"crossentropy"`` or ``"focal"``.
+        passive: ``"rce"`` (reverse cross-entropy, A = -4; default) or ``"mae"`` (the paper's
+            ``sum_k |p_k - q_k|``).
+        alpha, beta: weights >= 0 of the two terms (the paper tunes them per dataset, e.g.
+            alpha = beta = 1 on CIFAR-10, alpha = 10, beta = 0.1 on CIFAR-100).
+        gamma: focusing parameter of focal active losses.
+        from_logits: whether ``y_pred`` holds logits.
+        name, reduction, dtype: as for any Keras loss.
+
+    >>> import numpy as np
+    >>> p = np.array([[0.5, 0.25, 0.25]])
+    >>> round(float(ActivePassiveLoss()(np.array([0]), p)), 4)  # NCE 0.2 + RCE 4 * 0.5
+    2.2
+    """
+
+    _function = active_passive
+
+    def __init__(
+        self,
+        active: str = "nce",
+        passive: str = "rce",
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        gamma: float = 0.5,
+        from_logits: bool = False,
+        name: str | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        if active not in ACTIVE_LOSSES:
+            raise ValueError(f"active must be one of {ACTIVE_LOSSES}; got {active!r}.")
+        if passive not in PASSIVE_LOSSES:
+            raise ValueError(f"passive must be one of {PASSIVE_LOSSES}; got {passive!r}.")
+        for label, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+            if not value >= 0:
+                raise ValueError(f"{label} must be >= 0; got {value!r}.")
+        options = {
+            "active": active,
+            "passive": passive,
+            "alpha": float(alpha),
+            "beta": float(beta),
+            "gamma": float(gamma),
+        }
+        super().__init__(from_logits, options, name or f"{active}_{passive}", reduction, dtype)
