@@ -339,3 +339,31 @@ def test_deferred_reweighting_needs_a_matching_loss():
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.raises(ValueError, match=r"LDAMLoss or kal\.losses\.ClassBalancedLoss"):
         model.fit(x, y, epochs=1, callbacks=[kal.callbacks.DeferredReweighting(1)], verbose=0)
+
+
+def test_compare_presets_of_the_family():
+    result = kal.compare(
+        "iris",
+        ["crossentropy", "nce-rce", "nce-mae", "squentropy", "ldam-drw", "class-balanced", "gce"],
+        seeds=1,
+        epochs=5,
+        imbalance=5,
+        verbose=0,
+    )
+    runs = {run.loss: run for run in result.runs}
+    assert runs["ldam-drw"].history["drw"] == [0, 0, 0, 0, 1]  # switched on at 80 %
+    setups = result.config["loss_setups"]
+    counts = setups["ldam-drw"]["loss"]["config"]["class_counts"]
+    assert counts[0] / counts[-1] == pytest.approx(5, rel=0.25)  # the long tail's counts
+    assert setups["squentropy"]["loss"]["class_name"] == "Squentropy"
+    assert all(0.0 <= run.test_metrics["accuracy"] <= 1.0 for run in result.runs)
+
+
+def test_logits_presets_need_a_softmax_output_layer():
+    def no_softmax(input_shape, num_classes):
+        return keras.Sequential(
+            [keras.Input(input_shape), keras.layers.Dense(num_classes), keras.layers.Softmax()]
+        )
+
+    with pytest.raises(ValueError, match="reads logits"):
+        kal.compare("iris", ["squentropy"], model=no_softmax, seeds=1, epochs=1, verbose=0)

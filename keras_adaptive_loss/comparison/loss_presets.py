@@ -11,9 +11,15 @@ import numpy as np
 
 from keras_adaptive_loss import callbacks as kal_callbacks
 from keras_adaptive_loss.losses import (
+    ActivePassiveLoss,
     CandidateLoss,
+    ClassBalancedLoss,
     ClassCorrelationLoss,
     CrossentropyExpectationMix,
+    LDAMLoss,
+    NormalizedFocalLoss,
+    ReverseCrossentropy,
+    Squentropy,
     StochasticLoss,
     UniLossAccuracy,
     UniLossAveragePrecision,
@@ -34,14 +40,21 @@ class LossContext:
     steps_per_epoch: int
     epochs: int
     validation_data: tuple[np.ndarray, np.ndarray]
+    #: training samples per class (the labels the model trains on), for imbalance losses.
+    class_counts: tuple[int, ...] | None = None
 
 
 @dataclass
 class LossSetup:
-    """A loss for ``model.compile`` and the callbacks that drive it (listed before loggers)."""
+    """A loss for ``model.compile`` and the callbacks that drive it (listed before loggers).
+
+    ``logits=True``: the loss reads logits, so `compare` removes the softmax of the model's
+    output layer for this run (and applies it when scoring).
+    """
 
     loss: keras.losses.Loss
     callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
+    logits: bool = False
 
 
 def _crossentropy(context: LossContext) -> LossSetup:
@@ -77,6 +90,23 @@ def _uniloss_ap(context: LossContext) -> LossSetup:
     return LossSetup(UniLossAveragePrecision(seed=context.seed))
 
 
+def _counts(context: LossContext, preset: str) -> tuple[int, ...]:
+    if context.class_counts is None:
+        raise ValueError(f"Loss {preset!r} needs the training class counts (LossContext).")
+    return tuple(max(1, int(count)) for count in context.class_counts)
+
+
+def _ldam_drw(context: LossContext) -> LossSetup:
+    # The paper's schedule: re-weighting switched on at 80 % of training (epoch 160 of 200).
+    loss = LDAMLoss(_counts(context, "ldam-drw"))
+    start = int(0.8 * context.epochs)
+    return LossSetup(loss, [kal_callbacks.DeferredReweighting(start_epoch=start)])
+
+
+def _class_balanced(context: LossContext) -> LossSetup:
+    return LossSetup(ClassBalancedLoss(_counts(context, "class-balanced"), base="focal"))
+
+
 def _ala(context: LossContext) -> LossSetup:
     # The callback's default K = 200 steps, shortened so that a run makes at least 10
     # decisions (and at least 4 steps, for the 4 measurements per period). The loss and the
@@ -101,6 +131,14 @@ LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
     "uniloss-accuracy": _uniloss_accuracy,
     "uniloss-ap": _uniloss_ap,
     "ala": _ala,
+    "nce-rce": lambda context: LossSetup(ActivePassiveLoss("nce", "rce")),
+    "nce-mae": lambda context: LossSetup(ActivePassiveLoss("nce", "mae")),
+    "normalized-focal": lambda context: LossSetup(NormalizedFocalLoss()),
+    "rce": lambda context: LossSetup(ReverseCrossentropy()),
+    "gce": _candidate("gce"),
+    "squentropy": lambda context: LossSetup(Squentropy(), logits=True),
+    "ldam-drw": _ldam_drw,
+    "class-balanced": _class_balanced,
 }
 
 

@@ -323,14 +323,28 @@ def _even_first_batch(
     return max(replicas, size - size % replicas)
 
 
-def _test_metrics(model: keras.Model, data: datasets.Dataset) -> dict[str, float]:
+def _output_logits(model: keras.Model, label: str) -> None:
+    """Makes the model output logits: its last layer's softmax becomes linear."""
+    last = model.layers[-1]
+    if getattr(last, "activation", None) is not keras.activations.softmax:
+        raise ValueError(
+            f"Loss {label!r} reads logits, so compare removes the softmax of the model's last "
+            f"layer; but the last layer ({type(last).__name__} {last.name!r}) has no softmax "
+            "activation. End the model with Dense(num_classes, activation='softmax')."
+        )
+    last.activation = keras.activations.linear
+
+
+def _test_metrics(
+    model: keras.Model, data: datasets.Dataset, logits: bool = False
+) -> dict[str, float]:
     # Eager batches: model.predict would trace a new tf.function for every model of the loop.
-    probabilities = np.concatenate(
-        [
-            keras.ops.convert_to_numpy(model(data.x_test[i : i + 1024], training=False))
-            for i in range(0, len(data.x_test), 1024)
-        ]
-    )
+    outputs = [
+        model(data.x_test[i : i + 1024], training=False) for i in range(0, len(data.x_test), 1024)
+    ]
+    if logits:
+        outputs = [keras.ops.softmax(output, axis=-1) for output in outputs]
+    probabilities = np.concatenate([keras.ops.convert_to_numpy(output) for output in outputs])
     metrics = {"accuracy": float(np.mean(probabilities.argmax(-1) == data.y_test))}
     if data.num_classes == 2:
         metrics["average_precision"] = average_precision(data.y_test, probabilities[:, 1])
@@ -485,8 +499,12 @@ def compare(
     steps_per_epoch = -(-len(x_train) // batch_size)
     # Check every preset against this task before spending time on training.
     build_model(model, data.num_features, data.num_classes, data.image_shape)
+    counts = tuple(np.bincount(y_train, minlength=data.num_classes).tolist())
     for spec in specs.values():
-        _make_setup(spec, LossContext(data.num_classes, 0, steps_per_epoch, epochs, (x_val, y_val)))
+        context = LossContext(
+            data.num_classes, 0, steps_per_epoch, epochs, (x_val, y_val), class_counts=counts
+        )
+        _make_setup(spec, context)
 
     config = {
         "dataset": data.name,
@@ -573,8 +591,14 @@ def _run_all(
     for label, seed in order:
         if (label, seed) not in runs:
             seed_splits = _noisy_labels(splits, seed, data.num_classes, config)
+            counts = np.bincount(seed_splits[1], minlength=data.num_classes)
             context = LossContext(
-                data.num_classes, seed, steps_per_epoch, epochs, (x_val, seed_splits[3])
+                data.num_classes,
+                seed,
+                steps_per_epoch,
+                epochs,
+                (x_val, seed_splits[3]),
+                class_counts=tuple(counts.tolist()),
             )
             runs[(label, seed)] = _train_once(
                 label, specs[label], context, model, data, seed_splits, epochs, batch_size,
@@ -609,6 +633,8 @@ def _train_once(
     with scope:
         model = build_model(model_spec, data.num_features, data.num_classes, data.image_shape)
         setup = _make_setup(spec, context)
+        if setup.logits:
+            _output_logits(model, label)
         model.compile(
             optimizer=new_optimizer(),
             loss=setup.loss,
@@ -633,7 +659,7 @@ def _train_once(
     return RunRecord(
         loss=label,
         seed=context.seed,
-        test_metrics=_test_metrics(model, data),
+        test_metrics=_test_metrics(model, data, logits=setup.logits),
         epoch_seconds=timer.seconds,
         history={key: [float(v) for v in values] for key, values in history.history.items()},
         parameters=recorder.trajectories,
