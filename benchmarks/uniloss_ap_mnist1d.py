@@ -32,7 +32,7 @@ VARIANTS: dict[str, dict | None] = {
     "probability": {"scores": "probability"},
     "wrong-nearby": {"nearby": "wrong"},
     "hardest-20%": {"binary_fraction": 0.2, "binary_selection": "hardest"},
-    "random-20%": {"binary_fraction": 0.2},
+    "random-20%": {"binary_fraction": 0.2, "binary_selection": "random"},
     "paper": {"scores": "probability", "nearby": "wrong"},
     "paper+hardest-20%": {
         "scores": "probability",

@@ -489,3 +489,13 @@ def test_paper_mode_trains_and_round_trips(jit, tmp_path):
         kal.losses.UniLossAccuracy(nearby="close")
     with pytest.raises(ValueError, match="binary_selection must be one of"):
         kal.losses.UniLossAccuracy(binary_selection="top")
+
+
+def test_hardest_selection_is_the_measured_default():
+    loss = kal.losses.UniLossAccuracy(binary_fraction=0.2)
+    assert loss.binary_selection == "hardest" and loss.nearby == "random"
+    assert loss.refactoring.scores == "log_odds"
+    old = kal.losses.UniLossAccuracy.from_config(
+        {**loss.get_config(), "binary_selection": "random"}
+    )
+    assert old.binary_selection == "random"  # the earlier behaviour, one argument away
