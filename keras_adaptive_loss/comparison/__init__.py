@@ -5,6 +5,7 @@ returns a `ComparisonResult` (table, CSV, JSON, PNG plots). The console script
 ``keras-adaptive-loss compare`` is the same function on the command line.
 """
 
+from keras_adaptive_loss.comparison import paired, regimes
 from keras_adaptive_loss.comparison.loss_presets import (
     LOSSES,
     SLF_CANDIDATES,
@@ -13,6 +14,7 @@ from keras_adaptive_loss.comparison.loss_presets import (
     build_loss,
 )
 from keras_adaptive_loss.comparison.model_presets import MODELS, build_model
+from keras_adaptive_loss.comparison.paired import PairedDifference, paired_difference
 from keras_adaptive_loss.comparison.runner import (
     DEFAULT_LOSSES,
     ComparisonResult,
@@ -29,9 +31,13 @@ __all__ = [
     "ComparisonResult",
     "LossContext",
     "LossSetup",
+    "PairedDifference",
     "RunRecord",
     "build_loss",
     "build_model",
     "compare",
     "load_data",
+    "paired",
+    "paired_difference",
+    "regimes",
 ]
