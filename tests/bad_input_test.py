@@ -84,6 +84,10 @@ LOSSES = {
         ),
         "multiclass",
     ),
+    "uncertainty-weighted": (
+        lambda logits, c: kal.losses.UncertaintyWeightedLoss("focal", from_logits=logits),
+        "multiclass",
+    ),
     "distance-mixture": (lambda logits, c: kal.losses.DistanceMixtureLoss(), "embedding"),
     "focal-weighting": (lambda logits, c: kal.losses.FocalWeightingLoss(), "embedding"),
 }

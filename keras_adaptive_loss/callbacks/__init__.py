@@ -9,6 +9,7 @@ from keras_adaptive_loss.callbacks.adaptive_loss_alignment import AdaptiveLossAl
 from keras_adaptive_loss.callbacks.deferred_reweighting import DeferredReweighting
 from keras_adaptive_loss.callbacks.focus_schedule import FocusSchedule
 from keras_adaptive_loss.callbacks.loss_diagnostics import LossDiagnostics
+from keras_adaptive_loss.callbacks.loss_parameter_logger import LossParameterLogger
 from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
 from keras_adaptive_loss.callbacks.temperature_schedule import TemperatureSchedule
 
@@ -17,6 +18,7 @@ __all__ = [
     "DeferredReweighting",
     "FocusSchedule",
     "LossDiagnostics",
+    "LossParameterLogger",
     "ParameterSchedule",
     "TemperatureSchedule",
 ]

@@ -29,6 +29,7 @@ from keras_adaptive_loss.losses.noisy_labels import (
 from keras_adaptive_loss.losses.polynomial import PolyLoss, Squentropy
 from keras_adaptive_loss.losses.registry import Candidate, available, deserialize, get, serialize
 from keras_adaptive_loss.losses.stochastic import StochasticLoss
+from keras_adaptive_loss.losses.uncertainty import UncertaintyWeightedLoss
 from keras_adaptive_loss.losses.uniloss import (
     UniLoss,
     UniLossAccuracy,
@@ -55,6 +56,7 @@ __all__ = [
     "ReverseCrossentropy",
     "Squentropy",
     "StochasticLoss",
+    "UncertaintyWeightedLoss",
     "UniLoss",
     "UniLossAccuracy",
     "UniLossAveragePrecision",
