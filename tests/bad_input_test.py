@@ -74,6 +74,7 @@ LOSSES = {
     ),
     "poly": (lambda logits, c: kal.losses.PolyLoss([1.0, 0.5], from_logits=logits), "multiclass"),
     "squentropy": (lambda logits, c: kal.losses.Squentropy(), "multiclass"),  # reads logits
+    "sparsemax": (lambda logits, c: kal.losses.SparsemaxLoss(), "multiclass"),  # reads logits
     "ldam": (
         lambda logits, c: kal.losses.LDAMLoss([40, 20, 10, 5, 3, 2][:c], from_logits=logits),
         "multiclass",

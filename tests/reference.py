@@ -26,7 +26,12 @@ def probabilities(y_pred, from_logits):
 
 def candidate(name, onehot, p, logits=None):
     """Per-sample value of candidate ``name`` for one-hot labels and probabilities (and the
-    logits, for the one candidate that reads them: squentropy)."""
+    logits, for the candidates that read them: squentropy, sparsemax)."""
+    if name == "sparsemax":  # Martins & Astudillo 2016, Eq. 16, on the logits
+        tau = sparsemax_threshold(logits)
+        support = logits > tau[..., None]
+        quadratic = 0.5 * np.where(support, logits**2 - tau[..., None] ** 2, 0.0).sum(-1)
+        return -(onehot * logits).sum(-1) + quadratic + 0.5 * (onehot**2).sum(-1)
     p_y = (onehot * p).sum(-1)
     ce = -(onehot * np.log(p)).sum(-1)
     log_p = np.log(p)
@@ -84,3 +89,18 @@ def mix_logit_gradient(labels, logits, alpha, beta):
     grad = p * (beta * p_y + alpha)[:, None]  # j != y
     grad[rows, labels] = beta * p_y**2 + p_y * (alpha - beta) - alpha  # j == y
     return grad
+
+
+def sparsemax_threshold(logits, iterations=200):
+    """tau with sum_j max(z_j - tau, 0) = 1, found by bisection (not by the sorting formula)."""
+    z = np.asarray(logits, "float64")
+    low, high = z.max(-1) - 1.0, z.max(-1)  # the sum is >= 1 at low and 0 at high
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        above = np.maximum(z - middle[..., None], 0.0).sum(-1) > 1.0
+        low, high = np.where(above, middle, low), np.where(above, high, middle)
+    return (low + high) / 2
+
+
+def sparsemax(logits):
+    return np.maximum(np.asarray(logits, "float64") - sparsemax_threshold(logits)[..., None], 0.0)

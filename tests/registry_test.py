@@ -18,7 +18,7 @@ def test_available_lists_the_issue_candidates():
     assert kal.losses.available() == sorted(
         ["crossentropy", "expectation", "mse", "mae", "hinge", "squared_hinge", "cosine", "bce",
          "focal", "poly1", "poly", "squentropy", "nce", "normalized_focal", "rce", "nce_rce",
-         "nce_mae", "gce"]
+         "nce_mae", "gce", "sparsemax"]
     )  # fmt: skip
 
 

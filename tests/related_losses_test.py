@@ -367,3 +367,38 @@ def test_logits_presets_need_a_softmax_output_layer():
 
     with pytest.raises(ValueError, match="reads logits"):
         kal.compare("iris", ["squentropy"], model=no_softmax, seeds=1, epochs=1, verbose=0)
+
+
+def test_sparsemax_matches_the_projection_and_its_loss_gradient_is_sparsemax_minus_q():
+    z = LOGITS.copy()
+    p = np.asarray(kal.layers.Sparsemax()(z))
+    np.testing.assert_allclose(p, reference.sparsemax(z), atol=1e-6)
+    np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-6)
+    assert (p == 0).any()  # exact zeros, unlike softmax
+    value, gradient = _value_and_gradient(L.SparsemaxLoss(), IDS, z)
+    expected = reference.candidate("sparsemax", ONE_HOT, None, logits=z)
+    assert value == pytest.approx(expected.mean(), rel=1e-6)
+    np.testing.assert_allclose(gradient, (reference.sparsemax(z) - ONE_HOT) / len(z), atol=1e-6)
+    numeric = _numeric_gradient(
+        lambda v: reference.candidate("sparsemax", ONE_HOT, None, logits=v).mean(), z
+    )
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-7)
+    # zero exactly when sparsemax(z) is the one-hot label; non-negative otherwise
+    assert float(L.SparsemaxLoss()(np.array([0]), np.array([[3.0, 1.0, 0.0]]))) == 0.0
+    assert np.all(expected >= -1e-12)
+    with pytest.raises(ValueError, match="defined on logits"):
+        L.SparsemaxLoss(from_logits=False)
+
+
+def test_sparsemax_model_trains_and_round_trips(tmp_path):
+    x, y = _data()
+    keras.utils.set_random_seed(0)
+    model = _model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=L.SparsemaxLoss(), jit_compile=True)
+    model.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    sparse = keras.Sequential([model, kal.layers.Sparsemax()])
+    probabilities = np.asarray(sparse.predict(x, verbose=0))
+    assert np.mean(probabilities.argmax(-1) == y) > 0.7 and (probabilities == 0).mean() > 0.3
+    sparse.save(tmp_path / "sparse.keras")
+    restored = keras.models.load_model(tmp_path / "sparse.keras", safe_mode=True)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), probabilities, atol=1e-6)

@@ -2,7 +2,7 @@
 
 >>> import keras_adaptive_loss as kal
 >>> len(kal.losses.available()), "poly1" in kal.losses.available()
-(18, True)
+(19, True)
 """
 
 from keras_adaptive_loss.losses import candidates, imbalance, noisy_labels, polynomial, refactorings
@@ -28,6 +28,7 @@ from keras_adaptive_loss.losses.noisy_labels import (
 )
 from keras_adaptive_loss.losses.polynomial import PolyLoss, Squentropy
 from keras_adaptive_loss.losses.registry import Candidate, available, deserialize, get, serialize
+from keras_adaptive_loss.losses.sparsemax import SparsemaxLoss
 from keras_adaptive_loss.losses.stochastic import StochasticLoss
 from keras_adaptive_loss.losses.uncertainty import UncertaintyWeightedLoss
 from keras_adaptive_loss.losses.uniloss import (
@@ -54,6 +55,7 @@ __all__ = [
     "NormalizedFocalLoss",
     "PolyLoss",
     "ReverseCrossentropy",
+    "SparsemaxLoss",
     "Squentropy",
     "StochasticLoss",
     "UncertaintyWeightedLoss",

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_adaptive_loss.losses import candidates, noisy_labels, polynomial
+from keras_adaptive_loss.losses import candidates, noisy_labels, polynomial, sparsemax
 
 __all__ = [
     "FAMILIES",
@@ -45,6 +45,7 @@ _CANDIDATES: dict[str, Callable[..., Any]] = {
     "nce_rce": noisy_labels.nce_rce,
     "nce_mae": noisy_labels.nce_mae,
     "gce": noisy_labels.gce,
+    "sparsemax": sparsemax.sparsemax_loss,
 }
 
 _ALIASES = {
@@ -68,6 +69,7 @@ _ALIASES = {
     "reverse_crossentropy": "rce",
     "generalized_crossentropy": "gce",
     "categorical_generalized_cross_entropy": "gce",
+    "sparsemax_loss": "sparsemax",
 }
 
 _NAME_OF_FUNCTION = {fn: name for name, fn in _CANDIDATES.items()}
@@ -82,6 +84,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "mse", "mae", "hinge", "squared_hinge", "cosine", "bce",
     ),
     "robust to label noise": ("nce", "normalized_focal", "rce", "nce_rce", "nce_mae", "gce"),
+    "sparse probabilities": ("sparsemax",),
 }  # fmt: skip
 
 
