@@ -225,7 +225,7 @@ def plot_paired_differences(result: ComparisonResult, path: str) -> str:
     metrics = result.metric_names
     by_seed = {(run.loss, run.seed): run for run in result.runs}
     figure, axes = plt.subplots(
-        1, len(metrics), figsize=(5.5 * len(metrics), 0.9 + 0.45 * len(rows)), squeeze=False
+        1, len(metrics), figsize=(6.5 * len(metrics), 1.3 + 0.45 * len(rows)), squeeze=False
     )
     for axis, metric in zip(axes[0], metrics, strict=True):
         for position, row in enumerate(rows):
@@ -258,7 +258,9 @@ def plot_paired_differences(result: ComparisonResult, path: str) -> str:
         axis.set_yticks(range(len(rows)), [row["loss"] for row in rows])
         axis.invert_yaxis()
         short = _METRIC_SHORT.get(metric, metric)
-        axis.set_xlabel(f"Δ test {short} vs {reference} (points; 95 % CI, grey: per seed)")
+        axis.set_xlabel(
+            f"Δ test {short} vs {reference}, points\n(bar: 95 % interval; grey dots: single seeds)"
+        )
         axis.grid(alpha=0.3, axis="x")
     figure.suptitle(f"{result.config['dataset']}: paired differences to {reference}")
     figure.tight_layout()
