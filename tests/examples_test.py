@@ -178,3 +178,13 @@ def test_uniloss_ap_benchmark_runs():
     assert {row["loss"] for row in result.summary()} == {"crossentropy", "paper"}
     assert all("average_precision" in run.test_metrics for run in result.runs)
     assert result.paired()[0]["loss"] == "paper"
+
+
+def test_related_losses_regimes_benchmark_runs():
+    benchmark = _load("benchmarks/related_losses_regimes.py")
+    results = benchmark.main(regimes=("imbalance-10",), seeds=1, epochs=1, verbose=0)
+    result = results["imbalance-10"]
+    assert result.config["imbalance"] == 10.0 and result.config["model"] == "cnn1d"
+    assert {row["loss"] for row in result.paired()} == set(benchmark.IMBALANCE_LOSSES) - {
+        "crossentropy"
+    }
