@@ -240,3 +240,34 @@ def test_out_of_bounds_schedule_value_raises(toy_classification):
     callback = kal.callbacks.ParameterSchedule("beta", lambda epoch: -1.0)
     with pytest.raises(ValueError, match=r"'beta'.*\[0, inf\]; got -1.0"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+
+
+@pytest.mark.parametrize(
+    ("make_callback", "fix"),
+    [
+        (lambda: kal.callbacks.FocusSchedule("0-0.5"), "kal.losses.CrossentropyExpectationMix()"),
+        (
+            lambda: kal.callbacks.TemperatureSchedule(lambda epoch: 1.0),
+            "kal.StochasticLoss(['crossentropy', 'mse'])",
+        ),
+        (lambda: kal.callbacks.LossDiagnostics(), "kal.StochasticLoss(['crossentropy', 'mse'])"),
+        (
+            lambda: kal.callbacks.DeferredReweighting(1),
+            "kal.losses.LDAMLoss(kal.losses.imbalance.class_counts(y_train))",
+        ),
+    ],
+)
+def test_missing_loss_error_names_the_class_and_a_fix_that_works(make_callback, fix):
+    rng = np.random.default_rng(0)
+    x, y_train = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, size=32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss=kal.losses.CandidateLoss("mse"))
+    with pytest.raises(ValueError) as error:
+        model.fit(x, y_train, epochs=1, callbacks=[make_callback()], verbose=0)
+    message = str(error.value)
+    assert "CandidateLoss(name='mse')" in message and " object at 0x" not in message
+    assert f"model.compile(loss={fix})" in message
+    # follow the advice: the suggested loss is one the callback drives
+    suggested = eval(fix, {"kal": kal, "y_train": y_train})
+    model.compile(optimizer="adam", loss=suggested)
+    model.fit(x, y_train, epochs=2, callbacks=[make_callback()], verbose=0)

@@ -249,6 +249,7 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
             caller="AdaptiveLossAlignment",
             wanted="kal.losses.ClassCorrelationLoss, DistanceMixtureLoss or FocalWeightingLoss",
             loss_name=self.loss_name,
+            example="kal.losses.ClassCorrelationLoss(num_classes)",
         )
         bound = None if self.parameter_bound == "auto" else float(self.parameter_bound)
         self.adapter = adapter_for(loss, parameter_bound=bound, row_bound=self.row_bound)

@@ -67,6 +67,7 @@ class DeferredReweighting(keras.callbacks.Callback):
             caller="DeferredReweighting",
             wanted="a kal.losses.LDAMLoss or kal.losses.ClassBalancedLoss",
             loss_name=self.loss_name,
+            example="kal.losses.LDAMLoss(kal.losses.imbalance.class_counts(y_train))",
         )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -64,6 +64,9 @@ class FocusSchedule(ParameterSchedule):
     def _matches(self, loss: Any) -> bool:
         return isinstance(loss, CrossentropyExpectationMix)
 
+    def _example(self) -> str:
+        return "kal.losses.CrossentropyExpectationMix()"
+
     def _wanted(self) -> str:
         return "a kal.losses.CrossentropyExpectationMix"
 

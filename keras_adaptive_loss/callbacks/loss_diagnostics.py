@@ -44,6 +44,7 @@ class LossDiagnostics(keras.callbacks.Callback):
             caller="LossDiagnostics",
             wanted="a loss with diagnostics, such as kal.StochasticLoss",
             loss_name=self.loss_name,
+            example="kal.StochasticLoss(['crossentropy', 'mse'])",
         )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

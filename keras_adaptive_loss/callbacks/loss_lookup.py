@@ -17,6 +17,7 @@ def find_compiled_loss(
     caller: str,
     wanted: str,
     loss_name: str | None = None,
+    example: str | None = None,
 ) -> Any:
     """Returns the one loss in ``model.loss`` for which ``matches(loss)`` holds.
 
@@ -30,6 +31,8 @@ def find_compiled_loss(
         caller: the callback's name, for error messages.
         wanted: what a matching loss looks like, for error messages.
         loss_name: select the loss by its ``name`` when several match.
+        example: a loss expression the caller can drive, shown as the fix (e.g.
+            ``"kal.losses.CrossentropyExpectationMix()"``).
 
     Raises:
         ValueError: if the model is not compiled, no loss matches, or several match and
@@ -49,10 +52,11 @@ def find_compiled_loss(
     ]
     if not found:
         selector = f" named {loss_name!r}" if loss_name is not None else ""
+        fix = f", e.g. model.compile(loss={example})" if example else ""
         raise ValueError(
             f"{caller} found no compiled loss{selector} that it can drive: it needs {wanted}, but "
-            f"the model was compiled with loss={compiled!r}. Compile the model with such a loss "
-            "(e.g. model.compile(loss=kal.losses.CrossentropyExpectationMix()))."
+            f"the model was compiled with loss={_describe(compiled)}. Compile the model with "
+            f"such a loss{fix}."
         )
     if len(found) > 1:
         names = [getattr(loss, "name", repr(loss)) for loss in found]
@@ -61,3 +65,20 @@ def find_compiled_loss(
             "loss_name=... to choose one."
         )
     return found[0]
+
+
+def _describe(compiled: Any) -> str:
+    """The compiled loss(es) by class name and name, not by object repr."""
+
+    def one(loss: Any) -> str:
+        if isinstance(loss, str):
+            return repr(loss)
+        if isinstance(loss, keras.losses.Loss):
+            return f"{type(loss).__name__}(name={loss.name!r})"
+        return getattr(loss, "__name__", type(loss).__name__)
+
+    if isinstance(compiled, (list, tuple)):
+        return "[" + ", ".join(one(loss) for loss in compiled) + "]"
+    if isinstance(compiled, dict):
+        return "{" + ", ".join(f"{key!r}: {one(loss)}" for key, loss in compiled.items()) + "}"
+    return one(compiled)

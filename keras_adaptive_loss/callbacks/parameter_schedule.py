@@ -87,6 +87,10 @@ class ParameterSchedule(keras.callbacks.Callback):
     def _wanted(self) -> str:
         return f"an AdaptiveLoss with a parameter named {self.parameter!r}"
 
+    def _example(self) -> str | None:
+        """A loss this callback drives, for the error message's fix (None: no example)."""
+        return None
+
     def _value_at(self, position: int) -> float:
         return float(np.asarray(keras.ops.convert_to_numpy(self.schedule(position))))
 
@@ -105,6 +109,7 @@ class ParameterSchedule(keras.callbacks.Callback):
             caller=type(self).__name__,
             wanted=self._wanted(),
             loss_name=self.loss_name,
+            example=self._example(),
         )
         self._current = None
 

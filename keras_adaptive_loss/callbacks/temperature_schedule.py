@@ -32,6 +32,9 @@ class TemperatureSchedule(ParameterSchedule):
     ```
     """
 
+    def _example(self) -> str:
+        return "kal.StochasticLoss(['crossentropy', 'mse'])"
+
     def __init__(
         self,
         schedule: Callable[[int], Any],
