@@ -223,7 +223,6 @@ def plot_paired_differences(result: ComparisonResult, path: str) -> str:
     reference = result.reference
     rows = result.paired(reference)
     metrics = result.metric_names
-    by_seed = {(run.loss, run.seed): run for run in result.runs}
     figure, axes = plt.subplots(
         1, len(metrics), figsize=(6.5 * len(metrics), 1.3 + 0.45 * len(rows)), squeeze=False
     )
@@ -245,14 +244,10 @@ def plot_paired_differences(result: ComparisonResult, path: str) -> str:
                 )  # fmt: skip
             else:
                 axis.plot(mean, position, "o", color=colour)
-            seeds = [
-                s for (name, s) in by_seed if name == row["loss"] and (reference, s) in by_seed
-            ]
             dots = [
-                100 * (by_seed[(row["loss"], s)].test_metrics[metric]
-                       - by_seed[(reference, s)].test_metrics[metric])
-                for s in seeds
-            ]  # fmt: skip
+                100 * (values[metric] - reference_values[metric])
+                for values, reference_values in result.paired_values(row["loss"], reference)
+            ]
             axis.plot(dots, [position + 0.18] * len(dots), ".", color="grey", alpha=0.6)
         axis.axvline(0.0, color="black", linewidth=0.8)
         axis.set_yticks(range(len(rows)), [row["loss"] for row in rows])

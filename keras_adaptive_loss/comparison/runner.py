@@ -111,6 +111,17 @@ class ComparisonResult:
         losses = self.losses
         return "crossentropy" if "crossentropy" in losses else (losses[0] if losses else None)
 
+    def paired_values(
+        self, loss: str, reference: str
+    ) -> list[tuple[dict[str, float], dict[str, float]]]:
+        """``(test metrics of loss, test metrics of reference)`` for each seed both ran."""
+        by_seed = {(run.loss, run.seed): run.test_metrics for run in self.runs}
+        return [
+            (metrics, by_seed[(reference, seed)])
+            for (name, seed), metrics in by_seed.items()
+            if name == loss and (reference, seed) in by_seed
+        ]
+
     def paired(self, reference: str | None = None) -> list[dict[str, Any]]:
         """Per loss and test metric: the mean paired difference to ``reference`` over the
         seeds both have, with a 95 % Student-t interval and wins/ties/losses (see
@@ -121,17 +132,16 @@ class ComparisonResult:
                 f"Reference loss {reference!r} is not in this comparison; its losses are "
                 f"{self.losses}."
             )
-        by_seed = {(run.loss, run.seed): run for run in self.runs}
         rows = []
         for loss in self.losses:
             if loss == reference:
                 continue
-            seeds = [s for (name, s) in by_seed if name == loss and (reference, s) in by_seed]
-            row: dict[str, Any] = {"loss": loss, "reference": reference, "seeds": len(seeds)}
-            for metric in self.metric_names if seeds else ():
+            pairs = self.paired_values(loss, reference)
+            row: dict[str, Any] = {"loss": loss, "reference": reference, "seeds": len(pairs)}
+            for metric in self.metric_names if pairs else ():
                 stats = paired_difference(
-                    [by_seed[(loss, s)].test_metrics[metric] for s in seeds],
-                    [by_seed[(reference, s)].test_metrics[metric] for s in seeds],
+                    [values[metric] for values, _ in pairs],
+                    [reference_values[metric] for _, reference_values in pairs],
                 )
                 for key, value in stats.as_dict().items():
                     if key != "n":

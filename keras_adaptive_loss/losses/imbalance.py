@@ -94,6 +94,26 @@ def ldam_margins(counts: Sequence[float], max_margin: float) -> np.ndarray:
     return margins * (max_margin / margins.max())
 
 
+def _initial_weights(class_weights: Sequence[float] | None, default: np.ndarray) -> np.ndarray:
+    """``class_weights`` (one per class, as float32) if given, else ``default``."""
+    if class_weights is None:
+        return default.astype("float32")
+    weights = np.asarray(class_weights, "float32")
+    if weights.shape != default.shape:
+        raise ValueError(
+            f"class_weights needs one weight per class ({len(default)}); got shape {weights.shape}."
+        )
+    return weights
+
+
+def _check_classes(loss: Any, classes: Any) -> None:
+    if classes != len(loss.class_counts):
+        raise ValueError(
+            f"{type(loss).__name__} was built for {len(loss.class_counts)} classes but the "
+            f"predictions have {classes}."
+        )
+
+
 def _weighted(labels: Any, values: Any, weights: Any) -> Any:
     """Per-sample ``values`` times the weight of the sample's class (``sum_k q_k w_k``)."""
     return values * ops.sum(labels * ops.cast(weights, labels.dtype), axis=-1)
@@ -144,26 +164,16 @@ class ClassBalancedLoss(AdaptiveLoss):
             raise ValueError(f"gamma must be >= 0; got {gamma!r}.")
         self.class_counts = _checked_counts(class_counts).tolist()
         self.beta = float(beta)
-        weights = class_balanced_weights(self.class_counts, self.beta)
-        if class_weights is not None:
-            weights = np.asarray(class_weights, "float64")
-            if weights.shape != (len(self.class_counts),):
-                raise ValueError(
-                    f"class_weights needs one weight per class ({len(self.class_counts)}); got "
-                    f"shape {weights.shape}."
-                )
+        default = class_balanced_weights(self.class_counts, self.beta)
+        weights = _initial_weights(class_weights, default)
         self.base = base
         self.gamma = float(gamma)
         self.from_logits = bool(from_logits)
-        self.add_parameter("class_weights", weights.astype("float32"), minimum=0.0)
+        self.add_parameter("class_weights", weights, minimum=0.0)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         terms = candidates.classification_terms(y_true, y_pred, from_logits=self.from_logits)
-        if terms.labels.shape[-1] != len(self.class_counts):
-            raise ValueError(
-                f"{type(self).__name__} was built for {len(self.class_counts)} classes but the "
-                f"predictions have {terms.labels.shape[-1]}."
-            )
+        _check_classes(self, terms.labels.shape[-1])
         if self.base == "crossentropy":
             values = terms.crossentropy
         else:
@@ -229,22 +239,13 @@ class LDAMLoss(AdaptiveLoss):
         self.max_margin = float(max_margin)
         self.scale = float(scale)
         self.margins = ldam_margins(self.class_counts, self.max_margin).astype("float32")
-        classes = len(self.class_counts)
-        weights = np.ones(classes) if class_weights is None else np.asarray(class_weights)
-        if weights.shape != (classes,):
-            raise ValueError(
-                f"class_weights needs one weight per class ({classes}); got shape {weights.shape}."
-            )
+        weights = _initial_weights(class_weights, np.ones(len(self.class_counts)))
         self.from_logits = bool(from_logits)
-        self.add_parameter("class_weights", weights.astype("float32"), minimum=0.0)
+        self.add_parameter("class_weights", weights, minimum=0.0)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         y_pred = candidates.as_float(y_pred)
-        if y_pred.shape[-1] != len(self.class_counts):
-            raise ValueError(
-                f"{type(self).__name__} was built for {len(self.class_counts)} classes but the "
-                f"predictions have {y_pred.shape[-1]}."
-            )
+        _check_classes(self, y_pred.shape[-1])
         labels, log_p = candidates.labels_and_log_probs(
             y_true, y_pred, from_logits=self.from_logits
         )

@@ -33,6 +33,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.candidates import ClassificationTerms, candidate_from_terms
+from keras_adaptive_loss.losses.function_loss import FunctionLoss
 
 __all__ = [
     "ACTIVE_LOSSES",
@@ -151,34 +152,8 @@ def gce(y_true: Any, y_pred: Any, *, from_logits: bool = False, q: float = 0.7) 
     return keras.losses.categorical_generalized_cross_entropy(sparse, probabilities, q=q)
 
 
-class _OptionsLoss(keras.losses.Loss):
-    """A Keras loss that applies one per-sample function with fixed options."""
-
-    _function: Any = None
-
-    def __init__(
-        self,
-        from_logits: bool,
-        options: dict[str, Any],
-        name: str,
-        reduction: str | None,
-        dtype: Any,
-    ) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self._options = options
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return type(self)._function(y_true, y_pred, from_logits=self.from_logits, **self._options)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(from_logits=self.from_logits, **self._options)
-        return config
-
-
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class NormalizedCrossentropy(_OptionsLoss):
+class NormalizedCrossentropy(FunctionLoss):
     """Normalized cross-entropy, robust to label noise (Ma et al. 2020, Eq. 4).
 
     ``NCE = (-sum_k q_k log p_k) / (-sum_k log p_k)``, in ``[0, 1]``. Alone it underfits (the
@@ -195,7 +170,7 @@ class NormalizedCrossentropy(_OptionsLoss):
     0.2
     """
 
-    _function = nce
+    function = nce
 
     def __init__(
         self,
@@ -208,7 +183,7 @@ class NormalizedCrossentropy(_OptionsLoss):
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class NormalizedFocalLoss(_OptionsLoss):
+class NormalizedFocalLoss(FunctionLoss):
     """Normalized focal loss (Ma et al. 2020, Eq. 5): the focal loss of the label divided by
     the sum of the focal losses of all labels; ``gamma = 0`` is `NormalizedCrossentropy`.
 
@@ -224,7 +199,7 @@ class NormalizedFocalLoss(_OptionsLoss):
     True
     """
 
-    _function = normalized_focal
+    function = normalized_focal
 
     def __init__(
         self,
@@ -240,7 +215,7 @@ class NormalizedFocalLoss(_OptionsLoss):
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class ReverseCrossentropy(_OptionsLoss):
+class ReverseCrossentropy(FunctionLoss):
     """Reverse cross-entropy ``-sum_k p_k log q_k`` with ``log 0`` clamped to ``log_zero``
     (A = -4; Wang et al. 2019, used as the passive loss of Ma et al. 2020). For a hard label
     it is ``-A (1 - p_y)``: a bounded, noise-tolerant loss.
@@ -255,7 +230,7 @@ class ReverseCrossentropy(_OptionsLoss):
     1.0
     """
 
-    _function = rce
+    function = rce
 
     def __init__(
         self,
@@ -271,7 +246,7 @@ class ReverseCrossentropy(_OptionsLoss):
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class ActivePassiveLoss(_OptionsLoss):
+class ActivePassiveLoss(FunctionLoss):
     """``alpha * active + beta * passive``: an active-passive loss (APL; Ma et al. 2020, Eq. 6).
 
     The active loss raises the probability of the labelled class, the passive one lowers the
@@ -295,7 +270,7 @@ class ActivePassiveLoss(_OptionsLoss):
     2.2
     """
 
-    _function = active_passive
+    function = active_passive
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.candidates import ClassificationTerms, candidate_from_terms
+from keras_adaptive_loss.losses.function_loss import FunctionLoss
 
 __all__ = ["PolyLoss", "Squentropy", "poly", "squentropy"]
 
@@ -67,19 +68,8 @@ def squentropy(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
     return terms.crossentropy + square
 
 
-class _PolynomialLoss(keras.losses.Loss):
-    def __init__(self, from_logits: bool, name: str, reduction: str | None, dtype: Any) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config["from_logits"] = self.from_logits
-        return config
-
-
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class PolyLoss(_PolynomialLoss):
+class PolyLoss(FunctionLoss):
     """PolyLoss: ``CE + sum_j epsilon_j (1 - p_t)^j`` (Leng et al. 2022, Eq. 3).
 
     ``epsilon = 0`` is cross-entropy; one coefficient is Poly-1, the paper's recommended form
@@ -98,6 +88,8 @@ class PolyLoss(_PolynomialLoss):
     4.531657...
     """
 
+    function = poly
+
     def __init__(
         self,
         epsilon: float | Sequence[float] = 1.0,
@@ -106,20 +98,12 @@ class PolyLoss(_PolynomialLoss):
         reduction: str | None = "sum_over_batch_size",
         dtype: Any = None,
     ) -> None:
-        super().__init__(from_logits, name, reduction, dtype)
         self.epsilon = _epsilons(epsilon)
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return poly(y_true, y_pred, from_logits=self.from_logits, epsilon=self.epsilon)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config["epsilon"] = list(self.epsilon)
-        return config
+        super().__init__(from_logits, {"epsilon": list(self.epsilon)}, name, reduction, dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class Squentropy(_PolynomialLoss):
+class Squentropy(FunctionLoss):
     """Squentropy: cross-entropy plus the mean squared logit of the incorrect classes
     (Hui, Belkin & Wright 2023, Eq. 2). A drop-in replacement for cross-entropy with the same
     optimiser settings; the paper reports better accuracy and calibration. Needs logits.
@@ -135,6 +119,8 @@ class Squentropy(_PolynomialLoss):
     True
     """
 
+    function = squentropy
+
     def __init__(
         self,
         from_logits: bool = True,
@@ -144,7 +130,4 @@ class Squentropy(_PolynomialLoss):
     ) -> None:
         if not from_logits:
             squentropy(None, None, from_logits=False)  # raises the explanation
-        super().__init__(from_logits, name, reduction, dtype)
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return squentropy(y_true, y_pred, from_logits=self.from_logits)
+        super().__init__(from_logits, {}, name, reduction, dtype)

@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from keras_adaptive_loss.losses import candidates
+from keras_adaptive_loss.losses.function_loss import FunctionLoss
 
 __all__ = ["Sparsemax", "SparsemaxLoss", "sparsemax", "sparsemax_loss", "sparsemax_threshold"]
 
@@ -80,7 +81,7 @@ class Sparsemax(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class SparsemaxLoss(keras.losses.Loss):
+class SparsemaxLoss(FunctionLoss):
     """The sparsemax loss (Martins & Astudillo 2016, Eq. 16), on logits.
 
     Train a linear output with it and read sparse probabilities with a `Sparsemax` layer
@@ -95,6 +96,8 @@ class SparsemaxLoss(keras.losses.Loss):
     0.0
     """
 
+    function = sparsemax_loss
+
     def __init__(
         self,
         from_logits: bool = True,
@@ -104,13 +107,4 @@ class SparsemaxLoss(keras.losses.Loss):
     ) -> None:
         if not from_logits:
             sparsemax_loss(None, None, from_logits=False)  # raises the explanation
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = True
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return sparsemax_loss(y_true, y_pred, from_logits=True)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config["from_logits"] = True
-        return config
+        super().__init__(True, {}, name, reduction, dtype)
