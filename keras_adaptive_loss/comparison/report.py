@@ -24,11 +24,15 @@ __all__ = [
     "settings_line",
 ]
 
-_METRIC_TITLES = {"accuracy": "test accuracy %", "average_precision": "test AP %"}
+_METRIC_TITLES = {
+    "accuracy": "test accuracy %",
+    "average_precision": "test AP %",
+    "f1": "test F1 %",
+}
 
 
 _OPTIMIZER_TITLES = {"adam": "Adam", "sgd": "SGD(momentum 0.9)"}
-_METRIC_SHORT = {"accuracy": "accuracy", "average_precision": "AP"}
+_METRIC_SHORT = {"accuracy": "accuracy", "average_precision": "AP", "f1": "F1"}
 
 
 def _paired_cell(row: dict[str, Any], metric: str) -> str:

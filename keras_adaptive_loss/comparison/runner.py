@@ -34,7 +34,7 @@ from keras_adaptive_loss.comparison.recorders import (
     EpochTimer,
     ParameterRecorder,
 )
-from keras_adaptive_loss.controllers.metrics import average_precision
+from keras_adaptive_loss.controllers.metrics import average_precision, f1_score
 
 __all__ = ["DEFAULT_LOSSES", "ComparisonResult", "RunRecord", "compare", "load_data"]
 
@@ -358,6 +358,7 @@ def _test_metrics(
     metrics = {"accuracy": float(np.mean(probabilities.argmax(-1) == data.y_test))}
     if data.num_classes == 2:
         metrics["average_precision"] = average_precision(data.y_test, probabilities[:, 1])
+        metrics["f1"] = f1_score(data.y_test, probabilities.argmax(-1))
     return metrics
 
 
@@ -395,9 +396,10 @@ def compare(
     before it is built) and sees the same data, so the rows differ only in the loss. Each run
     trains on the training split minus a fixed validation hold-out (``validation_fraction``; it
     gives the learning curves and ALA's validation statistics) and is scored on the test split:
-    accuracy, plus average precision on binary tasks. Because every seed pairs the losses, the
-    table reports each loss's mean *paired* difference to ``reference`` with a 95 % Student-t
-    interval over seeds and wins/ties/losses (`ComparisonResult.paired`).
+    accuracy, plus average precision and F1 (of class 1) on binary tasks. Because every seed
+    pairs the losses, the table reports each loss's mean *paired* difference to ``reference``
+    with a 95 % Student-t interval over seeds and wins/ties/losses
+    (`ComparisonResult.paired`).
 
     Regimes (training data only; the test split is never changed): ``train_size`` keeps a
     stratified subset of the training split, ``imbalance`` an exponential long tail

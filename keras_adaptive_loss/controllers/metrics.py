@@ -8,7 +8,13 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["average_precision", "classification_error", "nearest_neighbour_error", "resolve"]
+__all__ = [
+    "average_precision",
+    "classification_error",
+    "f1_score",
+    "nearest_neighbour_error",
+    "resolve",
+]
 
 
 def classification_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -16,6 +22,20 @@ def classification_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     y_true = np.asarray(y_true)
     labels = y_true.argmax(-1) if y_true.ndim == 2 and y_true.shape[1] > 1 else y_true.reshape(-1)
     return float(np.mean(np.asarray(y_pred).argmax(-1) != labels))
+
+
+def f1_score(y_true: np.ndarray, predicted: np.ndarray) -> float:
+    """F1 of the positive class (label 1) of hard 0/1 predictions, as scikit-learn's
+    ``f1_score`` (0 when there are no positives and none predicted).
+
+    >>> f1_score(np.array([1, 0, 1, 1]), np.array([1, 1, 0, 1]))  # TP 2, FP 1, FN 1
+    0.6666666666666666
+    """
+    y_true = np.asarray(y_true).reshape(-1) == 1
+    predicted = np.asarray(predicted).reshape(-1) == 1
+    tp = float(np.sum(y_true & predicted))
+    denominator = 2 * tp + float(np.sum(y_true != predicted))
+    return 0.0 if denominator == 0 else 2 * tp / denominator
 
 
 def nearest_neighbour_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
