@@ -89,6 +89,12 @@ LOSSES = {
         lambda logits, c: kal.losses.UncertaintyWeightedLoss("focal", from_logits=logits),
         "multiclass",
     ),
+    "anyloss-binary": (lambda logits, c: kal.losses.AnyLoss("f1", from_logits=logits), "binary"),
+    "anyloss-multiclass": (
+        lambda logits, c: kal.losses.AnyLoss("gmean", from_logits=logits),
+        "multiclass",
+    ),
+    "ensloss": (lambda logits, c: kal.losses.EnsLoss(from_logits=logits, seed=0), "binary"),
     "distance-mixture": (lambda logits, c: kal.losses.DistanceMixtureLoss(), "embedding"),
     "focal-weighting": (lambda logits, c: kal.losses.FocalWeightingLoss(), "embedding"),
 }
@@ -207,7 +213,9 @@ def _assert_state_finite(loss):
 
 @SETTINGS
 @given(
-    name=st.sampled_from([*CLASS_ID_LOSSES, "uniloss-ap", "uniloss-fbeta"]),
+    name=st.sampled_from(
+        [*CLASS_ID_LOSSES, "uniloss-ap", "uniloss-fbeta", "anyloss-binary", "ensloss"]
+    ),
     mismatch=st.sampled_from(["one_hot_width", "labels_rank", "predictions_rank", "two_columns"]),
     batch=st.integers(1, 8),
 )

@@ -12,10 +12,12 @@ import numpy as np
 from keras_adaptive_loss import callbacks as kal_callbacks
 from keras_adaptive_loss.losses import (
     ActivePassiveLoss,
+    AnyLoss,
     CandidateLoss,
     ClassBalancedLoss,
     ClassCorrelationLoss,
     CrossentropyExpectationMix,
+    EnsLoss,
     LDAMLoss,
     NormalizedFocalLoss,
     ReverseCrossentropy,
@@ -107,6 +109,20 @@ def _class_balanced(context: LossContext) -> LossSetup:
     return LossSetup(ClassBalancedLoss(_counts(context, "class-balanced"), base="focal"))
 
 
+def _anyloss(metric: str) -> Callable[[LossContext], LossSetup]:
+    return lambda context: LossSetup(AnyLoss(metric))
+
+
+def _ensloss(context: LossContext) -> LossSetup:
+    if context.num_classes != 2:
+        raise ValueError(
+            f"Loss 'ensloss' is for binary tasks; this one has {context.num_classes} classes. "
+            "Make it binary with positive_class=k (CLI: --positive-class k), or use "
+            "'anyloss-f1' (macro-averaged over classes)."
+        )
+    return LossSetup(EnsLoss(seed=context.seed))
+
+
 def _ala(context: LossContext) -> LossSetup:
     # The callback's default K = 200 steps, shortened so that a run makes at least 10
     # decisions (and at least 4 steps, for the 4 measurements per period). The loss and the
@@ -139,6 +155,11 @@ LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
     "squentropy": lambda context: LossSetup(Squentropy(), logits=True),
     "ldam-drw": _ldam_drw,
     "class-balanced": _class_balanced,
+    "anyloss-f1": _anyloss("f1"),
+    "anyloss-accuracy": _anyloss("accuracy"),
+    "anyloss-balanced-accuracy": _anyloss("balanced_accuracy"),
+    "anyloss-gmean": _anyloss("gmean"),
+    "ensloss": _ensloss,
 }
 
 

@@ -5,7 +5,14 @@
 (19, True)
 """
 
-from keras_adaptive_loss.losses import candidates, imbalance, noisy_labels, polynomial, refactorings
+from keras_adaptive_loss.losses import (
+    candidates,
+    imbalance,
+    metric_derived,
+    noisy_labels,
+    polynomial,
+    refactorings,
+)
 from keras_adaptive_loss.losses.alignment import (
     ClassCorrelationLoss,
     DistanceMixtureLoss,
@@ -15,6 +22,7 @@ from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidate_loss import CandidateLoss
 from keras_adaptive_loss.losses.decision import DecisionNetwork
 from keras_adaptive_loss.losses.imbalance import ClassBalancedLoss, LDAMLoss
+from keras_adaptive_loss.losses.metric_derived import AnyLoss, EnsLoss
 from keras_adaptive_loss.losses.mixing import (
     CrossentropyExpectationMix,
     focus_to_weights,
@@ -42,6 +50,7 @@ from keras_adaptive_loss.losses.uniloss import (
 __all__ = [
     "ActivePassiveLoss",
     "AdaptiveLoss",
+    "AnyLoss",
     "Candidate",
     "CandidateLoss",
     "ClassBalancedLoss",
@@ -49,6 +58,7 @@ __all__ = [
     "CrossentropyExpectationMix",
     "DecisionNetwork",
     "DistanceMixtureLoss",
+    "EnsLoss",
     "FocalWeightingLoss",
     "LDAMLoss",
     "NormalizedCrossentropy",
@@ -70,6 +80,7 @@ __all__ = [
     "focus_to_weights",
     "get",
     "imbalance",
+    "metric_derived",
     "noisy_labels",
     "polynomial",
     "refactorings",

@@ -181,7 +181,7 @@ def binary_scores(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any
     return scores, binary_labels(y_true)
 
 
-def _check_binary_labels(y_true: Any, y_pred: Any, from_logits: bool, metric: str) -> None:
+def check_binary_labels(y_true: Any, y_pred: Any, from_logits: bool, metric: str) -> None:
     binary_scores(y_true, y_pred, from_logits)  # shape checks
     known = keras.ops.convert_to_numpy(y_true) if _is_concrete(y_true) else None
     if known is not None and not np.isin(known, (0, 1)).all():
@@ -297,7 +297,7 @@ class AveragePrecisionRefactoring(Refactoring):
         return _degenerate_binary(y_true)
 
     def check(self, y_true: Any, y_pred: Any) -> None:
-        _check_binary_labels(y_true, y_pred, self.from_logits, "UniLossAveragePrecision")
+        check_binary_labels(y_true, y_pred, self.from_logits, "UniLossAveragePrecision")
 
     def get_config(self) -> dict[str, Any]:
         return {"from_logits": self.from_logits, "layout": self.layout, "scores": self.scores}
@@ -341,7 +341,7 @@ class FBetaRefactoring(Refactoring):
         return _degenerate_binary(y_true)
 
     def check(self, y_true: Any, y_pred: Any) -> None:
-        _check_binary_labels(y_true, y_pred, self.from_logits, "UniLossFBeta")
+        check_binary_labels(y_true, y_pred, self.from_logits, "UniLossFBeta")
 
     def get_config(self) -> dict[str, Any]:
         return {"beta": self.beta, "from_logits": self.from_logits}
