@@ -290,7 +290,7 @@ def test_large_focal_weight_focuses_on_the_hardest_pair():
     labels, embeddings = _embeddings(seed=3)
     d, positive, _ = _numpy_pairs(labels, embeddings)
     hardest = np.where(positive, d - 1.0, -np.inf).max(-1)
-    focused = ops.convert_to_numpy(alignment._soft_plus_sum(200.0 * (d - 1.0), positive)) / 200.0
+    focused = ops.convert_to_numpy(alignment.soft_plus_sum(200.0 * (d - 1.0), positive)) / 200.0
     clear = positive.any(-1) & (hardest > 0.05)  # (1/Φ) log(1 + e^{Φ x}) -> max(x, 0)
     assert clear.any()
     np.testing.assert_allclose(focused[clear], hardest[clear], atol=0.02)

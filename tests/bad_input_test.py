@@ -97,6 +97,7 @@ LOSSES = {
     "ensloss": (lambda logits, c: kal.losses.EnsLoss(from_logits=logits, seed=0), "binary"),
     "distance-mixture": (lambda logits, c: kal.losses.DistanceMixtureLoss(), "embedding"),
     "focal-weighting": (lambda logits, c: kal.losses.FocalWeightingLoss(), "embedding"),
+    "multi-similarity": (lambda logits, c: kal.losses.MultiSimilarityLoss(), "embedding"),
 }
 CLASS_ID_LOSSES = [name for name, (_, task) in LOSSES.items() if task == "multiclass"]
 

@@ -9,6 +9,7 @@ from keras_adaptive_loss.losses import (
     candidates,
     imbalance,
     metric_derived,
+    metric_learning,
     noisy_labels,
     polynomial,
     refactorings,
@@ -23,6 +24,7 @@ from keras_adaptive_loss.losses.candidate_loss import CandidateLoss
 from keras_adaptive_loss.losses.decision import DecisionNetwork
 from keras_adaptive_loss.losses.imbalance import ClassBalancedLoss, LDAMLoss
 from keras_adaptive_loss.losses.metric_derived import AnyLoss, EnsLoss
+from keras_adaptive_loss.losses.metric_learning import MultiSimilarityLoss
 from keras_adaptive_loss.losses.mixing import (
     CrossentropyExpectationMix,
     focus_to_weights,
@@ -61,6 +63,7 @@ __all__ = [
     "EnsLoss",
     "FocalWeightingLoss",
     "LDAMLoss",
+    "MultiSimilarityLoss",
     "NormalizedCrossentropy",
     "NormalizedFocalLoss",
     "PolyLoss",
@@ -81,6 +84,7 @@ __all__ = [
     "get",
     "imbalance",
     "metric_derived",
+    "metric_learning",
     "noisy_labels",
     "polynomial",
     "refactorings",

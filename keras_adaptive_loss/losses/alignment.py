@@ -23,7 +23,10 @@ __all__ = [
     "ClassCorrelationLoss",
     "DistanceMixtureLoss",
     "FocalWeightingLoss",
+    "check_metric_learning_inputs",
+    "pair_masks",
     "pairwise_distances",
+    "soft_plus_sum",
 ]
 
 _DISTANCE_EPSILON = 1e-6
@@ -163,14 +166,18 @@ def pairwise_distances(embeddings: Any) -> Any:
     return ops.sqrt(d2 + _DISTANCE_EPSILON)
 
 
-def _pair_masks(y_true: Any, batch: Any) -> tuple[Any, Any]:
+def pair_masks(y_true: Any, batch: Any) -> tuple[Any, Any]:
+    """``(positive, negative)`` boolean ``[batch, batch]`` masks: same label (not the sample
+    itself) and different label."""
     labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     same = ops.equal(labels[:, None], labels[None, :])
     not_self = ops.logical_not(ops.eye(batch, dtype="bool"))
     return ops.logical_and(same, not_self), ops.logical_not(same)
 
 
-def _check_metric_learning_inputs(y_true: Any, y_pred: Any, loss: str) -> None:
+def check_metric_learning_inputs(y_true: Any, y_pred: Any, loss: str) -> None:
+    """Raises a `ValueError` naming ``loss`` unless ``y_pred`` is ``[batch, dimensions]`` and
+    ``y_true`` holds one integer label per sample."""
     if len(y_pred.shape) != 2:
         raise ValueError(
             f"{loss} expects embeddings of shape [batch, dimensions]; got {y_pred.shape}."
@@ -234,9 +241,9 @@ class DistanceMixtureLoss(AdaptiveLoss):
         self.add_parameter("phi", phi, minimum=0.0, maximum=1.0)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        _check_metric_learning_inputs(y_true, y_pred, "DistanceMixtureLoss")
+        check_metric_learning_inputs(y_true, y_pred, "DistanceMixtureLoss")
         distances = pairwise_distances(y_pred)
-        positive, negative = _pair_masks(y_true, ops.shape(distances)[0])
+        positive, negative = pair_masks(y_true, ops.shape(distances)[0])
         phi = ops.cast(self.variable("phi"), distances.dtype)
         pull = sum(phi[i] * f(distances) for i, (_, f) in enumerate(POSITIVE_DISTANCE_FUNCTIONS))
         push = sum(
@@ -285,12 +292,12 @@ class FocalWeightingLoss(AdaptiveLoss):
         self.add_parameter("phi", phi, minimum=1e-3)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        _check_metric_learning_inputs(y_true, y_pred, "FocalWeightingLoss")
+        check_metric_learning_inputs(y_true, y_pred, "FocalWeightingLoss")
         distances = pairwise_distances(y_pred)
-        positive, negative = _pair_masks(y_true, ops.shape(distances)[0])
+        positive, negative = pair_masks(y_true, ops.shape(distances)[0])
         phi = ops.cast(self.variable("phi"), distances.dtype)
-        pull = _soft_plus_sum(phi[0] * (distances - self.alpha), positive) / phi[0]
-        push = _soft_plus_sum(-phi[1] * (distances - self.alpha), negative) / phi[1]
+        pull = soft_plus_sum(phi[0] * (distances - self.alpha), positive) / phi[0]
+        push = soft_plus_sum(-phi[1] * (distances - self.alpha), negative) / phi[1]
         return pull + push
 
     def get_config(self) -> dict[str, Any]:
@@ -299,7 +306,7 @@ class FocalWeightingLoss(AdaptiveLoss):
         return config
 
 
-def _soft_plus_sum(z: Any, mask: Any) -> Any:
+def soft_plus_sum(z: Any, mask: Any) -> Any:
     """``log(1 + sum_j mask_ij exp(z_ij))`` per row, stably (0 for an empty row)."""
     z = ops.where(mask, z, -1e9)
     with_zero = ops.concatenate([ops.zeros_like(z[:, :1]), z], axis=-1)
