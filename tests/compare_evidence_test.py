@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, f1_score
 
 import keras_adaptive_loss as kal
 from keras_adaptive_loss import datasets
@@ -19,6 +19,7 @@ from keras_adaptive_loss.comparison.paired import paired_difference
 from keras_adaptive_loss.comparison.recorders import BestEpochWeights
 from keras_adaptive_loss.comparison.runner import ComparisonResult, RunRecord, _noisy_labels
 from keras_adaptive_loss.controllers.metrics import average_precision
+from keras_adaptive_loss.controllers.metrics import f1_score as our_f1_score
 
 # ---------------------------------------------------------------- paired statistics
 
@@ -142,6 +143,14 @@ def test_average_precision_with_ties_equals_sklearn():
 
 
 # ---------------------------------------------------------------- regimes
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_f1_of_class_one_equals_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y, predicted = rng.integers(0, 2, 30), rng.integers(0, 2, 30)
+    assert our_f1_score(y, predicted) == pytest.approx(f1_score(y, predicted))
+    assert our_f1_score(np.zeros(4), np.zeros(4)) == 0.0  # no positives, none predicted
 
 
 @pytest.mark.parametrize("kind", ["symmetric", "pair"])

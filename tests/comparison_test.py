@@ -143,7 +143,8 @@ def test_binary_task_reports_average_precision_and_trains_uniloss_ap():
     assert result.config["dataset"] == "digits-0-vs-rest"
     for run in result.runs:
         assert 0.5 < run.test_metrics["average_precision"] <= 1.0
-    assert "test AP %" in result.table()
+        assert 0.0 <= run.test_metrics["f1"] <= 1.0
+    assert "test AP %" in result.table() and "test F1 %" in result.table()
 
 
 def test_model_presets_and_user_builder():
