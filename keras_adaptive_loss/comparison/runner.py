@@ -28,6 +28,7 @@ from keras_adaptive_loss.comparison.loss_presets import (
 from keras_adaptive_loss.comparison.model_presets import build_model
 from keras_adaptive_loss.comparison.output_dir import OutputDirectory
 from keras_adaptive_loss.comparison.paired import paired_difference
+from keras_adaptive_loss.comparison.progress import RunProgress
 from keras_adaptive_loss.comparison.recorders import (
     EVALUATIONS,
     BestEpochWeights,
@@ -388,6 +389,7 @@ def compare(
     output: str | None = None,
     plots: bool = True,
     resume: bool = False,
+    tensorboard: str | None = None,
     verbose: int = 1,
 ) -> ComparisonResult:
     """Trains the same model with each loss over several seeds and compares them.
@@ -446,7 +448,12 @@ def compare(
         plots: write PNG plots into ``output`` (needs matplotlib).
         resume: continue the comparison saved in ``output``: its finished (loss, seed) runs
             are kept and only the others are trained. The settings must be the same.
-        verbose: 1 shows a progress bar over runs and prints the table; 0 is silent.
+        tensorboard: a directory for TensorBoard logs, one per run
+            (``<tensorboard>/<loss>/seed-<s>``), with every adapted parameter the loss's
+            callbacks log; ``None`` writes none.
+        verbose: 1 reports each run (the loss and seed in flight, then its test scores:
+            one line per run, rewritten in place on a terminal) and prints the table; 0 is
+            silent.
 
     Returns:
         A `ComparisonResult`; ``result.table()`` is the printed table.
@@ -549,7 +556,7 @@ def compare(
         result = _run_all(
             specs, seed_list, finished, model, data, (x_train, y_train, x_val, y_val),
             epochs, batch_size, functools.partial(make_optimizer, learning_rate), distribution,
-            jit_compile, config, folder, verbose,
+            jit_compile, config, folder, verbose, tensorboard,
         )  # fmt: skip
         if verbose:
             print()
@@ -586,22 +593,21 @@ def _previous_runs(folder: OutputDirectory, config: dict[str, Any]) -> dict[tupl
 
 def _run_all(
     specs, seed_list, finished, model, data, splits, epochs, batch_size, new_optimizer,
-    distribution, jit_compile, config, folder, verbose,
+    distribution, jit_compile, config, folder, verbose, tensorboard=None,
 ) -> ComparisonResult:  # fmt: skip
     """Trains every (loss, seed) run not in ``finished``, saving after each one."""
     x_train, _, x_val, _ = splits
     steps_per_epoch = -(-len(x_train) // batch_size)
     total = len(specs) * len(seed_list)
-    progress = (
-        keras.utils.Progbar(total, unit_name="run", stateful_metrics=["test_accuracy"])
-        if verbose
-        else None
-    )
+    progress = RunProgress(total) if verbose else None
     runs = dict(finished)
     order = [(label, seed) for seed in seed_list for label in specs]
     start = time.perf_counter()
     for label, seed in order:
-        if (label, seed) not in runs:
+        resumed = (label, seed) in runs
+        if not resumed:
+            if progress is not None:
+                progress.start(label, seed)
             seed_splits = _noisy_labels(splits, seed, data.num_classes, config)
             counts = np.bincount(seed_splits[1], minlength=data.num_classes)
             context = LossContext(
@@ -614,15 +620,24 @@ def _run_all(
             )
             runs[(label, seed)] = _train_once(
                 label, specs[label], context, model, data, seed_splits, epochs, batch_size,
-                new_optimizer, distribution, jit_compile, config,
+                new_optimizer, distribution, jit_compile, config, tensorboard,
             )  # fmt: skip
             if folder is not None:
                 done = [runs[key] for key in order if key in runs]
                 ComparisonResult(config, done).save(folder.path, plots=False, complete=False)
         if progress is not None:
-            progress.add(1, [("test_accuracy", runs[(label, seed)].test_metrics["accuracy"])])
+            progress.finish(label, seed, runs[(label, seed)].test_metrics, resumed=resumed)
     config["total_seconds"] = time.perf_counter() - start
     return ComparisonResult(config, [runs[key] for key in order])
+
+
+def _tensorboard(directory: str | None, label: str, seed: int) -> list[keras.callbacks.Callback]:
+    """A TensorBoard callback for one run, listed after the loss's own callbacks so that the
+    parameters they write into ``logs`` reach it."""
+    if directory is None:
+        return []
+    safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in label)
+    return [keras.callbacks.TensorBoard(os.path.join(directory, safe, f"seed-{seed}"))]
 
 
 def _train_once(
@@ -638,6 +653,7 @@ def _train_once(
     distribution: tf.distribute.Strategy | None,
     jit_compile: bool,
     config: dict[str, Any],
+    tensorboard: str | None = None,
 ) -> RunRecord:
     x_train, y_train, x_val, y_val = splits
     keras.utils.set_random_seed(context.seed)
@@ -665,7 +681,13 @@ def _train_once(
         validation_batch_size=_even_first_batch(len(x_val), batch_size, distribution),
         epochs=epochs,
         batch_size=batch_size,
-        callbacks=[*setup.callbacks, timer, recorder, *([selector] if selector else [])],
+        callbacks=[
+            *setup.callbacks,
+            timer,
+            recorder,
+            *([selector] if selector else []),
+            *_tensorboard(tensorboard, label, context.seed),
+        ],
         verbose=0,
     )
     return RunRecord(

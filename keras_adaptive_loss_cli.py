@@ -1,0 +1,243 @@
+"""The ``keras-adaptive-loss`` console script.
+
+    keras-adaptive-loss compare --dataset digits --losses crossentropy,focal,ala \\
+        --seeds 5 --epochs 20 --output runs/
+    keras-adaptive-loss list
+    keras-adaptive-loss --version
+
+This module lives outside the `keras_adaptive_loss` package on purpose: importing the package
+imports TensorFlow (several seconds and a screen of C++ log lines), which ``--help``,
+``--version`` and ``list`` do not need. TensorFlow is imported only to run a comparison, with
+its start-up log lines silenced. A bad argument prints one line
+(``keras-adaptive-loss: error: ...``) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+
+PROGRAM = "keras-adaptive-loss"
+
+#: The names ``list`` prints, kept here so that it does not import TensorFlow; a test checks
+#: that they equal `kal.comparison.LOSSES`, `MODELS`, `DEFAULT_LOSSES` and
+#: `kal.datasets.NAMES`.
+LOSS_NAMES = (
+    "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
+    "uniloss-accuracy", "uniloss-ap", "ala", "nce-rce", "nce-mae", "normalized-focal", "rce",
+    "gce", "squentropy", "ldam-drw", "class-balanced", "anyloss-f1", "anyloss-accuracy",
+    "anyloss-balanced-accuracy", "anyloss-gmean", "ensloss",
+)  # fmt: skip
+DEFAULT_LOSS_NAMES = (
+    "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
+    "uniloss-accuracy", "ala",
+)  # fmt: skip
+MODEL_NAMES = ("mlp", "cnn1d", "resnet")
+DATASET_NAMES = ("digits", "iris", "wine", "breast_cancer", "mnist1d")
+
+EXAMPLES = """examples:
+  # does anything beat cross-entropy on digits? (the default losses, 5 seeds)
+  keras-adaptive-loss compare --dataset digits --output runs/digits
+
+  # the label-noise regime on MNIST-1D: 20 % of training labels flipped
+  keras-adaptive-loss compare --dataset mnist1d --model cnn1d --label-noise 0.2 \\
+      --losses crossentropy,focal,nce-rce,gce --output runs/noise
+
+  # your own data (a CSV with a "label" column), a binary task scored by AP and F1
+  keras-adaptive-loss compare --dataset my.csv --positive-class 1 \\
+      --losses crossentropy,uniloss-ap,anyloss-f1 --tensorboard runs/tb
+"""
+
+
+def version() -> str:
+    """The installed package's version, read without importing the package."""
+    try:
+        return metadata.version(PROGRAM)
+    except metadata.PackageNotFoundError:  # a source checkout that was never installed
+        init = os.path.join(os.path.dirname(__file__), "keras_adaptive_loss", "__init__.py")
+        with open(init) as file:
+            return re.search(r'__version__ = "([^"]+)"', file.read()).group(1)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, without the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{PROGRAM}: error: {message}\n")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default and keeps the examples' line breaks."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROGRAM, description="Compare adaptive losses with cross-entropy.")
+    parser.add_argument("--version", action="version", version=f"{PROGRAM} {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser(
+        "compare",
+        help="train one model with several losses over seeds",
+        description=(
+            "Train the same model with each loss over several seeds (same initial weights and "
+            "data per seed) and report each loss's paired difference to the reference loss "
+            "with a 95 % interval."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
+    run.add_argument(
+        "--dataset",
+        default="digits",
+        help="offline name (" + ", ".join(DATASET_NAMES) + "), a .csv or .npz file, "
+        "synthetic:key=value,..., or a TFDS name",
+    )
+    run.add_argument(
+        "--losses",
+        default=",".join(DEFAULT_LOSS_NAMES),
+        help="comma-separated presets, from: " + ", ".join(LOSS_NAMES),
+    )
+    run.add_argument("--model", default="mlp", help=", ".join(MODEL_NAMES))
+    run.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...)")
+    run.add_argument("--epochs", type=int, default=20, help="training epochs per run")
+    run.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    run.add_argument("--learning-rate", type=float, default=1e-3, help="optimizer step size")
+    run.add_argument(
+        "--strategy", choices=("none", "mirrored"), default="none", help="tf.distribute strategy"
+    )
+    run.add_argument("--jit", action="store_true", help="compile training steps with XLA")
+    run.add_argument("--positive-class", type=int, default=None, help="train class k vs rest")
+    run.add_argument(
+        "--reference",
+        default=None,
+        help="loss the others are paired against (default: crossentropy, else the first loss)",
+    )
+    run.add_argument(
+        "--optimizer", choices=("adam", "sgd"), default="adam", help="adam, or sgd (momentum 0.9)"
+    )
+    run.add_argument(
+        "--label-noise",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="flip this fraction of training and validation labels",
+    )
+    run.add_argument(
+        "--noise-type",
+        choices=("symmetric", "pair"),
+        default="symmetric",
+        help="flip to any other class, or class c to c+1",
+    )
+    run.add_argument(
+        "--imbalance",
+        type=float,
+        default=None,
+        metavar="RATIO",
+        help="exponential long tail on the training split, head:tail RATIO",
+    )
+    run.add_argument(
+        "--train-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep N samples of the training split (stratified)",
+    )
+    run.add_argument(
+        "--evaluation",
+        choices=("last", "best", "best-latest"),
+        default="last",
+        help="score the last epoch, or the best validation epoch (ties: earliest, or latest)",
+    )
+    run.add_argument("--label-column", default="label", help="label column of a .csv dataset")
+    run.add_argument("--data-dir", default=None, help="TFDS data_dir")
+    run.add_argument("--output", default=None, help="directory for CSV, JSON and PNG files")
+    run.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    run.add_argument(
+        "--tensorboard", default=None, metavar="DIR", help="TensorBoard logs, one per run"
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted comparison saved in --output (same arguments)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines or table")
+    commands.add_parser("list", help="list the loss, model and offline dataset names")
+    return parser
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Sends file descriptor 2 to /dev/null while TensorFlow loads: its C++ start-up lines
+    ("cuInit", "Could not find cuda drivers", absl's preamble) are written there before any
+    log-level setting applies. Python's own errors are raised after it is restored."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 success, 2 bad arguments, 130 interrupted)."""
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        print("losses:   " + ", ".join(LOSS_NAMES))
+        print("models:   " + ", ".join(MODEL_NAMES))
+        print("datasets: " + ", ".join(DATASET_NAMES) + ", or any TFDS name")
+        return 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_native_stderr():
+        import tensorflow  # noqa: F401  (loaded here, quietly; the package needs it)
+    from keras_adaptive_loss.comparison import compare
+
+    try:
+        compare(
+            args.dataset,
+            [name.strip() for name in args.losses.split(",")],
+            model=args.model,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            strategy=None if args.strategy == "none" else args.strategy,
+            jit_compile=args.jit,
+            positive_class=args.positive_class,
+            reference=args.reference,
+            optimizer=args.optimizer,
+            label_noise=args.label_noise,
+            noise_type=args.noise_type,
+            imbalance=args.imbalance,
+            train_size=args.train_size,
+            evaluation=args.evaluation,
+            label_column=args.label_column,
+            data_dir=args.data_dir,
+            output=args.output,
+            plots=not args.no_plots,
+            resume=args.resume,
+            tensorboard=args.tensorboard,
+            verbose=0 if args.quiet else 1,
+        )
+    except (ValueError, RuntimeError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        where = (
+            f"the finished runs are saved in {args.output}; add --resume to finish them"
+            if args.output
+            else "nothing was saved (no --output)"
+        )
+        print(f"\n{PROGRAM}: interrupted; {where}.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

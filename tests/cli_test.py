@@ -1,0 +1,134 @@
+"""The console script's first-use behaviour: fast help without TensorFlow, --version, help
+with defaults and examples, names that match the registries, progress that names the run in
+plain text, and TensorBoard logs from `compare`."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+import keras_adaptive_loss as kal
+import keras_adaptive_loss_cli as cli
+from keras_adaptive_loss.comparison.progress import RunProgress
+
+
+def _fresh_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )  # fmt: skip
+
+
+def test_help_version_and_list_do_not_import_tensorflow():
+    code = (
+        "import sys, contextlib, io\n"
+        "import keras_adaptive_loss_cli as cli\n"
+        "for argv in (['--help'], ['compare', '--help'], ['--version'], ['list']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            cli.main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    process = _fresh_python(code)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "[]"
+
+
+def test_version_prints_the_package_version(capsys):
+    try:
+        cli.main(["--version"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    assert capsys.readouterr().out.strip() == f"keras-adaptive-loss {kal.__version__}"
+
+
+def test_compare_help_shows_defaults_names_and_three_examples(capsys):
+    with contextlib.suppress(SystemExit):
+        cli.main(["compare", "--help"])
+    text = capsys.readouterr().out
+    words = " ".join(text.split())  # argparse wraps lines at the terminal width
+    assert "(default: 20)" in words and "(default: digits)" in words
+    assert "anyloss-f1" in words and "cnn1d" in words and "breast_cancer" in words
+    assert text.count("\n  keras-adaptive-loss compare --") == 3  # the examples
+
+
+def test_listed_names_are_the_registries():
+    assert tuple(kal.comparison.LOSSES) == cli.LOSS_NAMES
+    assert tuple(kal.comparison.DEFAULT_LOSSES) == cli.DEFAULT_LOSS_NAMES
+    assert tuple(kal.comparison.MODELS) == cli.MODEL_NAMES
+    assert tuple(kal.datasets.NAMES) == cli.DATASET_NAMES
+
+
+def test_the_console_script_silences_tensorflow_start_up_lines(tmp_path):
+    process = subprocess.run(
+        [sys.executable, "-c", "import keras_adaptive_loss_cli as c, sys; "
+         "sys.exit(c.main(['compare', '--losses', 'nope']))"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": ""},
+    )  # fmt: skip
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines() == [process.stderr.strip().splitlines()[-1]], (
+        process.stderr
+    )  # one line: the error, no cuInit / cudart / absl lines
+    assert "Unknown loss 'nope'" in process.stderr
+
+
+def test_progress_names_each_run_in_plain_text_when_not_a_terminal():
+    stream = io.StringIO()
+    progress = RunProgress(2, stream=stream)  # a StringIO is not a TTY
+    progress.start("nce-rce", 3)
+    progress.finish("nce-rce", 3, {"accuracy": 0.5, "f1": 0.25}, seconds=1.25)
+    progress.finish("focal", 3, {"accuracy": 0.75}, resumed=True)
+    assert stream.getvalue().splitlines() == [
+        "[1/2] nce-rce, seed 3: test accuracy 50.00 %, test F1 25.00 % (1.2 s)",
+        "[2/2] focal, seed 3: test accuracy 75.00 % (resumed)",
+    ]
+    assert "\x1b" not in stream.getvalue() and "\r" not in stream.getvalue()
+
+
+def test_progress_on_a_terminal_rewrites_one_status_line():
+    stream = io.StringIO()
+    progress = RunProgress(1, stream=stream, interactive=True)
+    progress.start("focal", 0)
+    assert stream.getvalue() == "\r[1/1] focal, seed 0: training ..."
+    progress.finish("focal", 0, {"accuracy": 1.0}, seconds=2.0)
+    assert stream.getvalue().endswith("\r[1/1] focal, seed 0: test accuracy 100.00 % (2.0 s)\n")
+
+
+def test_compare_progress_lines_name_losses_and_seeds(capsys):
+    kal.compare("iris", ["crossentropy", "focal"], seeds=2, epochs=1, plots=False)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert [line.split(":")[0] for line in lines] == [
+        "[1/4] crossentropy, seed 0", "[2/4] focal, seed 0",
+        "[3/4] crossentropy, seed 1", "[4/4] focal, seed 1",
+    ]  # fmt: skip
+
+
+def _scalars(directory: str) -> dict[str, list[float]]:
+    values: dict[str, list[float]] = {}
+    for path in sorted(glob.glob(os.path.join(directory, "train", "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag.startswith("epoch_"):
+                    values.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    return values
+
+
+def test_compare_writes_tensorboard_logs_per_run_with_the_adapted_parameters(tmp_path):
+    status = cli.main(
+        ["compare", "--dataset", "iris", "--losses", "crossentropy,ce-el-0-0.5", "--seeds", "1",
+         "--epochs", "3", "--quiet", "--tensorboard", str(tmp_path)]
+    )  # fmt: skip
+    assert status == 0
+    assert sorted(os.listdir(tmp_path)) == ["ce-el-0-0.5", "crossentropy"]
+    mix = _scalars(str(tmp_path / "ce-el-0-0.5" / "seed-0"))
+    focus = mix["epoch_focus"]  # the 0 -> 0.5 protocol, logged by FocusSchedule
+    assert len(focus) == 3 and np.all(np.diff(focus) > 0) and focus[-1] == 0.5
+    assert len(_scalars(str(tmp_path / "crossentropy" / "seed-0"))["epoch_loss"]) == 3
