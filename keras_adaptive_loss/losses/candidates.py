@@ -169,8 +169,10 @@ def checked_class_ids(labels: Any, num_classes: int) -> Any:
             raise ValueError(f"{message}; got ids from {values.min()} to {values.max()}.")
         return labels
     # One comparison covers both ends: negative ids wrap around to huge unsigned values.
-    check = tf.debugging.assert_less(
-        tf.cast(labels, "uint32"), tf.constant(num_classes, "uint32"), message=message
+    valid = tf.cast(labels, "uint32") < tf.constant(num_classes, "uint32")
+    offending = tf.boolean_mask(labels, tf.logical_not(valid))[:10]
+    check = tf.debugging.Assert(
+        tf.reduce_all(valid), [f"{message}; offending ids (up to 10):", offending], summarize=10
     )
     with tf.control_dependencies([check]):
         return tf.identity(labels)
