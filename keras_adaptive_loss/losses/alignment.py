@@ -15,6 +15,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.base import AdaptiveLoss
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
 
 __all__ = [
     "FORMS",
@@ -127,6 +128,7 @@ class ClassCorrelationLoss(AdaptiveLoss):
         self.add_parameter("phi", phi, minimum=-1.0, maximum=1.0)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         labels, log_p = candidates.labels_and_log_probs(
             y_true, y_pred, from_logits=self.from_logits
         )

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from keras_adaptive_loss.losses import registry
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
 
 __all__ = ["CandidateLoss"]
 
@@ -50,6 +51,7 @@ class CandidateLoss(keras.losses.Loss):
         super().__init__(name=name or self.candidate.name, reduction=reduction, dtype=dtype)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         return self.candidate(y_true, y_pred)
 
     def get_config(self) -> dict[str, Any]:

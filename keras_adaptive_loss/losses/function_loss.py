@@ -6,6 +6,8 @@ from typing import Any
 
 import keras
 
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
+
 __all__ = ["FunctionLoss"]
 
 
@@ -32,6 +34,7 @@ class FunctionLoss(keras.losses.Loss):
         self._options = options
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         return type(self).function(y_true, y_pred, from_logits=self.from_logits, **self._options)
 
     def get_config(self) -> dict[str, Any]:

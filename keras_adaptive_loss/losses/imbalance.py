@@ -26,6 +26,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.base import AdaptiveLoss
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
 
 __all__ = [
     "BASE_LOSSES",
@@ -172,6 +173,7 @@ class ClassBalancedLoss(AdaptiveLoss):
         self.add_parameter("class_weights", weights, minimum=0.0)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         terms = candidates.classification_terms(y_true, y_pred, from_logits=self.from_logits)
         _check_classes(self, terms.labels.shape[-1])
         if self.base == "crossentropy":
@@ -244,6 +246,7 @@ class LDAMLoss(AdaptiveLoss):
         self.add_parameter("class_weights", weights, minimum=0.0)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         y_pred = candidates.as_float(y_pred)
         _check_classes(self, y_pred.shape[-1])
         labels, log_p = candidates.labels_and_log_probs(

@@ -33,6 +33,7 @@ from keras_adaptive_loss.losses.backward_updates import in_replica_context
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidates import as_float, labels_as_distribution
 from keras_adaptive_loss.losses.gumbel import replica_seed
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
 from keras_adaptive_loss.losses.refactorings import binary_scores, check_binary_labels
 
 __all__ = [
@@ -184,6 +185,7 @@ class AnyLoss(keras.losses.Loss):
         return labels[:, None], ops.sigmoid(scores)[:, None]
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         per_sample = ops.ones_like(ops.reshape(as_float(y_pred), (ops.shape(y_pred)[0], -1))[:, 0])
@@ -303,6 +305,7 @@ class EnsLoss(AdaptiveLoss):
         return int(self._draws.numpy())
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         y_pred = ops.convert_to_tensor(y_pred)
         check_binary_labels(y_true, y_pred, self.from_logits, type(self).__name__)
         scores, labels = binary_scores(y_true, y_pred, self.from_logits)

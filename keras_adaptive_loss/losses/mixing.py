@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.base import AdaptiveLoss
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
 
 __all__ = ["CrossentropyExpectationMix", "focus_to_weights", "weights_to_focus"]
 
@@ -137,6 +138,7 @@ class CrossentropyExpectationMix(AdaptiveLoss):
         self.set_parameter("beta", beta)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         crossentropy, p_y = candidates.crossentropy_and_true_probability(
             y_true, y_pred, from_logits=self.from_logits
         )

@@ -21,6 +21,7 @@ from keras_adaptive_loss.losses.gumbel import (
     replica_seed,
     straight_through,
 )
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
 
 __all__ = ["NORMALIZATIONS", "SelectionState", "StochasticLoss"]
 
@@ -275,6 +276,7 @@ class StochasticLoss(AdaptiveLoss):
         return ops.maximum(running, keras.config.epsilon())
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        check_predictions(y_pred, self.from_logits, type(self).__name__)
         y_pred = ops.convert_to_tensor(y_pred)
         self._ensure_built(y_pred)
         noise = self._draw_noise((self.num_samples, *_batch_shape(y_pred), len(self.candidates)))

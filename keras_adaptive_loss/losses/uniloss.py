@@ -20,6 +20,7 @@ from keras import ops
 from keras_adaptive_loss.losses.backward_updates import in_replica_context
 from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
 from keras_adaptive_loss.losses.gumbel import replica_seed
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
 from keras_adaptive_loss.losses.refactorings import (
     AccuracyRefactoring,
     AveragePrecisionRefactoring,
@@ -334,6 +335,8 @@ class UniLoss(AdaptiveLoss):
     def call(self, y_true: Any, y_pred: Any) -> Any:
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
+        if hasattr(self.refactoring, "from_logits"):
+            check_predictions(y_pred, self.refactoring.from_logits, type(self).__name__)
         self.refactoring.check(y_true, y_pred)
         per_sample = ops.ones_like(ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))[:, 0])
         gather = self.refactoring.set_metric and in_replica_context()
