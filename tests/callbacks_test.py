@@ -146,6 +146,20 @@ def test_resumed_run_continues_in_the_right_phase(toy_classification):
     assert history.history["focus"] == [0.4, 0.5]
 
 
+def test_documented_monitor_stays_comparable_when_the_loss_changes_scale(toy_classification):
+    # Frozen weights: the predictions never change, so a comparable monitor must not move,
+    # while val_loss jumps when the schedule switches to the expectation loss (F = 0.5).
+    x, y = toy_classification
+    crossentropy = keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")
+    model = frozen_model(kal.losses.CrossentropyExpectationMix(), metrics=[crossentropy])
+    history = model.fit(
+        x, y, epochs=2, batch_size=BATCH, validation_data=(x, y), verbose=0,
+        callbacks=[kal.callbacks.FocusSchedule("0,0.5")],
+    ).history  # fmt: skip
+    assert history["val_loss"][1] < 0.5 * history["val_loss"][0]  # the switch, not progress
+    assert history["val_crossentropy"][1] == pytest.approx(history["val_crossentropy"][0])
+
+
 def test_verbose_prints_each_change(toy_classification, capsys):
     x, y = toy_classification
     model = frozen_model(kal.losses.CrossentropyExpectationMix())

@@ -29,6 +29,14 @@ class FocusSchedule(ParameterSchedule):
     The callback writes ``focus``, ``alpha`` and ``beta`` into the logs (see
     `ParameterSchedule` for how to list it with CSVLogger / TensorBoard).
 
+    **Monitoring.** The loss value changes scale when a phase changes (at F = 0.5 it is the
+    expectation loss ``1 - p_y``, no longer a cross-entropy: a drop from about 1.0 to 0.14 is
+    the switch, not progress), so ``val_loss`` is not comparable across phases. Point
+    `keras.callbacks.EarlyStopping`, ``ReduceLROnPlateau`` and ``ModelCheckpoint`` at a
+    quantity that keeps its meaning: ``val_accuracy``, or a fixed cross-entropy added as a
+    metric, ``metrics=[keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")]``,
+    then ``monitor="val_crossentropy"``.
+
     Args:
         phases: ``"0"``, ``"0,0.5"`` or ``"0-0.5"`` (the paper's protocols), a list of
             increasing F values (equal phases), or ``(F, fraction)`` pairs; see
@@ -45,8 +53,14 @@ class FocusSchedule(ParameterSchedule):
     ((0.0, 0.16666666666666666), (0.1, 0.16666666666666666))
 
     ```python
-    model.compile(optimizer="adam", loss=kal.losses.CrossentropyExpectationMix())
-    model.fit(x, y, epochs=30, callbacks=[kal.callbacks.FocusSchedule("0-0.5")])
+    model.compile(
+        optimizer="adam",
+        loss=kal.losses.CrossentropyExpectationMix(),
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")],
+    )
+    stop = keras.callbacks.EarlyStopping(monitor="val_crossentropy", patience=5)
+    model.fit(x, y, epochs=30, validation_split=0.2,
+              callbacks=[kal.callbacks.FocusSchedule("0-0.5"), stop])
     ```
     """
 
