@@ -5,7 +5,9 @@ Through `kal.compare` (5 seeds, paired against cross-entropy):
 - **imbalanced binary** — MNIST-1D "digit 0 vs rest" (10 % positives; the `cnn1d` model,
   20 epochs): AnyLoss's claim is imbalanced learning, scored by F1 and accuracy;
 - **balanced binary** — scikit-learn's breast cancer set (the `mlp` model, 30 epochs);
-- **multi-class** — digits (macro-averaged AnyLoss-F1, 30 epochs).
+- **multi-class** — digits (macro-averaged AnyLoss-F1, 30 epochs);
+- **overfitting** — the regime EnsLoss was made for: MNIST-1D "digit 0 vs rest" with 1,000
+  training samples, 20 % of their labels flipped, trained for 60 epochs.
 
 Ablations: AnyLoss's amplifying scale (the paper's L = 73 against a gentler L = 10), and
 EnsLoss against the logistic loss its reported value uses (plain cross-entropy).
@@ -50,6 +52,17 @@ TASKS = {
     ),
     "breast-cancer": ({"dataset": "breast_cancer", "epochs": 30}, BINARY_LOSSES),
     "digits": ({"dataset": "digits", "epochs": 30}, MULTICLASS_LOSSES),
+    "mnist1d-0-vs-rest-overfit": (
+        {
+            "dataset": "mnist1d",
+            "model": "cnn1d",
+            "epochs": 60,
+            "positive_class": 0,
+            "train_size": 1000,
+            "label_noise": 0.2,
+        },
+        {"crossentropy": "crossentropy", "anyloss-f1": "anyloss-f1", "ensloss": "ensloss"},
+    ),
 }
 
 

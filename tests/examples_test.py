@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -188,3 +190,34 @@ def test_related_losses_regimes_benchmark_runs():
     assert {row["loss"] for row in result.paired()} == set(benchmark.IMBALANCE_LOSSES) - {
         "crossentropy"
     }
+
+
+def _readme_snippets() -> list[tuple[int, str]]:
+    """(line, code) of every ```python block of README.md."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    snippets, start = [], None
+    for number, line in enumerate(lines, start=1):
+        if line.strip() == "```python":
+            start = number
+        elif line.strip() == "```" and start is not None:
+            snippets.append((start, "\n".join(lines[start : number - 1])))
+            start = None
+    return snippets
+
+
+@pytest.mark.parametrize("line", [line for line, _ in _readme_snippets()])
+def test_readme_snippet_runs_as_written(line, tmp_path):
+    snippets = dict(_readme_snippets())
+    code = snippets[line]
+    if code.startswith("# continues the Quickstart"):
+        quickstart = next(c for c in snippets.values() if "def build_model():" in c)
+        code = quickstart + "\n" + code
+    process = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert process.returncode == 0, f"README.md line {line}:\n{process.stderr[-3000:]}"
