@@ -60,8 +60,8 @@ def main(trials: int = 2, epochs: int = 10, directory: str | None = None, verbos
     for trial in tuner.oracle.trials.values():
         values = trial.hyperparameters.values
         print(
-            f"trial {trial.trial_id}: {trial.status}  K={values['num_samples']} "
-            f"tau={values['temperature']:.3g}  val_accuracy={trial.score}"
+            f"trial {trial.trial_id}: {trial.status}  K={values['slf_num_samples']} "
+            f"tau={values['slf_temperature']:.3g}  val_accuracy={trial.score}"
         )
     return tuner
 

@@ -1,20 +1,34 @@
-"""KerasTuner helpers: search spaces for the adaptive losses' hyper-parameters.
+"""KerasTuner helpers: search spaces for every method's hyper-parameters.
 
 KerasTuner is an optional dependency (``pip install keras-adaptive-loss[tuner]``); these
 helpers only call methods on the ``hp`` object they are given, so importing this module does
-not import KerasTuner.
+not import KerasTuner. Every helper registers its hyper-parameters under a ``prefix``
+(``"slf_"``, ``"ce_el_"``, ``"uniloss_"``, ``"ala_"``, or the related loss's name), so they
+cannot clash with the names of your own search space.
 
-Example, a `keras_tuner.HyperModel` that tunes K and tau of a `StochasticLoss`:
+- `stochastic_loss`: K and tau of a `StochasticLoss`;
+- `focus_schedule`: the F protocol of a `CrossentropyExpectationMix` (returns the loss and its
+  `FocusSchedule`);
+- `uniloss`: the sigmoid scale and anchor count of a UniLoss (accuracy or average precision);
+- `adaptive_loss_alignment`: K (``period``) and the step size of the ALA controller;
+- `related_loss`: the parameters of PolyLoss, the active-passive losses, LDAM, the
+  class-balanced loss and AnyLoss.
+
+A loss goes into ``build``; a callback (FocusSchedule, AdaptiveLossAlignment) is added in the
+hyper-model's ``fit``, where KerasTuner passes the trial's ``hp``:
 
 ```python
-class SLFHyperModel(keras_tuner.HyperModel):
+class MixHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         model = build_my_model()
-        loss = kal.tuning.stochastic_loss(hp, ["crossentropy", "mse", "hinge"])
+        loss, self.schedule = kal.tuning.focus_schedule(hp)
         model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
         return model
 
-tuner = keras_tuner.RandomSearch(SLFHyperModel(), objective="val_accuracy", max_trials=10)
+    def fit(self, hp, model, *args, callbacks=(), **kwargs):
+        return model.fit(*args, callbacks=[self.schedule, *callbacks], **kwargs)
+
+tuner = keras_tuner.RandomSearch(MixHyperModel(), objective="val_accuracy", max_trials=3)
 tuner.search(x, y, validation_split=0.2, epochs=20)
 ```
 """
@@ -24,9 +38,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from keras_adaptive_loss.callbacks.adaptive_loss_alignment import AdaptiveLossAlignment
+from keras_adaptive_loss.callbacks.focus_schedule import FocusSchedule
+from keras_adaptive_loss.losses.imbalance import ClassBalancedLoss, LDAMLoss
+from keras_adaptive_loss.losses.metric_derived import AnyLoss
+from keras_adaptive_loss.losses.mixing import CrossentropyExpectationMix
+from keras_adaptive_loss.losses.noisy_labels import ActivePassiveLoss
+from keras_adaptive_loss.losses.polynomial import PolyLoss
 from keras_adaptive_loss.losses.stochastic import StochasticLoss
+from keras_adaptive_loss.losses.uniloss import UniLossAccuracy, UniLossAveragePrecision
 
-__all__ = ["stochastic_loss"]
+__all__ = [
+    "RELATED_LOSSES",
+    "adaptive_loss_alignment",
+    "focus_schedule",
+    "related_loss",
+    "stochastic_loss",
+    "uniloss",
+]
+
+#: `related_loss` names.
+RELATED_LOSSES = ("poly", "active_passive", "ldam", "class_balanced", "anyloss")
+
+
+def _range(name: str, bounds: tuple, *, low: float, inclusive: bool = False) -> tuple:
+    """``bounds`` as ``(low, high)`` after checking ``low <(=) bounds[0] <= bounds[1]``."""
+    try:
+        first, last = bounds
+        ok = (first >= low if inclusive else first > low) and first <= last
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        sign = ">=" if inclusive else ">"
+        raise ValueError(
+            f"{name} must be a range (low, high) with low {sign} {low} and low <= high; "
+            f"got {bounds!r}."
+        )
+    return first, last
 
 
 def stochastic_loss(
@@ -35,31 +83,163 @@ def stochastic_loss(
     *,
     num_samples: tuple[int, int] = (1, 5),
     temperature: tuple[float, float] = (0.1, 10.0),
+    prefix: str = "slf_",
     **kwargs: Any,
 ) -> StochasticLoss:
     """A `StochasticLoss` whose K and tau are KerasTuner hyper-parameters.
 
-    Registers ``hp.Int("num_samples", *num_samples)`` and
-    ``hp.Float("temperature", *temperature, sampling="log")`` and builds the loss with the
-    values of the current trial.
+    Registers ``hp.Int(prefix + "num_samples", *num_samples)`` and
+    ``hp.Float(prefix + "temperature", *temperature, sampling="log")``.
 
     Args:
         hp: the ``keras_tuner.HyperParameters`` of the trial.
         candidates: the candidate losses, as for `StochasticLoss`.
-        num_samples: inclusive range of K.
-        temperature: range of tau, searched on a log scale.
+        num_samples: inclusive range of K (>= 1).
+        temperature: range of tau (> 0), searched on a log scale.
+        prefix: prepended to the hyper-parameter names.
         **kwargs: further `StochasticLoss` arguments (fixed for every trial).
     """
-    low_k, high_k = num_samples
-    if not 1 <= low_k <= high_k:
-        raise ValueError(
-            f"num_samples must be a range (low, high) with 1 <= low <= high; got {num_samples}."
-        )
-    low_t, high_t = temperature
-    if not 0 < low_t < high_t:
-        raise ValueError(
-            f"temperature must be a range (low, high) with 0 < low < high; got {temperature}."
-        )
-    k = hp.Int("num_samples", min_value=int(low_k), max_value=int(high_k))
-    tau = hp.Float("temperature", min_value=float(low_t), max_value=float(high_t), sampling="log")
+    low_k, high_k = _range("num_samples", num_samples, low=1, inclusive=True)
+    low_t, high_t = _range("temperature", temperature, low=0)
+    if low_t == high_t:
+        raise ValueError(f"temperature must be a range with low < high; got {temperature}.")
+    k = hp.Int(prefix + "num_samples", min_value=int(low_k), max_value=int(high_k))
+    tau = hp.Float(
+        prefix + "temperature", min_value=float(low_t), max_value=float(high_t), sampling="log"
+    )
     return StochasticLoss(candidates, num_samples=k, temperature=tau, **kwargs)
+
+
+def focus_schedule(
+    hp: Any,
+    *,
+    protocols: Sequence[str] = ("0", "0,0.5", "0-0.5"),
+    prefix: str = "ce_el_",
+    **kwargs: Any,
+) -> tuple[CrossentropyExpectationMix, FocusSchedule]:
+    """A `CrossentropyExpectationMix` and the `FocusSchedule` of a tuned F protocol.
+
+    Registers ``hp.Choice(prefix + "protocol", protocols)`` (the paper's three protocols by
+    default; any `keras_adaptive_loss.schedules.focus_phases` string works).
+
+    Args:
+        hp: the ``keras_tuner.HyperParameters`` of the trial.
+        protocols: the protocols to choose from.
+        prefix: prepended to the hyper-parameter name.
+        **kwargs: `CrossentropyExpectationMix` arguments (e.g. ``from_logits``).
+    """
+    if not protocols:
+        raise ValueError("protocols must name at least one F protocol, e.g. ('0', '0-0.5').")
+    protocol = hp.Choice(prefix + "protocol", [str(p) for p in protocols])
+    return CrossentropyExpectationMix(**kwargs), FocusSchedule(protocol)
+
+
+def uniloss(
+    hp: Any,
+    metric: str = "accuracy",
+    *,
+    scale: tuple[float, float] = (0.3, 10.0),
+    num_anchors: tuple[int, int] = (4, 32),
+    prefix: str = "uniloss_",
+    **kwargs: Any,
+) -> UniLossAccuracy | UniLossAveragePrecision:
+    """A UniLoss (``metric="accuracy"`` or ``"average_precision"``) with a tuned sigmoid
+    ``scale`` (log scale) and number of anchors of each type.
+
+    Args:
+        hp: the ``keras_tuner.HyperParameters`` of the trial.
+        metric: ``"accuracy"`` or ``"average_precision"``.
+        scale: range of the sigmoid slope (> 0).
+        num_anchors: inclusive range of anchors per type (>= 1).
+        prefix: prepended to the hyper-parameter names.
+        **kwargs: further loss arguments (``from_logits``, ``seed``, ...).
+    """
+    classes = {"accuracy": UniLossAccuracy, "average_precision": UniLossAveragePrecision}
+    if metric not in classes:
+        raise ValueError(f"metric must be one of {tuple(classes)}; got {metric!r}.")
+    low_s, high_s = _range("scale", scale, low=0)
+    low_a, high_a = _range("num_anchors", num_anchors, low=1, inclusive=True)
+    value = hp.Float(prefix + "scale", min_value=low_s, max_value=high_s, sampling="log")
+    anchors = hp.Int(prefix + "num_anchors", min_value=int(low_a), max_value=int(high_a))
+    return classes[metric](scale=value, num_anchors=anchors, **kwargs)
+
+
+def adaptive_loss_alignment(
+    hp: Any,
+    validation_data: tuple[Any, Any],
+    *,
+    period: tuple[int, int] = (50, 400),
+    step_size: tuple[float, float] = (0.01, 0.2),
+    prefix: str = "ala_",
+    **kwargs: Any,
+) -> AdaptiveLossAlignment:
+    """An `AdaptiveLossAlignment` callback with a tuned K (``period``, steps of 50) and
+    controller step size (log scale); compile the model with an ALA loss.
+
+    Args:
+        hp: the ``keras_tuner.HyperParameters`` of the trial.
+        validation_data: ``(x, y)`` the controller measures.
+        period: inclusive range of K, in training steps (>= 1).
+        step_size: range of the step beta (> 0).
+        prefix: prepended to the hyper-parameter names.
+        **kwargs: further `AdaptiveLossAlignment` arguments.
+    """
+    low_k, high_k = _range("period", period, low=1, inclusive=True)
+    low_b, high_b = _range("step_size", step_size, low=0)
+    step = max(1, (int(high_k) - int(low_k)) // 7) if high_k > low_k else 1
+    k = hp.Int(prefix + "period", min_value=int(low_k), max_value=int(high_k), step=step)
+    beta = hp.Float(prefix + "step_size", min_value=low_b, max_value=high_b, sampling="log")
+    return AdaptiveLossAlignment(validation_data, period=k, step_size=beta, **kwargs)
+
+
+def related_loss(
+    hp: Any,
+    name: str,
+    *,
+    class_counts: Sequence[int] | None = None,
+    prefix: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """One of the related-loss family with its hyper-parameters tuned:
+
+    - ``"poly"``: `PolyLoss` with ``epsilon`` in [-1, 5] (Poly-1);
+    - ``"active_passive"``: `ActivePassiveLoss` with ``alpha``, ``beta`` in [0.1, 10] (log);
+    - ``"ldam"``: `LDAMLoss` with ``max_margin`` in [0.1, 1] and ``scale`` in [1, 30] (log);
+      needs ``class_counts``;
+    - ``"class_balanced"``: `ClassBalancedLoss` with ``beta`` in {0.9, 0.99, 0.999, 0.9999}
+      and ``base`` in {crossentropy, focal}; needs ``class_counts``;
+    - ``"anyloss"``: `AnyLoss` with the ``amplifier`` L in [5, 100] (log).
+
+    Args:
+        hp: the ``keras_tuner.HyperParameters`` of the trial.
+        name: one of `RELATED_LOSSES`.
+        class_counts: training samples per class (LDAM, class-balanced), e.g. from
+            `keras_adaptive_loss.losses.imbalance.class_counts`.
+        prefix: prepended to the hyper-parameter names; default ``name + "_"``.
+        **kwargs: further arguments of the loss (``from_logits``, ``active``, ``metric``, ...).
+    """
+    if name not in RELATED_LOSSES:
+        raise ValueError(f"name must be one of {RELATED_LOSSES}; got {name!r}.")
+    prefix = f"{name}_" if prefix is None else prefix
+    if name in ("ldam", "class_balanced") and class_counts is None:
+        raise ValueError(
+            f"related_loss({name!r}) needs class_counts, e.g. "
+            "kal.losses.imbalance.class_counts(y_train)."
+        )
+    if name == "poly":
+        epsilon = hp.Float(prefix + "epsilon", min_value=-1.0, max_value=5.0)
+        return PolyLoss(epsilon=[epsilon], **kwargs)
+    if name == "active_passive":
+        alpha = hp.Float(prefix + "alpha", min_value=0.1, max_value=10.0, sampling="log")
+        beta = hp.Float(prefix + "beta", min_value=0.1, max_value=10.0, sampling="log")
+        return ActivePassiveLoss(alpha=alpha, beta=beta, **kwargs)
+    if name == "ldam":
+        margin = hp.Float(prefix + "max_margin", min_value=0.1, max_value=1.0)
+        scale = hp.Float(prefix + "scale", min_value=1.0, max_value=30.0, sampling="log")
+        return LDAMLoss(class_counts, max_margin=margin, scale=scale, **kwargs)
+    if name == "class_balanced":
+        beta = hp.Choice(prefix + "beta", [0.9, 0.99, 0.999, 0.9999])
+        base = hp.Choice(prefix + "base", ["crossentropy", "focal"])
+        return ClassBalancedLoss(class_counts, beta=beta, base=base, **kwargs)
+    amplifier = hp.Float(prefix + "amplifier", min_value=5.0, max_value=100.0, sampling="log")
+    return AnyLoss(amplifier=amplifier, **kwargs)

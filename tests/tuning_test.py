@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras_tuner
+import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
@@ -21,18 +22,18 @@ def test_two_trial_search_trains_every_trial(tmp_path, capsys):
     best_hp = tuner.get_best_hyperparameters(1)[0]
     best = tuner.get_best_models(1)[0]
     assert isinstance(best.loss, kal.StochasticLoss)
-    assert best.loss.num_samples == best_hp["num_samples"]
-    assert best.loss.get_parameter("temperature") == pytest.approx(best_hp["temperature"])
+    assert best.loss.num_samples == best_hp["slf_num_samples"]
+    assert best.loss.get_parameter("temperature") == pytest.approx(best_hp["slf_temperature"])
     assert "trial 0: COMPLETED" in capsys.readouterr().out
 
 
-def test_search_space_helper_registers_k_and_log_tau():
+def test_stochastic_loss_space_registers_prefixed_k_and_log_tau():
     hp = keras_tuner.HyperParameters()
     loss = kal.tuning.stochastic_loss(hp, ["crossentropy", "mse"], num_samples=(2, 6))
     space = {p.name: p for p in hp.space}
-    assert space["num_samples"].min_value == 2 and space["num_samples"].max_value == 6
-    assert space["temperature"].sampling == "log"
-    assert loss.num_samples == hp["num_samples"]
+    assert space["slf_num_samples"].min_value == 2 and space["slf_num_samples"].max_value == 6
+    assert space["slf_temperature"].sampling == "log"
+    assert loss.num_samples == hp["slf_num_samples"]
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,67 @@ def test_search_space_helper_registers_k_and_log_tau():
 def test_search_space_helper_rejects_bad_ranges(kwargs, message):
     with pytest.raises(ValueError, match=message):
         kal.tuning.stochastic_loss(keras_tuner.HyperParameters(), ["mse"], **kwargs)
+
+
+def test_grid_search_over_the_three_f_protocols_drives_each_trial(tmp_path, capsys):
+    example = _load("examples/tune_focus_schedule.py")
+    tuner = example.main(trials=3, epochs=2, directory=str(tmp_path))
+    trials = list(tuner.oracle.trials.values())
+    assert [t.status for t in trials] == ["COMPLETED"] * 3
+    protocols = [t.hyperparameters.values["ce_el_protocol"] for t in trials]
+    assert sorted(protocols) == ["0", "0,0.5", "0-0.5"]
+    printed = capsys.readouterr().out
+    assert "protocol=0-0.5" in printed
+
+
+def _space(hp):
+    return {p.name: p for p in hp.space}
+
+
+def test_every_method_has_a_prefixed_space_that_builds_its_loss():
+    hp = keras_tuner.HyperParameters()
+    loss, schedule = kal.tuning.focus_schedule(hp, prefix="mine_")
+    assert isinstance(loss, kal.losses.CrossentropyExpectationMix)
+    assert schedule.phases == kal.callbacks.FocusSchedule(hp["mine_protocol"]).phases
+    uniloss = kal.tuning.uniloss(hp, "average_precision", seed=0)
+    assert isinstance(uniloss, kal.losses.UniLossAveragePrecision)
+    assert uniloss.num_anchors == hp["uniloss_num_anchors"]
+    assert uniloss.get_parameter("scale") == pytest.approx(hp["uniloss_scale"])
+    ala = kal.tuning.adaptive_loss_alignment(hp, (np.zeros((4, 2)), np.zeros(4)), seed=0)
+    assert ala.period == hp["ala_period"] and _space(hp)["ala_step_size"].sampling == "log"
+    counts = [50, 20, 5]
+    built = {
+        "poly": kal.tuning.related_loss(hp, "poly"),
+        "active_passive": kal.tuning.related_loss(hp, "active_passive"),
+        "ldam": kal.tuning.related_loss(hp, "ldam", class_counts=counts),
+        "class_balanced": kal.tuning.related_loss(hp, "class_balanced", class_counts=counts),
+        "anyloss": kal.tuning.related_loss(hp, "anyloss", metric="gmean"),
+    }
+    assert built["poly"].get_config()["epsilon"] == [hp["poly_epsilon"]]
+    assert built["active_passive"].get_config()["alpha"] == pytest.approx(
+        hp["active_passive_alpha"]
+    )
+    assert built["ldam"].get_config()["scale"] == pytest.approx(hp["ldam_scale"])
+    assert built["class_balanced"].get_config()["base"] == hp["class_balanced_base"]
+    assert built["anyloss"].amplifier == pytest.approx(hp["anyloss_amplifier"])
+    assert built["anyloss"].metric == "gmean"
+    names = [p.name for p in hp.space]
+    assert len(names) == len(set(names))  # no two helpers share a name
+    assert all(n.startswith(("mine_", "uniloss_", "ala_", "poly_", "active_passive_", "ldam_",
+                             "class_balanced_", "anyloss_")) for n in names)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda hp: kal.tuning.related_loss(hp, "ldam"), "needs class_counts"),
+        (lambda hp: kal.tuning.related_loss(hp, "nope"), "name must be one of"),
+        (lambda hp: kal.tuning.uniloss(hp, "f1"), "metric must be one of"),
+        (lambda hp: kal.tuning.uniloss(hp, scale=(0, 1)), "scale must be a range"),
+        (lambda hp: kal.tuning.focus_schedule(hp, protocols=()), "at least one F protocol"),
+        (lambda hp: kal.tuning.adaptive_loss_alignment(hp, None, period=(0, 5)), "period"),
+    ],
+)
+def test_bad_spaces_raise(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(keras_tuner.HyperParameters())
