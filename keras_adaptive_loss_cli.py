@@ -195,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _quiet_native_stderr():
-        import tensorflow  # noqa: F401  (loaded here, quietly; the package needs it)
+        import tensorflow  # loaded here, quietly; the package needs it
+    tensorflow.get_logger().setLevel("ERROR")  # e.g. retracing notices: not the user's concern
     from keras_adaptive_loss.comparison import compare
 
     try:

@@ -8,8 +8,9 @@ against cross-entropy, as ablations:
   (alpha = 10, beta = 0.1), to see whether the passive term's weight causes the underfit;
 - CE+RCE (the symmetric cross-entropy of Wang et al. 2019), to see whether the normalisation
   of the active term causes it;
-- each at 20 epochs (where cross-entropy has not begun to memorise the flipped labels) and at
-  60 epochs (where it has had time to).
+- each at 20 epochs (where cross-entropy has not begun to memorise the flipped labels), at
+  60 epochs, and in a regime built for memorisation: 500 training samples (425 after the
+  validation hold-out) for 150 epochs, where cross-entropy can fit every flipped label.
 
     python benchmarks/noise_losses_study.py --output runs/noise-study
     python benchmarks/noise_losses_study.py --epochs 2 --seeds 2 --lengths short
@@ -42,8 +43,12 @@ LOSSES = {
     "ce+rce a1 b0.1": _active_passive("crossentropy", "rce", 1.0, 0.1),
     "gce": "gce",
 }
-#: name -> epochs
-LENGTHS = {"short": 20, "long": 60}
+#: name -> compare keyword arguments
+LENGTHS = {
+    "short": {"epochs": 20},
+    "long": {"epochs": 60},
+    "memorise": {"epochs": 150, "train_size": 500},
+}
 
 
 def main(
@@ -57,13 +62,16 @@ def main(
     """Returns ``{length: ComparisonResult}``; each comparison prints its paired table."""
     results = {}
     for length in lengths:
+        options = dict(LENGTHS[length])
+        if epochs is not None:
+            options["epochs"] = epochs
         results[length] = kal.compare(
             "mnist1d",
             dict(LOSSES),
             model="cnn1d",
             seeds=seeds,
-            epochs=epochs or LENGTHS[length],
             label_noise=noise,
+            **options,
             output=None if output is None else os.path.join(output, length),
             plots=False,
             verbose=verbose,

@@ -340,3 +340,32 @@ def test_synthetic_spec_parser():
     assert defaults.num_classes == datasets.SYNTHETIC_DEFAULTS["classes"]
     with pytest.raises(ValueError, match="starts with 'synthetic'"):
         datasets.synthetic("random:classes=2")
+
+
+def _record(loss, seed, accuracy, **history):
+    return RunRecord(
+        loss=loss, seed=seed, test_metrics={"accuracy": accuracy}, epoch_seconds=[0.1, 0.1],
+        history={"accuracy": [0.5, accuracy], "val_accuracy": [0.5, accuracy], **history},
+        parameters={}, selected_epoch=2,
+    )  # fmt: skip
+
+
+def test_plots_use_every_seed_and_a_floor_one_collapsed_run_does_not_set(tmp_path):
+    from keras_adaptive_loss.comparison import report
+
+    weights = {"slf_weight_mse": [0.2, 0.4], "slf_weight_crossentropy": [0.8, 0.6]}
+    runs = [
+        _record("crossentropy", 0, 0.90), _record("crossentropy", 1, 0.92),
+        _record("stochastic", 0, 0.91, **weights), _record("stochastic", 1, 0.93, **weights),
+    ]  # fmt: skip
+    result = ComparisonResult({"dataset": "toy", "model": "mlp", "seeds": [0, 1]}, runs)
+    (loss, title, data), = report._parameter_panels(result)  # fmt: skip
+    assert loss == "stochastic" and "2 seeds" in title
+    assert data["mse"].shape == (2, 2)  # both seeds, both epochs
+    good, collapsed = np.array([10.0, 90, 91, 92, 93]), np.array([10.0, 10, 11, 12, 12])
+    floor = report._robust_floor([good] * 39 + [collapsed])
+    assert 80.0 <= floor < 90.0  # below the bulk, not pulled down to the collapsed run
+    assert report._robust_floor([np.array([50.0])]) is None
+    report.plot_learning_curves(result, str(tmp_path / "curves.png"))
+    report.plot_parameters(result, str(tmp_path / "parameters.png"))
+    assert (tmp_path / "curves.png").stat().st_size > 10_000

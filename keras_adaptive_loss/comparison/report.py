@@ -192,26 +192,53 @@ def _pyplot():
     return plt, lambda: MaxNLocator(integer=True)
 
 
-def _mean_curve(result: ComparisonResult, loss: str, key: str) -> np.ndarray | None:
+def _curves(result: ComparisonResult, loss: str, key: str) -> np.ndarray | None:
+    """``[seeds, epochs]`` of history ``key`` for ``loss``, or None when no run has it."""
     curves = [run.history[key] for run in result.runs if run.loss == loss and key in run.history]
-    return np.mean(np.asarray(curves, "float64"), axis=0) if curves else None
+    if not curves or len({len(curve) for curve in curves}) != 1:
+        return None
+    return np.asarray(curves, "float64")
+
+
+def _robust_floor(values: list[np.ndarray], margin: float = 5.0) -> float | None:
+    """A y-axis floor that the bulk of the curves sets: the 5th percentile of their values
+    after the first epoch, minus ``margin``, so that one collapsed run or the first epoch does
+    not squash the others (a curve below it is clipped at the axis, not hidden)."""
+    later = [v[1:] for v in values if len(v) > 1]
+    if not later:  # one-epoch runs: nothing after the first epoch
+        return None
+    later = np.concatenate(later)
+    return max(0.0, float(np.percentile(later, 5)) - margin)
 
 
 def plot_learning_curves(result: ComparisonResult, path: str) -> str:
-    """Training and validation accuracy per epoch, one line per loss (mean over seeds)."""
+    """Training and validation accuracy per epoch: per loss, the mean over seeds as a line and
+    mean ± one standard deviation over seeds as a band."""
     plt, integer_ticks = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for loss in result.losses:
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    plotted: list[np.ndarray] = []
+    for index, loss in enumerate(result.losses):
+        colour = f"C{index % 10}"
         for axis, key in zip(axes, ("accuracy", "val_accuracy"), strict=True):
-            curve = _mean_curve(result, loss, key)
-            if curve is not None:
-                axis.plot(np.arange(1, len(curve) + 1), 100 * curve, label=loss)
+            curves = _curves(result, loss, key)
+            if curves is None:
+                continue
+            mean, spread = 100 * curves.mean(0), 100 * curves.std(0)
+            epochs = np.arange(1, len(mean) + 1)
+            axis.plot(epochs, mean, label=loss, color=colour)
+            if len(curves) > 1:
+                axis.fill_between(epochs, mean - spread, mean + spread, color=colour, alpha=0.15)
+            plotted.append(mean)
+    floor = _robust_floor(plotted)
+    seeds = len(result.config.get("seeds", [])) or len({run.seed for run in result.runs})
     for axis, title in zip(axes, ("training accuracy", "validation accuracy"), strict=True):
         axis.set_title(title)
         axis.set_xlabel("epoch")
+        axis.set_ylabel(f"accuracy % (mean ± std, {seeds} seeds)")
         axis.xaxis.set_major_locator(integer_ticks())
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("% (mean over seeds)")
+        if floor is not None:
+            axis.set_ylim(bottom=floor, top=100.5)
     axes[1].legend(fontsize="small")
     figure.suptitle(f"{result.config['dataset']}, model {result.config['model']}")
     figure.tight_layout()
@@ -269,25 +296,34 @@ def plot_paired_differences(result: ComparisonResult, path: str) -> str:
 
 
 def _parameter_panels(result: ComparisonResult) -> list[tuple[str, str, Any]]:
-    """(loss, kind, data) for each loss with something adapted; first seed's run."""
+    """(loss, title, data) for each loss with something adapted, over every seed: series are
+    ``{name: [seeds, epochs]}``, a final Φ is the mean over seeds."""
     panels = []
     for loss in result.losses:
-        run = next(run for run in result.runs if run.loss == loss)
+        runs = [run for run in result.runs if run.loss == loss]
+        seeds = f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
         prefix = "slf_weight_"
-        weights = {k[len(prefix) :]: v for k, v in run.history.items() if k.startswith(prefix)}
-        if weights:
-            panels.append((loss, "SLF selection weight", weights))
-        parameters = run.parameters
-        if "alpha" in parameters and "beta" in parameters:  # the CE+EL mix
+        names = [k[len(prefix) :] for k in runs[0].history if k.startswith(prefix)]
+        if names:
+            weights = {n: np.asarray([r.history[prefix + n] for r in runs]) for n in names}
+            panels.append((loss, f"SLF selection weight ({seeds})", weights))
+        if "alpha" in runs[0].parameters and "beta" in runs[0].parameters:  # the CE+EL mix
             # Parameter lists start with the value before training; logs start after epoch 1.
-            series = {"alpha": parameters["alpha"][1:], "beta": parameters["beta"][1:]}
-            if "focus" in run.history:
-                series["F"] = run.history["focus"]
-            panels.append((loss, "F, alpha, beta", series))
-        phi = parameters.get("phi")
-        if phi is not None and np.ndim(phi[-1]) == 2:
-            panels.append((loss, "final Φ", np.asarray(phi[-1])))
+            series = {
+                "alpha": np.asarray([r.parameters["alpha"][1:] for r in runs]),
+                "beta": np.asarray([r.parameters["beta"][1:] for r in runs]),
+            }
+            if "focus" in runs[0].history:
+                series["F"] = np.asarray([r.history["focus"] for r in runs])
+            panels.append((loss, f"F, alpha, beta ({seeds})", series))
+        finals = [r.parameters["phi"][-1] for r in runs if "phi" in r.parameters]
+        if finals and np.ndim(finals[0]) == 2:
+            panels.append((loss, f"final Φ, mean of {seeds}", np.mean(finals, axis=0)))
     return panels
+
+
+_STYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "x")
 
 
 def plot_parameters(result: ComparisonResult, path: str) -> str | None:
@@ -315,9 +351,22 @@ def plot_parameters(result: ComparisonResult, path: str) -> str | None:
             axis.set_ylabel("true class i")
             figure.colorbar(image, ax=axis, fraction=0.046)
             continue
-        for name, values in data.items():
-            axis.plot(np.arange(1, len(values) + 1), values, label=name)
+        for index, (name, values) in enumerate(data.items()):
+            # Distinct line styles and markers: alpha and beta can coincide (both 1 at F = 0).
+            epochs = np.arange(1, values.shape[-1] + 1)
+            style = dict(
+                linestyle=_STYLES[index % len(_STYLES)],
+                marker=_MARKERS[index % len(_MARKERS)],
+                markersize=4,
+                color=f"C{index % 10}",
+            )
+            axis.plot(epochs, values.mean(0), label=name, **style)
+            if len(values) > 1 and np.ptp(values, axis=0).max() > 0:
+                axis.fill_between(
+                    epochs, values.min(0), values.max(0), color=style["color"], alpha=0.15
+                )
         axis.set_xlabel("epoch")
+        axis.set_ylabel("weight" if "SLF" in kind else "value (line: mean; band: seed range)")
         axis.xaxis.set_major_locator(integer_ticks())
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
