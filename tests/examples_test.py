@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -221,3 +222,23 @@ def test_readme_snippet_runs_as_written(line, tmp_path):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert process.returncode == 0, f"README.md line {line}:\n{process.stderr[-3000:]}"
+
+
+def test_tutorial_notebook_runs_cell_by_cell(tmp_path):
+    """The tutorial's code cells, in order, in a fresh interpreter (what a kernel would run)."""
+    notebook = json.loads((ROOT / "examples" / "tutorial.ipynb").read_text())
+    assert notebook["nbformat"] == 4
+    cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert len(cells) >= 6  # data, the four methods and the family, compare
+    code = "\n\n".join("".join(cell["source"]) for cell in cells)
+    process = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "paired difference to crossentropy" in process.stdout  # the compare table's footer
+    assert "focus per epoch: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]" in process.stdout
