@@ -7,6 +7,16 @@
 
 __version__ = "0.1.0"
 
+import keras as _keras
+
+if _keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        "keras-adaptive-loss runs on Keras's TensorFlow backend (it uses TensorFlow's custom "
+        "gradients, tf.distribute and tf.data), but Keras is running on "
+        f"{_keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow before Python imports "
+        'keras (or "backend": "tensorflow" in ~/.keras/keras.json).'
+    )
+
 from keras_adaptive_loss import (
     alignment,
     callbacks,

@@ -132,3 +132,13 @@ def test_compare_writes_tensorboard_logs_per_run_with_the_adapted_parameters(tmp
     focus = mix["epoch_focus"]  # the 0 -> 0.5 protocol, logged by FocusSchedule
     assert len(focus) == 3 and np.all(np.diff(focus) > 0) and focus[-1] == 0.5
     assert len(_scalars(str(tmp_path / "crossentropy" / "seed-0"))["epoch_loss"]) == 3
+
+
+def test_another_keras_backend_gets_a_clear_import_error():
+    # Only TensorFlow is installed here, so the other backend is simulated where Keras reports it.
+    code = "import keras\nkeras.backend.backend = lambda: 'jax'\nimport keras_adaptive_loss\n"
+    process = _fresh_python(code)
+    assert process.returncode == 1
+    last = process.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: keras-adaptive-loss runs on Keras's TensorFlow backend")
+    assert "running on 'jax'" in last and "KERAS_BACKEND=tensorflow" in last
