@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+from ala_metric_learning import _embedding
 
 import keras_adaptive_loss as kal
 from keras_adaptive_loss.comparison.paired import paired_difference
@@ -31,17 +32,6 @@ LOSSES = {
     "multi-similarity, no mining": lambda: kal.losses.MultiSimilarityLoss(mining=False),
 }
 REFERENCE = "focal weighting (ALA Eq. 10)"
-
-
-def _embedding(features: int) -> keras.Model:
-    return keras.Sequential(
-        [
-            keras.Input((features,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(16),
-            keras.layers.UnitNormalization(),
-        ]
-    )
 
 
 def run(data, make_loss, seed: int, epochs: int) -> float:

@@ -193,6 +193,18 @@ def test_related_losses_regimes_benchmark_runs():
     }
 
 
+def _run_python(code: str, cwd) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter (no state shared with the test process), in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
 def _readme_snippets() -> list[tuple[int, str]]:
     """(line, code) of every ```python block of README.md."""
     lines = (ROOT / "README.md").read_text().splitlines()
@@ -213,14 +225,7 @@ def test_readme_snippet_runs_as_written(line, tmp_path):
     if code.startswith("# continues the Quickstart"):
         quickstart = next(c for c in snippets.values() if "def build_model():" in c)
         code = quickstart + "\n" + code
-    process = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    process = _run_python(code, tmp_path)
     assert process.returncode == 0, f"README.md line {line}:\n{process.stderr[-3000:]}"
 
 
@@ -231,14 +236,7 @@ def test_tutorial_notebook_runs_cell_by_cell(tmp_path):
     cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert len(cells) >= 6  # data, the four methods and the family, compare
     code = "\n\n".join("".join(cell["source"]) for cell in cells)
-    process = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    process = _run_python(code, tmp_path)
     assert process.returncode == 0, process.stderr[-3000:]
     assert "paired difference to crossentropy" in process.stdout  # the compare table's footer
     assert "focus per epoch: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]" in process.stdout

@@ -26,6 +26,25 @@ def gradients(total: Callable[[tf.Tensor], tf.Tensor], x: np.ndarray, step: floa
     return analytic, numeric
 
 
+def value_and_gradient(loss: Callable, y_true, y_pred) -> tuple[float, np.ndarray]:
+    """``(float(loss(y_true, y_pred)), d loss / d y_pred)`` by autodiff."""
+    variable = tf.Variable(y_pred)
+    with tf.GradientTape() as tape:
+        value = loss(y_true, variable)
+    return float(value), tape.gradient(value, variable).numpy()
+
+
+def numeric_gradient(function: Callable, x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Central finite differences of a NumPy scalar ``function`` at ``x``."""
+    gradient = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[index] += step
+        down[index] -= step
+        gradient[index] = (function(up) - function(down)) / (2 * step)
+    return gradient
+
+
 class InterruptError(Exception):
     """Raised by `InterruptAtEpoch` to stop fit as a preemption would."""
 

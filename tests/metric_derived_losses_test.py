@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import keras_adaptive_loss as kal
 from keras_adaptive_loss.losses import metric_derived
 from tests import reference
+from tests.helpers import numeric_gradient, value_and_gradient
 
 L = kal.losses
 RNG = np.random.default_rng(3)
@@ -72,39 +73,22 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _value_and_gradient(loss, y_true, y_pred):
-    variable = tf.Variable(y_pred)
-    with tf.GradientTape() as tape:
-        value = loss(y_true, variable)
-    return float(value), tape.gradient(value, variable).numpy()
-
-
-def _numeric_gradient(function, x, step=1e-6):
-    gradient = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += step
-        down[index] -= step
-        gradient[index] = (function(up) - function(down)) / (2 * step)
-    return gradient
-
-
 # AnyLoss ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("metric", metric_derived.ANYLOSS_METRICS)
-def test_anyloss_binary_matches_the_equations_value_and_gradient(metric):
+def test_anyloss_binary_matches_the_equationsvalue_and_gradient(metric):
     y = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float64")
     logits = RNG.normal(size=8)
     amplifier = 4.0  # a gentle slope, so that finite differences resolve the gradient
     loss = L.AnyLoss(metric, beta=2.0, amplifier=amplifier, from_logits=True)
-    value, gradient = _value_and_gradient(loss, y, logits)
+    value, gradient = value_and_gradient(loss, y, logits)
 
     def expected(z):
         return np_anyloss(y[:, None], _sigmoid(z)[:, None], metric, amplifier, beta=2.0)
 
     assert value == pytest.approx(expected(logits), rel=1e-6)
-    np.testing.assert_allclose(gradient, _numeric_gradient(expected, logits), atol=1e-6)
+    np.testing.assert_allclose(gradient, numeric_gradient(expected, logits), atol=1e-6)
 
 
 @pytest.mark.parametrize("metric", metric_derived.ANYLOSS_METRICS)
@@ -114,13 +98,13 @@ def test_anyloss_multiclass_matches_the_multiclass_metric_of_one_vs_rest_counts(
     logits = RNG.normal(size=(8, 4)) * 2
     y = np.eye(4)[ids] if labels == "one_hot" else ids
     loss = L.AnyLoss(metric, amplifier=6.0, from_logits=True)
-    value, gradient = _value_and_gradient(loss, y, logits)
+    value, gradient = value_and_gradient(loss, y, logits)
 
     def expected(z):
         return np_anyloss(np.eye(4)[ids], reference.softmax(z), metric, 6.0)
 
     assert value == pytest.approx(expected(logits), rel=1e-6)
-    np.testing.assert_allclose(gradient, _numeric_gradient(expected, logits), atol=1e-6)
+    np.testing.assert_allclose(gradient, numeric_gradient(expected, logits), atol=1e-6)
 
 
 def test_anyloss_at_the_papers_amplifier_approaches_one_minus_the_hard_metric():
@@ -156,7 +140,7 @@ def test_ensloss_gradient_is_the_drawn_derivatives_and_its_value_the_logistic_lo
     y = np.array([1, 0, 1, 1, 0, 1, 0, 0, 1, 1], "float64")
     logits = RNG.normal(size=10) * 2
     loss = L.EnsLoss(from_logits=True, seed=11)
-    value, gradient = _value_and_gradient(loss, y, logits)
+    value, gradient = value_and_gradient(loss, y, logits)
     signs = 2 * y - 1
     margins = signs * logits
     normal = tf.random.stateless_normal([10], seed=[11, 0], alg="philox").numpy()
@@ -164,7 +148,7 @@ def test_ensloss_gradient_is_the_drawn_derivatives_and_its_value_the_logistic_lo
     np.testing.assert_allclose(gradient, g * signs / len(y), rtol=1e-5, atol=1e-9)
     assert value == pytest.approx(np.log1p(np.exp(-margins)).mean(), rel=1e-6)
     assert loss.draws == 1
-    _, second = _value_and_gradient(loss, y, logits)
+    _, second = value_and_gradient(loss, y, logits)
     assert not np.allclose(second, gradient)  # a new random loss for the next batch
 
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 import keras_adaptive_loss as kal
 from keras_adaptive_loss.losses import imbalance
 from tests import reference
+from tests.helpers import numeric_gradient, value_and_gradient
 
 L = kal.losses
 RNG = np.random.default_rng(0)
@@ -103,31 +104,14 @@ CASES = {
 }
 
 
-def _value_and_gradient(loss, y_true, logits):
-    variable = tf.Variable(logits)
-    with tf.GradientTape() as tape:
-        value = loss(y_true, variable)
-    return float(value), tape.gradient(value, variable).numpy()
-
-
-def _numeric_gradient(function, logits, step=1e-6):
-    gradient = np.zeros_like(logits)
-    for index in np.ndindex(logits.shape):
-        up, down = logits.copy(), logits.copy()
-        up[index] += step
-        down[index] -= step
-        gradient[index] = (function(up) - function(down)) / (2 * step)
-    return gradient
-
-
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize("labels", ["sparse", "one_hot"])
 def test_value_and_gradient_match_the_equation(name, labels):
     make, equation = CASES[name]
     y_true = IDS if labels == "sparse" else ONE_HOT
-    value, gradient = _value_and_gradient(make(), y_true, LOGITS.copy())
+    value, gradient = value_and_gradient(make(), y_true, LOGITS.copy())
     assert value == pytest.approx(equation(LOGITS, ONE_HOT).mean(), rel=1e-6)
-    expected = _numeric_gradient(lambda z: equation(z, ONE_HOT).mean(), LOGITS.copy())
+    expected = numeric_gradient(lambda z: equation(z, ONE_HOT).mean(), LOGITS.copy())
     np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-8)
 
 
@@ -375,11 +359,11 @@ def test_sparsemax_matches_the_projection_and_its_loss_gradient_is_sparsemax_min
     np.testing.assert_allclose(p, reference.sparsemax(z), atol=1e-6)
     np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-6)
     assert (p == 0).any()  # exact zeros, unlike softmax
-    value, gradient = _value_and_gradient(L.SparsemaxLoss(), IDS, z)
+    value, gradient = value_and_gradient(L.SparsemaxLoss(), IDS, z)
     expected = reference.candidate("sparsemax", ONE_HOT, None, logits=z)
     assert value == pytest.approx(expected.mean(), rel=1e-6)
     np.testing.assert_allclose(gradient, (reference.sparsemax(z) - ONE_HOT) / len(z), atol=1e-6)
-    numeric = _numeric_gradient(
+    numeric = numeric_gradient(
         lambda v: reference.candidate("sparsemax", ONE_HOT, None, logits=v).mean(), z
     )
     np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-7)
