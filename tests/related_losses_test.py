@@ -160,6 +160,18 @@ def test_limits_that_hold_by_construction():
     assert float(rce) == pytest.approx(np.mean(4.0 * (1 - p_y)), rel=1e-6)  # -A (1 - p_y)
 
 
+def test_active_passive_default_is_ce_plus_a_tenth_rce_and_paper_mode_is_nce_plus_rce():
+    default = float(L.ActivePassiveLoss(from_logits=True)(IDS, LOGITS))
+    expected = (-np.log(_p(LOGITS))[np.arange(6), IDS] + 0.1 * np_rce(LOGITS, ONE_HOT)).mean()
+    assert default == pytest.approx(expected, rel=1e-6)
+    paper = L.ActivePassiveLoss.paper(from_logits=True)
+    assert paper.get_config()["active"] == "nce" and paper.get_config()["beta"] == 1.0
+    assert float(paper(IDS, LOGITS)) == pytest.approx(
+        (np_nce(LOGITS, ONE_HOT) + np_rce(LOGITS, ONE_HOT)).mean(), rel=1e-6
+    )
+    assert L.ActivePassiveLoss.paper("mae").get_config()["passive"] == "mae"
+
+
 def test_imbalance_helpers():
     assert imbalance.class_counts([0, 2, 2, 1, 2], 4).tolist() == [1, 1, 3, 0]
     weights = imbalance.class_balanced_weights([100, 10], 0.999)

@@ -251,22 +251,41 @@ class ActivePassiveLoss(FunctionLoss):
 
     The active loss raises the probability of the labelled class, the passive one lowers the
     others; normalized active losses alone underfit, and the passive term restores fitting
-    while keeping robustness to label noise. The paper's recommended pairs are NCE+RCE (the
-    default) and NCE+MAE. With ``beta = 0`` it is ``alpha`` times the active loss.
+    while keeping robustness to label noise. With ``beta = 0`` it is ``alpha`` times the
+    active loss.
+
+    **Default, and how it differs from the paper.** The paper recommends NCE+RCE (or NCE+MAE)
+    with alpha = beta = 1 on CIFAR-10; that recipe is `ActivePassiveLoss.paper`. Measured on
+    MNIST-1D with 20 % symmetric label noise (``benchmarks/noise_losses_study.py``, 5 seeds,
+    paired against cross-entropy, docs/results.md) it loses 15-17 accuracy points at 20 and 60
+    epochs, and so does the CIFAR-100 weighting (alpha = 10, beta = 0.1): it underfits, and
+    in no regime we can run did cross-entropy memorise the flipped labels (its training
+    accuracy on the noisy labels stayed below the clean fraction even with 425 samples and 150
+    epochs), so there was nothing for robustness to prevent. The default is therefore the
+    measured setting closest to cross-entropy's fit that keeps a noise-bounded passive term:
+    **CE + 0.1 RCE** (the symmetric cross-entropy of Wang et al. 2019): -0.14 points
+    [-0.92, +0.64] at 60 epochs and -0.96 [-1.79, -0.13] at 20 epochs, against -6 and -3 for
+    CE + RCE with beta = 1. Use the paper's recipe where cross-entropy is seen to memorise
+    noise (training accuracy on noisy labels climbing past the clean fraction while validation
+    accuracy falls), and check it with ``compare``.
 
     Args:
-        active: ``"nce"`` (default), ``"normalized_focal"``, ``"crossentropy"`` or ``"focal"``.
+        active: ``"crossentropy"`` (default), ``"nce"`` (the paper's), ``"normalized_focal"``
+            or ``"focal"``.
         passive: ``"rce"`` (reverse cross-entropy, A = -4; default) or ``"mae"`` (the paper's
             ``sum_k |p_k - q_k|``).
-        alpha, beta: weights >= 0 of the two terms (the paper tunes them per dataset, e.g.
-            alpha = beta = 1 on CIFAR-10, alpha = 10, beta = 0.1 on CIFAR-100).
+        alpha, beta: weights >= 0 of the two terms (default 1 and 0.1; the paper tunes them
+            per dataset, e.g. alpha = beta = 1 on CIFAR-10, alpha = 10, beta = 0.1 on
+            CIFAR-100).
         gamma: focusing parameter of focal active losses.
         from_logits: whether ``y_pred`` holds logits.
         name, reduction, dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> p = np.array([[0.5, 0.25, 0.25]])
-    >>> round(float(ActivePassiveLoss()(np.array([0]), p)), 4)  # NCE 0.2 + RCE 4 * 0.5
+    >>> round(float(ActivePassiveLoss()(np.array([0]), p)), 4)  # CE ln 2 + 0.1 * RCE 4 * 0.5
+    0.8931
+    >>> round(float(ActivePassiveLoss.paper()(np.array([0]), p)), 4)  # NCE 0.2 + RCE 2
     2.2
     """
 
@@ -274,10 +293,10 @@ class ActivePassiveLoss(FunctionLoss):
 
     def __init__(
         self,
-        active: str = "nce",
+        active: str = "crossentropy",
         passive: str = "rce",
         alpha: float = 1.0,
-        beta: float = 1.0,
+        beta: float = 0.1,
         gamma: float = 0.5,
         from_logits: bool = False,
         name: str | None = None,
@@ -299,3 +318,9 @@ class ActivePassiveLoss(FunctionLoss):
             "gamma": float(gamma),
         }
         super().__init__(from_logits, options, name or f"{active}_{passive}", reduction, dtype)
+
+    @classmethod
+    def paper(cls, passive: str = "rce", **kwargs: Any) -> ActivePassiveLoss:
+        """The paper's recommended NCE+RCE (or NCE+MAE with ``passive="mae"``), alpha = beta = 1
+        (its CIFAR-10 setting); see the class docstring for what it measured here."""
+        return cls("nce", passive, **{"alpha": 1.0, "beta": 1.0, **kwargs})
