@@ -30,8 +30,8 @@ PROGRAM = "keras-adaptive-loss"
 LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
     "uniloss-accuracy", "uniloss-ap", "ala", "nce-rce", "nce-mae", "ce-rce", "normalized-focal",
-    "rce", "gce", "squentropy", "ldam-drw", "class-balanced", "anyloss-f1", "anyloss-accuracy",
-    "anyloss-balanced-accuracy", "anyloss-gmean", "ensloss",
+    "rce", "gce", "squentropy", "sparsemax", "ldam-drw", "class-balanced", "anyloss-f1",
+    "anyloss-accuracy", "anyloss-balanced-accuracy", "anyloss-gmean", "ensloss",
 )  # fmt: skip
 DEFAULT_LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",

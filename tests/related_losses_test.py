@@ -209,7 +209,9 @@ def test_bad_arguments_raise():
 # Training ---------------------------------------------------------------------------------------
 
 TRAINABLE = {
-    "nce+rce": lambda: L.ActivePassiveLoss(from_logits=True),
+    "ce+rce": lambda: L.ActivePassiveLoss(from_logits=True),
+    "nce+rce": lambda: L.ActivePassiveLoss.paper(from_logits=True),
+    "sparsemax": lambda: L.SparsemaxLoss(),
     "nfl": lambda: L.NormalizedFocalLoss(from_logits=True),
     "poly": lambda: L.PolyLoss([1.0, 0.5], from_logits=True),
     "squentropy": lambda: L.Squentropy(),
@@ -263,14 +265,15 @@ def test_keras_round_trip_in_safe_mode(name, tmp_path):
     assert float(restored.loss(y, model(x))) == pytest.approx(float(loss(y, model(x))), rel=1e-6)
 
 
-def test_mirrored_strategy_equals_one_device(mirrored_strategy):
+@pytest.mark.parametrize("name", list(TRAINABLE))
+def test_mirrored_strategy_equals_one_device(name, mirrored_strategy):
     x, y = _data()
 
     def train(strategy):
         with strategy.scope():
             keras.utils.set_random_seed(0)
             model = _model()
-            model.compile(keras.optimizers.SGD(0.1), L.ActivePassiveLoss(from_logits=True))
+            model.compile(keras.optimizers.SGD(0.1), TRAINABLE[name]())
         model.fit(x[:128], y[:128], epochs=2, batch_size=32, shuffle=False, verbose=0)
         return model.get_weights()
 
@@ -278,12 +281,13 @@ def test_mirrored_strategy_equals_one_device(mirrored_strategy):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_mixed_precision_trains_with_float32_values():
+@pytest.mark.parametrize("name", list(TRAINABLE))
+def test_mixed_precision_trains_with_float32_values(name):
     x, y = _data()
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = _model()
-        loss = L.PolyLoss(1.0, from_logits=True)
+        loss = TRAINABLE[name]()
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss, metrics=["accuracy"])
         history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
         assert np.all(np.isfinite(history.history["loss"]))
@@ -340,7 +344,16 @@ def test_deferred_reweighting_needs_a_matching_loss():
 def test_compare_presets_of_the_family():
     result = kal.compare(
         "iris",
-        ["crossentropy", "nce-rce", "nce-mae", "squentropy", "ldam-drw", "class-balanced", "gce"],
+        [
+            "crossentropy",
+            "nce-rce",
+            "ce-rce",
+            "squentropy",
+            "sparsemax",
+            "ldam-drw",
+            "class-balanced",
+            "gce",
+        ],
         seeds=1,
         epochs=5,
         imbalance=5,
@@ -352,6 +365,9 @@ def test_compare_presets_of_the_family():
     counts = setups["ldam-drw"]["loss"]["config"]["class_counts"]
     assert counts[0] / counts[-1] == pytest.approx(5, rel=0.25)  # the long tail's counts
     assert setups["squentropy"]["loss"]["class_name"] == "Squentropy"
+    assert setups["sparsemax"]["loss"]["class_name"] == "SparsemaxLoss"
+    assert setups["nce-rce"]["loss"]["config"]["active"] == "nce"  # the paper's recipe
+    assert setups["ce-rce"]["loss"]["config"]["beta"] == 0.1  # the measured default
     assert all(0.0 <= run.test_metrics["accuracy"] <= 1.0 for run in result.runs)
 
 
