@@ -218,6 +218,7 @@ def _readme_snippets() -> list[tuple[int, str]]:
     return snippets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("line", [line for line, _ in _readme_snippets()])
 def test_readme_snippet_runs_as_written(line, tmp_path):
     snippets = dict(_readme_snippets())
@@ -229,6 +230,7 @@ def test_readme_snippet_runs_as_written(line, tmp_path):
     assert process.returncode == 0, f"README.md line {line}:\n{process.stderr[-3000:]}"
 
 
+@pytest.mark.slow
 def test_tutorial_notebook_runs_cell_by_cell(tmp_path):
     """The tutorial's code cells, in order, in a fresh interpreter (what a kernel would run)."""
     notebook = json.loads((ROOT / "examples" / "tutorial.ipynb").read_text())

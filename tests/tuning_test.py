@@ -46,6 +46,7 @@ def test_search_space_helper_rejects_bad_ranges(kwargs, message):
         kal.tuning.stochastic_loss(keras_tuner.HyperParameters(), ["mse"], **kwargs)
 
 
+@pytest.mark.slow
 def test_grid_search_over_the_three_f_protocols_drives_each_trial(tmp_path, capsys):
     example = _load("examples/tune_focus_schedule.py")
     tuner = example.main(trials=3, epochs=2, directory=str(tmp_path))
