@@ -17,7 +17,12 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["all_replicas_mean", "in_replica_context", "update_on_backward"]
+__all__ = [
+    "all_replicas_mean",
+    "gather_global_batch",
+    "in_replica_context",
+    "update_on_backward",
+]
 
 
 def update_on_backward(value: Any, update: Callable[[], Any]) -> Any:
@@ -47,6 +52,20 @@ def update_on_backward(value: Any, update: Callable[[], Any]) -> Any:
 def in_replica_context() -> bool:
     """Whether code runs inside ``strategy.run`` of a real (non-default) strategy."""
     return tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context() is False
+
+
+def gather_global_batch(*tensors: Any) -> tuple[Any, ...]:
+    """Each tensor concatenated over the replicas along axis 0 (the global batch), for losses
+    whose value is a metric of the whole batch; call it in replica context.
+
+    ``all_gather`` loses the static inner shape, which shape checks downstream need, so it is
+    restored from the local tensor.
+    """
+    context = tf.distribute.get_replica_context()
+    return tuple(
+        tf.reshape(context.all_gather(tensor, axis=0), (-1, *tensor.shape[1:]))
+        for tensor in tensors
+    )
 
 
 def all_replicas_mean(update: Callable[..., Any], values: Sequence[Any]) -> Any:

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_adaptive_loss.losses.backward_updates import in_replica_context
+from keras_adaptive_loss.losses.backward_updates import gather_global_batch, in_replica_context
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidates import as_float, labels_as_distribution
 from keras_adaptive_loss.losses.gumbel import replica_seed
@@ -191,10 +191,7 @@ class AnyLoss(keras.losses.Loss):
         y_true = ops.convert_to_tensor(y_true)
         per_sample = ops.ones_like(ops.reshape(as_float(y_pred), (ops.shape(y_pred)[0], -1))[:, 0])
         if in_replica_context():
-            context = tf.distribute.get_replica_context()
-            # all_gather loses the static inner shape; the label handling needs it.
-            y_true = ops.reshape(context.all_gather(y_true, axis=0), (-1, *y_true.shape[1:]))
-            y_pred = ops.reshape(context.all_gather(y_pred, axis=0), (-1, *y_pred.shape[1:]))
+            y_true, y_pred = gather_global_batch(y_true, y_pred)
         labels, p = self._labels_and_probabilities(y_true, y_pred)
         if p.shape[-1] == 1:
             approx = ops.sigmoid(self.amplifier * (p - 0.5))  # Eq. 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -70,9 +71,7 @@ def check_predictions(y_pred: Any, from_logits: bool, loss: str = "This loss") -
         )
     if from_logits or not tf.executing_eagerly() or tf.is_symbolic_tensor(y_pred):
         return
-    values = np.asarray(y_pred, dtype="float64") if not hasattr(y_pred, "numpy") else None
-    if values is None:
-        values = np.asarray(y_pred.numpy(), dtype="float64")
+    values = np.asarray(keras.ops.convert_to_numpy(y_pred), dtype="float64")
     finite = values[np.isfinite(values)]
     if finite.size and (finite.min() < 0.0 or finite.max() > 1.0 + 1e-3):
         raise ValueError(

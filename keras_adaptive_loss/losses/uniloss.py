@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_adaptive_loss.losses.backward_updates import in_replica_context
+from keras_adaptive_loss.losses.backward_updates import gather_global_batch, in_replica_context
 from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
 from keras_adaptive_loss.losses.gumbel import replica_seed
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
@@ -341,10 +341,7 @@ class UniLoss(AdaptiveLoss):
         per_sample = ops.ones_like(ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))[:, 0])
         gather = self.refactoring.set_metric and in_replica_context()
         if gather:
-            context = tf.distribute.get_replica_context()
-            # all_gather loses the static inner shape; the refactorings need it.
-            y_true = ops.reshape(context.all_gather(y_true, axis=0), (-1, *y_true.shape[1:]))
-            y_pred = ops.reshape(context.all_gather(y_pred, axis=0), (-1, *y_pred.shape[1:]))
+            y_true, y_pred = gather_global_batch(y_true, y_pred)
         seed = tf.stack([tf.constant(self.seed, tf.int64), self._draws.value])
         if not gather:
             seed = replica_seed(self.seed, self._draws.value)
