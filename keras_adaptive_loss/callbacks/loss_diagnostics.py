@@ -28,6 +28,10 @@ class LossDiagnostics(keras.callbacks.Callback):
     validation; this callback only resets them at the start of each epoch and reads them at
     its end. List it before ``CSVLogger`` / ``TensorBoard``.
 
+    It warns (once per `fit`) when a `StochasticLoss`'s selection has collapsed onto one
+    candidate for an epoch (mean weight >= 0.95, `StochasticLoss.collapsed_onto`): training is
+    then single-loss training with that candidate, which you could name directly.
+
     Args:
         loss_name: name of the loss when several compiled losses have diagnostics.
     """
@@ -36,6 +40,7 @@ class LossDiagnostics(keras.callbacks.Callback):
         super().__init__()
         self.loss_name = loss_name
         self._loss: Any = None
+        self._warned_collapse = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._loss = find_compiled_loss(
@@ -46,6 +51,7 @@ class LossDiagnostics(keras.callbacks.Callback):
             loss_name=self.loss_name,
             example="kal.StochasticLoss(['crossentropy', 'mse'])",
         )
+        self._warned_collapse = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._loss.reset_diagnostics()
@@ -59,6 +65,16 @@ class LossDiagnostics(keras.callbacks.Callback):
                 f"LossDiagnostics: {skipped:.0f} training step(s) of epoch {epoch} had an empty "
                 f"or non-finite batch; {getattr(self._loss, 'name', 'the loss')} skipped its own "
                 "update for them (the model's step still ran: check the data for NaN/inf).",
+                stacklevel=2,
+            )
+        collapsed = getattr(self._loss, "collapsed_onto", lambda: None)()
+        if collapsed is not None and not self._warned_collapse:
+            self._warned_collapse = True
+            warnings.warn(
+                f"LossDiagnostics: the selection of {getattr(self._loss, 'name', 'the loss')} "
+                f"collapsed onto {collapsed!r} in epoch {epoch} (mean weight >= 0.95): it now "
+                f"trains with {collapsed!r} alone. If that persists, compare that loss alone "
+                "with cross-entropy, or spread the selection (entropy=, a higher temperature).",
                 stacklevel=2,
             )
         if logs is not None:

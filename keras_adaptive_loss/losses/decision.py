@@ -29,7 +29,8 @@ class DecisionNetwork(keras.layers.Layer):
         num_candidates: number of candidate losses (outputs).
         network: any Keras layer or model mapping ``[batch, num_classes]`` to
             ``[batch, num_candidates]`` logits. Default: a small MLP,
-            ``Dense(hidden_units, relu) -> Dense(num_candidates)``.
+            ``Dense(hidden_units, relu) -> Dense(num_candidates)``, whose output layer starts
+            at zero, so that the selection starts uniform over the candidates.
         hidden_units: width of the default MLP.
         learning_rate: Adam learning rate of the decision network.
         beta_1, beta_2, epsilon: Adam constants.
@@ -55,7 +56,9 @@ class DecisionNetwork(keras.layers.Layer):
         self.network = network or keras.Sequential(
             [
                 keras.layers.Dense(self.hidden_units, activation="relu", dtype="float32"),
-                keras.layers.Dense(self.num_candidates, dtype="float32"),
+                keras.layers.Dense(
+                    self.num_candidates, kernel_initializer="zeros", dtype="float32"
+                ),
             ],
             name="decision_mlp",
         )

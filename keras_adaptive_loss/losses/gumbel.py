@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 __all__ = [
+    "entropy_bonus_logit_gradient",
     "gumbel_noise",
     "gumbel_softmax_samples",
     "mixture_objective_logit_gradient",
@@ -75,6 +76,21 @@ def mixture_objective_logit_gradient(
     scale = 1.0 / (num_samples * temperature * count)
     g = ops.sum(soft_samples * centred, axis=0) * scale
     return g - ops.softmax(logits, axis=-1) * ops.sum(g, axis=-1, keepdims=True)
+
+
+def entropy_bonus_logit_gradient(logits: Any, weight: Any) -> Any:
+    """Gradient of ``-weight * mean_b H(softmax(z_b))`` w.r.t. the decision logits ``z``.
+
+    The entropy bonus keeps the selection from collapsing onto one candidate unless the
+    candidates' values keep pulling it there. With ``p = softmax(z)`` and
+    ``H = -sum_i p_i log p_i``, ``dH/dz_j = -p_j (log p_j + H)``, so the gradient of the bonus
+    is ``weight * p_j (log p_j + H) / N`` (N: number of rows averaged).
+    """
+    count = ops.cast(ops.size(logits) // logits.shape[-1], logits.dtype)
+    log_p = ops.log_softmax(logits, axis=-1)
+    p = ops.exp(log_p)
+    entropy = -ops.sum(p * log_p, axis=-1, keepdims=True)
+    return weight * p * (log_p + entropy) / count
 
 
 def multiple_gumbel_softmax(

@@ -15,6 +15,7 @@ from keras_adaptive_loss.losses.backward_updates import all_replicas_mean, updat
 from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
 from keras_adaptive_loss.losses.decision import DecisionNetwork
 from keras_adaptive_loss.losses.gumbel import (
+    entropy_bonus_logit_gradient,
     gumbel_noise,
     gumbel_softmax_samples,
     mixture_objective_logit_gradient,
@@ -23,10 +24,34 @@ from keras_adaptive_loss.losses.gumbel import (
 )
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
 
-__all__ = ["NORMALIZATIONS", "SelectionState", "StochasticLoss"]
+__all__ = [
+    "NORMALIZATIONS",
+    "PAPER_CANDIDATES",
+    "REGRESSION_CANDIDATES",
+    "TASKS",
+    "SelectionState",
+    "StochasticLoss",
+]
 
 NORMALIZATIONS = ("running_mean", "none")
+#: What the predictions are: class probabilities (or logits), regression outputs, or the
+#: outputs of a model whose loss is a sum of terms (each candidate is one term).
+TASKS = ("classification", "regression", "terms")
+#: The paper's classification candidates (Liu & Lai 2020, "Classification"): the squared and
+#: absolute errors, the hinge and cosine losses and binary cross-entropy on one-hot targets.
+PAPER_CANDIDATES = ("mse", "mae", "hinge", "cosine", "bce")
+#: ``task="regression"`` names -> Keras losses (per-sample values over the last axis).
+REGRESSION_CANDIDATES = {
+    "mse": keras.losses.MeanSquaredError,
+    "mae": keras.losses.MeanAbsoluteError,
+    "huber": keras.losses.Huber,
+    "log_cosh": keras.losses.LogCosh,
+}
 _MIN_TEMPERATURE = 1e-6
+#: Mean selection weight of one candidate above which `StochasticLoss.collapsed_onto` names it.
+COLLAPSE_THRESHOLD = 0.95
+#: The default entropy-bonus weight (chosen in benchmarks/slf_effectiveness.py).
+DEFAULT_ENTROPY = 0.0
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
@@ -76,48 +101,72 @@ class StochasticLoss(AdaptiveLoss):
     Implements "Stochastic Loss Function" (Liu & Lai, AAAI 2020). For each sample, a decision
     network ``h`` looks at the model's prediction and gives probabilities over the candidate
     losses, ``p = softmax(h(f(x); v))`` (Eq. 4); K Gumbel-softmax samples of ``log p`` at
-    temperature tau (Eqs. 6, 9) are averaged into ``p_hat`` (Eq. 10), and the loss is
+    temperature tau (Eqs. 5-9) are averaged into ``p_hat`` (Eq. 10), and the loss is
     ``sum_i p_hat_i * l_i`` (Eq. 11). The decision network is trained in the same backward pass
     as the model (Algorithm 1) — inside an ordinary ``model.compile(loss=...)`` / `fit`, with
     or without a `tf.distribute` strategy — and it is *not* updated by `evaluate`, `predict` or
     the validation pass of `fit` (see `keras_adaptive_loss.losses.backward_updates`).
 
-    Choices where the paper is silent (measured on scikit-learn's digits and MNIST-1D; see
-    ``benchmarks/slf_effectiveness.py`` and ``docs/results.md``):
+    Two modes (measured in ``benchmarks/slf_effectiveness.py``, figures in
+    ``docs/results.md``):
 
-    - The decision network sees the prediction with its gradient stopped: the model is trained
-      by the selected losses, not by steering the selector.
-    - ``normalize="running_mean"`` (default) divides each candidate by an exponential moving
-      average of its own batch-mean value before mixing, for both the model and the decision
-      network. With ``normalize="none"`` (the paper's literal objective) the decision network
-      minimises the raw mixture and collapses onto whichever candidate is numerically smallest
-      (on digits, nearly all weight went to it within a few epochs), which is not the most
-      useful one.
-    - The decision network's default is an MLP ``C -> 32 (ReLU) -> n`` trained by Adam at
-      learning rate 1e-3.
+    - **Paper mode**, `StochasticLoss.paper()`: the paper's candidates (mse, mae, hinge, cosine,
+      bce), hard one-hot Gumbel samples (straight-through), the raw mixture of Eq. 11 as the
+      objective of both networks, and the gradient of the mixture flowing through ``h`` into
+      the model (``decision_gradient=True``). The decision network is updated in the same
+      step, from the same objective. It collapses: minimising the raw mixture puts all the
+      weight on the numerically smallest candidate (``mse``, averaged over classes), a loss
+      that trains slowly, so paper mode is below cross-entropy on every task measured.
+    - **The default** differs from the paper in three measured ways: each candidate is divided
+      by an exponential moving average of its own batch mean (``normalize="running_mean"``),
+      so that no candidate wins by its scale; the decision network sees the prediction with
+      its gradient stopped (the model is trained by the selected losses, not by steering the
+      selector); and an entropy bonus (``entropy``) keeps the selection spread unless the
+      candidates' values keep pulling it onto one. The decision network starts uniform (its
+      output layer is zero-initialised) and is trained by its own Adam (learning rate 1e-3).
 
     tau is an adaptive parameter (``"temperature"``): anneal it with
     `keras_adaptive_loss.callbacks.TemperatureSchedule`. Add
-    `keras_adaptive_loss.callbacks.LossDiagnostics` to log each candidate's mean selection
-    weight per epoch (``slf_weight_<name>``).
+    `keras_adaptive_loss.callbacks.LossDiagnostics` (before ``CSVLogger`` / ``TensorBoard``)
+    to log each candidate's mean selection weight per epoch (``slf_weight_<name>``); it warns
+    when the selection has collapsed onto one candidate.
+
+    Beyond class probabilities (``task``):
+
+    - ``"regression"``: candidates are regression losses over the last axis (names ``mse``,
+      ``mae``, ``huber``, ``log_cosh`` or Keras loss objects); ``h`` sees the raw outputs.
+    - Sequences: a classifier's ``[batch, time, classes]`` output with ``[batch, time]``
+      labels is selected per token; positions masked by Keras (``mask_zero``) or whose label
+      is ``ignore_class`` are left out of the decision network's objective and statistics
+      (and get loss 0).
+    - ``"terms"``: each candidate is one term of a multi-term loss on the same
+      ``(y_true, y_pred)`` (the paper's detection use: box regression + classification); SLF
+      weights the terms per sample.
 
     Args:
-        candidates: registry names (see `keras_adaptive_loss.losses.available`), Keras losses
-            or per-sample callables; at least one.
+        candidates: registry names (see `keras_adaptive_loss.losses.available`; for
+            ``task="regression"``, `REGRESSION_CANDIDATES`), Keras losses or per-sample
+            callables; at least one.
         num_samples: K, the number of Gumbel-softmax samples per step (paper: 3 on MNIST).
         temperature: tau > 0.
-        decision_network: a Keras layer mapping ``[batch, num_classes]`` probabilities to
+        decision_network: a Keras layer mapping ``[batch, features]`` predictions to
             ``[batch, len(candidates)]`` logits; default: a small MLP.
         hard: straight-through one-hot samples instead of soft ones.
-        from_logits: whether ``y_pred`` holds logits.
+        from_logits: whether a classifier's ``y_pred`` holds logits.
         seed: base seed of the Gumbel noise; the same seed draws the same noise again. ``None``
             draws a seed (recorded in the config).
-        normalize: ``"running_mean"`` or ``"none"``, see above.
+        normalize: ``"running_mean"`` or ``"none"`` (the paper's raw mixture), see above.
         momentum: momentum of the running means.
         decision_learning_rate: Adam learning rate of the decision network.
         hidden_units: width of the default decision MLP.
-        num_classes: number of classes; known, it lets the decision network be built at once
-            (it is otherwise built at the first call).
+        num_classes: number of classes (or output features); known, it lets the decision
+            network be built at once (it is otherwise built at the first call).
+        entropy: weight of the entropy bonus on the decision network's distribution (0: none).
+        decision_gradient: let the mixture's gradient flow through ``h`` into the model, and
+            not only through the candidates (paper mode).
+        task: ``"classification"``, ``"regression"`` or ``"terms"``, see above.
+        ignore_class: a label value that marks padding (sequence outputs), as in Keras's
+            ``SparseCategoricalCrossentropy(ignore_class=...)``.
         name, reduction, dtype: as for any Keras loss.
 
     Example:
@@ -134,6 +183,12 @@ class StochasticLoss(AdaptiveLoss):
     >>> value = loss(np.array([0, 2]), np.array([[0.8, 0.1, 0.1], [0.2, 0.2, 0.6]]))
     >>> value.shape
     TensorShape([])
+    >>> paper = kal.StochasticLoss.paper(seed=0)
+    >>> paper.candidate_names, paper.hard, paper.normalize, paper.decision_gradient
+    (['mse', 'mae', 'hinge', 'cosine', 'bce'], True, 'none', True)
+
+    References:
+        Liu, Q. & Lai, J. "Stochastic Loss Function." AAAI 2020.
     """
 
     def __init__(
@@ -150,6 +205,10 @@ class StochasticLoss(AdaptiveLoss):
         decision_learning_rate: float = 1e-3,
         hidden_units: int = 32,
         num_classes: int | None = None,
+        entropy: float = DEFAULT_ENTROPY,
+        decision_gradient: bool = False,
+        task: str = "classification",
+        ignore_class: int | None = None,
         name: str = "stochastic_loss",
         reduction: str | None = "sum_over_batch_size",
         dtype: Any = None,
@@ -169,14 +228,29 @@ class StochasticLoss(AdaptiveLoss):
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}; got {normalize!r}.")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must lie in [0, 1); got {momentum!r}.")
-        self.candidates = [registry.get(c, from_logits=from_logits) for c in candidates]
+        if not np.isfinite(entropy) or entropy < 0:
+            raise ValueError(f"entropy (the bonus weight) must be >= 0; got {entropy!r}.")
+        if task not in TASKS:
+            raise ValueError(
+                f"task must be one of {TASKS}; got {task!r}. Use 'regression' for real-valued "
+                "outputs and 'terms' when each candidate is one term of a multi-term loss."
+            )
+        if task != "classification" and from_logits:
+            raise ValueError(
+                f"from_logits=True only applies to task='classification'; got task={task!r}."
+            )
+        self.task = task
+        self.from_logits = bool(from_logits)
+        self.candidates = [self._candidate(c) for c in candidates]
         self.candidate_names = _unique_names([c.name for c in self.candidates])
         self.num_samples = int(num_samples)
         self.hard = bool(hard)
-        self.from_logits = bool(from_logits)
         self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
         self.normalize = normalize
         self.momentum = float(momentum)
+        self.entropy = float(entropy)
+        self.decision_gradient = bool(decision_gradient)
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
         self.num_classes = None if num_classes is None else int(num_classes)
         self.add_parameter("temperature", temperature, minimum=_MIN_TEMPERATURE)
         self.decision_network = DecisionNetwork(
@@ -191,6 +265,44 @@ class StochasticLoss(AdaptiveLoss):
         if self.num_classes is not None:
             self._build(self.num_classes)
 
+    @classmethod
+    def paper(
+        cls,
+        candidates: Sequence[Any] = PAPER_CANDIDATES,
+        num_samples: int = 3,
+        temperature: float = 1.0,
+        **kwargs: Any,
+    ) -> StochasticLoss:
+        """The paper's recipe, as written (Algorithm 1, Eqs. 4-11).
+
+        The paper's classification candidates, hard one-hot Gumbel samples, the raw mixture
+        (no normalisation, no entropy bonus) minimised by both networks in the same step, with
+        the gradient flowing through the decision network into the model. Measured below
+        cross-entropy on every task of ``benchmarks/slf_effectiveness.py``: kept so that the
+        paper can be reproduced, not as a recommendation. Other arguments as for the class.
+        """
+        settings = dict(hard=True, normalize="none", entropy=0.0, decision_gradient=True)
+        settings.update(kwargs)
+        return cls(list(candidates), num_samples=num_samples, temperature=temperature, **settings)
+
+    def _candidate(self, identifier: Any) -> registry.Candidate:
+        if isinstance(identifier, dict):  # a saved Keras loss (see get_config)
+            return registry.deserialize(identifier, from_logits=self.from_logits)
+        if self.task == "regression" and isinstance(identifier, str):
+            key = identifier.strip().lower().replace("-", "_")
+            if key not in REGRESSION_CANDIDATES:
+                raise ValueError(
+                    f"Unknown regression candidate {identifier!r}; names: "
+                    f"{', '.join(REGRESSION_CANDIDATES)}, or pass a Keras loss object."
+                )
+            identifier = REGRESSION_CANDIDATES[key](name=key)
+        elif self.task != "classification" and isinstance(identifier, str):
+            raise ValueError(
+                f"With task={self.task!r} a candidate must be a Keras loss or a callable "
+                f"(y_true, y_pred) -> per-sample values; got the name {identifier!r}."
+            )
+        return registry.get(identifier, from_logits=self.from_logits)
+
     # Building ---------------------------------------------------------------------------------
 
     def _build(self, num_classes: int) -> None:
@@ -202,10 +314,11 @@ class StochasticLoss(AdaptiveLoss):
 
     def _ensure_built(self, y_pred: Any) -> None:
         num_classes = y_pred.shape[-1]
-        if num_classes is None:
+        if num_classes is None or len(y_pred.shape) < 2:
             raise ValueError(
-                f"StochasticLoss needs predictions with a known number of classes; got shape "
-                f"{y_pred.shape}."
+                f"StochasticLoss needs predictions of shape [batch, ..., features] with a known "
+                f"last axis; got shape {y_pred.shape}. A regression model with one output "
+                "should output shape [batch, 1]."
             )
         if not self.decision_network.built:
             self._build(int(num_classes))
@@ -226,8 +339,36 @@ class StochasticLoss(AdaptiveLoss):
 
     def decision_logits(self, y_pred: Any) -> Any:
         """The decision network's logits over candidates, ``h(f(x); v)`` (Eq. 4)."""
-        probabilities = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
-        return ops.cast(self.decision_network(ops.stop_gradient(probabilities)), "float32")
+        inputs = y_pred
+        if self.task == "classification" and self.from_logits:
+            inputs = ops.softmax(y_pred, axis=-1)
+        if not self.decision_gradient:
+            inputs = ops.stop_gradient(inputs)
+        inputs = ops.cast(inputs, "float32")
+        if len(inputs.shape) == 2:
+            return ops.cast(self.decision_network(inputs), "float32")
+        # Per-token outputs [batch, time, ..., features]: one decision per position.
+        flat = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        logits = ops.cast(self.decision_network(flat), "float32")
+        return ops.reshape(logits, (*ops.shape(inputs)[:-1], len(self.candidates)))
+
+    def valid_positions(self, y_true: Any, y_pred: Any) -> Any | None:
+        """1.0 where a position counts, 0.0 where it is padding; ``None`` when all count.
+
+        Padding is what Keras masks (the mask its own ``Loss.__call__`` applies, e.g. from
+        ``Embedding(mask_zero=True)``) and labels equal to ``ignore_class``.
+        """
+        valid = None
+        mask = getattr(y_pred, "_keras_mask", None)  # what Keras's Loss.__call__ reads
+        if mask is not None:
+            valid = ops.cast(mask, "float32")
+        if self.ignore_class is not None:
+            labels = ops.convert_to_tensor(y_true)
+            if len(labels.shape) == len(y_pred.shape):
+                labels = ops.squeeze(labels, axis=-1)
+            kept = ops.cast(ops.not_equal(labels, self.ignore_class), "float32")
+            valid = kept if valid is None else valid * kept
+        return valid
 
     def selection(
         self, y_true: Any, y_pred: Any, noise: Any, logits: Any | None = None
@@ -237,13 +378,25 @@ class StochasticLoss(AdaptiveLoss):
         Returns a dict with ``loss`` (per sample, Eq. 11), ``p_hat`` (Eq. 10), ``logits`` and
         ``log_p`` (Eq. 4), ``soft_samples`` (Eq. 6), ``values`` (the candidates, normalised if
         ``normalize="running_mean"``), ``objective`` (the decision network's objective,
-        ``mean_b sum_i p_hat_bi v_bi``) and ``batch_means``. Used by ``call`` and, with fixed
-        noise, by tests and analyses. ``logits`` may be passed in when already computed.
+        ``mean_b sum_i p_hat_bi v_bi`` over the valid positions), ``batch_means`` and
+        ``valid`` (see `valid_positions`). Used by ``call`` and, with fixed noise, by tests
+        and analyses. ``logits`` may be passed in when already computed.
         """
         y_pred = ops.convert_to_tensor(y_pred)
         self._ensure_built(y_pred)
+        valid = self.valid_positions(y_true, y_pred)
+        if valid is not None and self.ignore_class is not None:
+            y_true = ops.where(ops.cast(valid, "bool"), y_true, ops.zeros_like(y_true))
         raw = self.candidate_values(y_true, y_pred)
-        batch_means = ops.stop_gradient(ops.mean(ops.reshape(raw, (-1, raw.shape[-1])), axis=0))
+        n = len(self.candidates)
+        if valid is not None:
+            raw = raw * valid[..., None]
+        flat = ops.reshape(raw, (-1, n))
+        if valid is None:
+            batch_means = ops.mean(flat, axis=0)
+        else:
+            batch_means = ops.sum(flat, axis=0) / ops.sum(valid)  # NaN when all are padding
+        batch_means = ops.stop_gradient(batch_means)
         scales = self._scales(batch_means)
         values = ops.stop_gradient(raw / scales)
         if logits is None:
@@ -252,8 +405,14 @@ class StochasticLoss(AdaptiveLoss):
         temperature = self.variable("temperature")
         soft_samples = gumbel_softmax_samples(log_p, noise, temperature)
         p_hat = ops.mean(straight_through(soft_samples) if self.hard else soft_samples, axis=0)
-        # d loss / d y_pred only flows through the candidates; weights and scales are constants.
-        loss = ops.sum(ops.stop_gradient(p_hat / scales) * raw, axis=-1)
+        weights = p_hat if self.decision_gradient else ops.stop_gradient(p_hat)
+        # Without decision_gradient, d loss / d y_pred flows only through the candidates.
+        loss = ops.sum(weights / ops.stop_gradient(scales) * raw, axis=-1)
+        per_position = ops.sum(p_hat * values, axis=-1)
+        if valid is None:
+            objective = ops.mean(per_position)
+        else:
+            objective = ops.sum(per_position * valid) / ops.maximum(ops.sum(valid), 1.0)
         return {
             "loss": loss,
             "p_hat": p_hat,
@@ -261,8 +420,9 @@ class StochasticLoss(AdaptiveLoss):
             "log_p": log_p,
             "soft_samples": soft_samples,
             "values": values,
-            "objective": ops.mean(ops.sum(p_hat * values, axis=-1)),
+            "objective": objective,
             "batch_means": batch_means,
+            "valid": valid,
         }
 
     def _scales(self, batch_means: Any) -> Any:
@@ -276,7 +436,8 @@ class StochasticLoss(AdaptiveLoss):
         return ops.maximum(running, keras.config.epsilon())
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        check_predictions(y_pred, self.from_logits, type(self).__name__)
+        if self.task == "classification":
+            check_predictions(y_pred, self.from_logits, type(self).__name__)
         y_pred = ops.convert_to_tensor(y_pred)
         self._ensure_built(y_pred)
         noise = self._draw_noise((self.num_samples, *_batch_shape(y_pred), len(self.candidates)))
@@ -286,15 +447,17 @@ class StochasticLoss(AdaptiveLoss):
         with tf.GradientTape() as tape:
             logits = self.decision_logits(y_pred)
         parts = self.selection(y_true, y_pred, noise, logits=logits)
-        logit_gradient = mixture_objective_logit_gradient(
-            logits, parts["soft_samples"], parts["values"], self.variable("temperature")
-        )
+        logit_gradient = self._logit_gradient(parts)
         gradients = tape.gradient(
             logits, self.decision_network.network.trainable_variables, logit_gradient
         )
-        batch_weights = ops.mean(
-            ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates))), axis=0
-        )
+        weights = ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates)))
+        valid = parts["valid"]
+        if valid is None:
+            batch_weights = ops.mean(weights, axis=0)
+        else:
+            flat_valid = ops.reshape(valid, (-1, 1))
+            batch_weights = ops.sum(weights * flat_valid, axis=0) / ops.sum(flat_valid)
         # An empty batch (a replica's share of a short last batch) or non-finite predictions
         # make the batch means or gradients NaN: such a replica contributes nothing, and a step
         # where no replica has a finite batch is skipped (counted in `state.skipped`).
@@ -306,6 +469,21 @@ class StochasticLoss(AdaptiveLoss):
             return all_replicas_mean(self._learn_if_finite, [ops.cast(finite, "float32"), *masked])
 
         return update_on_backward(parts["loss"], train_step)
+
+    def _logit_gradient(self, parts: dict[str, Any]) -> Any:
+        """Gradient of the decision network's objective w.r.t. its logits (closed form)."""
+        logits, valid = parts["logits"], parts["valid"]
+        temperature = self.variable("temperature")
+        gradient = mixture_objective_logit_gradient(
+            logits, parts["soft_samples"], parts["values"], temperature
+        )
+        if self.entropy > 0.0:
+            gradient = gradient + entropy_bonus_logit_gradient(logits, self.entropy)
+        if valid is not None:
+            # The closed forms average over every position; re-average over the valid ones.
+            count = ops.cast(ops.size(valid), "float32")
+            gradient = gradient * (valid[..., None] * count / ops.maximum(ops.sum(valid), 1.0))
+        return gradient
 
     def _draw_noise(self, shape: Sequence[Any]) -> Any:
         draws = self.state.draws
@@ -367,6 +545,20 @@ class StochasticLoss(AdaptiveLoss):
         result["slf_temperature"] = self.get_parameter("temperature")
         return result
 
+    def collapsed_onto(self, threshold: float = COLLAPSE_THRESHOLD) -> str | None:
+        """The candidate holding at least ``threshold`` of the mean selection weight since the
+        last reset (the selection has collapsed: SLF trains with that loss alone), or ``None``.
+
+        Always ``None`` with a single candidate or before any training step.
+        """
+        if len(self.candidates) < 2:
+            return None
+        weights = {k: v for k, v in self.diagnostics().items() if k.startswith("slf_weight_")}
+        for key, weight in weights.items():
+            if np.isfinite(weight) and weight >= threshold:
+                return key[len("slf_weight_") :]
+        return None
+
     def reset_diagnostics(self) -> None:
         """Restarts the selection-weight averages (called at the start of each epoch)."""
         if self.decision_network.built:
@@ -389,6 +581,10 @@ class StochasticLoss(AdaptiveLoss):
             decision_learning_rate=self.decision_network.learning_rate,
             hidden_units=self.decision_network.hidden_units,
             num_classes=self.num_classes,
+            entropy=self.entropy,
+            decision_gradient=self.decision_gradient,
+            task=self.task,
+            ignore_class=self.ignore_class,
         )
         return config
 
