@@ -29,13 +29,13 @@ PROGRAM = "keras-adaptive-loss"
 #: `kal.datasets.NAMES`.
 LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
-    "uniloss-accuracy", "uniloss-ap", "ala", "nce-rce", "nce-mae", "ce-rce", "normalized-focal",
-    "rce", "gce", "squentropy", "sparsemax", "ldam-drw", "class-balanced", "anyloss-f1",
-    "anyloss-accuracy", "anyloss-balanced-accuracy", "anyloss-gmean", "ensloss",
+    "stochastic-paper", "uniloss-accuracy", "uniloss-ap", "ala", "nce-rce", "nce-mae", "ce-rce",
+    "normalized-focal", "rce", "gce", "squentropy", "sparsemax", "ldam-drw", "class-balanced",
+    "anyloss-f1", "anyloss-accuracy", "anyloss-balanced-accuracy", "anyloss-gmean", "ensloss",
 )  # fmt: skip
 DEFAULT_LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
-    "uniloss-accuracy", "ala",
+    "stochastic-paper", "uniloss-accuracy", "ala",
 )  # fmt: skip
 MODEL_NAMES = ("mlp", "cnn1d", "resnet")
 DATASET_NAMES = ("digits", "iris", "wine", "breast_cancer", "mnist1d")

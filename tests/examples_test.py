@@ -242,3 +242,15 @@ def test_tutorial_notebook_runs_cell_by_cell(tmp_path):
     assert process.returncode == 0, process.stderr[-3000:]
     assert "paired difference to crossentropy" in process.stdout  # the compare table's footer
     assert "focus per epoch: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]" in process.stdout
+
+
+@pytest.mark.slow
+def test_stochastic_loss_outputs_example_trains_each_use():
+    example = _load("examples/stochastic_loss_outputs.py")
+    results = example.main(epochs=2)
+    assert set(results) == {"regression", "tagging", "detection"}
+    assert np.isfinite(results["regression"]["mae"])
+    weights = [v for k, v in results["regression"].items() if k.startswith("slf_weight_")]
+    assert len(weights) == 4 and sum(weights) == pytest.approx(1.0, abs=1e-4)
+    assert 0.0 <= results["tagging"]["accuracy"] <= 1.0
+    assert np.isfinite(results["detection"]["box_l1"])

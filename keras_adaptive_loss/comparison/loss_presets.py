@@ -79,6 +79,11 @@ def _stochastic(context: LossContext) -> LossSetup:
     return LossSetup(loss, [kal_callbacks.LossDiagnostics()])
 
 
+def _stochastic_paper(context: LossContext) -> LossSetup:
+    loss = StochasticLoss.paper(seed=context.seed)
+    return LossSetup(loss, [kal_callbacks.LossDiagnostics()])
+
+
 def _uniloss_accuracy(context: LossContext) -> LossSetup:
     return LossSetup(UniLossAccuracy(seed=context.seed))
 
@@ -145,6 +150,7 @@ LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
     "ce-el-0+0.5": _focus_protocol("0,0.5"),
     "ce-el-0-0.5": _focus_protocol("0-0.5"),
     "stochastic": _stochastic,
+    "stochastic-paper": _stochastic_paper,
     "uniloss-accuracy": _uniloss_accuracy,
     "uniloss-ap": _uniloss_ap,
     "ala": _ala,

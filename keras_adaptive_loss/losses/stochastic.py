@@ -54,6 +54,29 @@ COLLAPSE_THRESHOLD = 0.95
 DEFAULT_ENTROPY = 0.0
 
 
+_UNSET = object()
+
+
+class _CompiledSteps:
+    """Per-loss cache of the XLA-compiled `StochasticLoss._step_parts` (one per masking case).
+
+    Not copied by `copy.deepcopy` (a copy compiles its own), and never serialized.
+    """
+
+    def __init__(self) -> None:
+        self._functions: dict[bool, Any] = {}
+
+    def get(self, loss: StochasticLoss, masked: bool) -> Any:
+        if masked not in self._functions:
+            self._functions[masked] = tf.function(
+                loss._step_parts, jit_compile=True, autograph=False
+            )
+        return self._functions[masked]
+
+    def __deepcopy__(self, memo: dict) -> _CompiledSteps:
+        return _CompiledSteps()
+
+
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
 class SelectionState(keras.layers.Layer):
     """Training statistics of a `StochasticLoss`, kept as (saved) non-trainable weights.
@@ -262,6 +285,7 @@ class StochasticLoss(AdaptiveLoss):
             name="decision_network",
         )
         self.state = SelectionState(len(self.candidates), name="selection_state")
+        self._compiled = _CompiledSteps()
         if self.num_classes is not None:
             self._build(self.num_classes)
 
@@ -371,7 +395,12 @@ class StochasticLoss(AdaptiveLoss):
         return valid
 
     def selection(
-        self, y_true: Any, y_pred: Any, noise: Any, logits: Any | None = None
+        self,
+        y_true: Any,
+        y_pred: Any,
+        noise: Any,
+        logits: Any | None = None,
+        valid: Any = _UNSET,
     ) -> dict[str, Any]:
         """The loss for given Gumbel ``noise`` (shape ``[K, ..., n]``), with its parts.
 
@@ -380,11 +409,12 @@ class StochasticLoss(AdaptiveLoss):
         ``normalize="running_mean"``), ``objective`` (the decision network's objective,
         ``mean_b sum_i p_hat_bi v_bi`` over the valid positions), ``batch_means`` and
         ``valid`` (see `valid_positions`). Used by ``call`` and, with fixed noise, by tests
-        and analyses. ``logits`` may be passed in when already computed.
+        and analyses. ``logits`` and ``valid`` may be passed in when already computed.
         """
+        if valid is _UNSET:
+            valid = self.valid_positions(y_true, y_pred)
         y_pred = ops.convert_to_tensor(y_pred)
         self._ensure_built(y_pred)
-        valid = self.valid_positions(y_true, y_pred)
         if valid is not None and self.ignore_class is not None:
             y_true = ops.where(ops.cast(valid, "bool"), y_true, ops.zeros_like(y_true))
         raw = self.candidate_values(y_true, y_pred)
@@ -444,31 +474,47 @@ class StochasticLoss(AdaptiveLoss):
         if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
             # Keras's symbolic build under a strategy: no training step, nothing to learn.
             return self.selection(y_true, y_pred, noise)["loss"]
+        valid = self.valid_positions(y_true, y_pred)
         with tf.GradientTape() as tape:
             logits = self.decision_logits(y_pred)
-        parts = self.selection(y_true, y_pred, noise, logits=logits)
-        logit_gradient = self._logit_gradient(parts)
+        # Inside a traced step the selection runs as one XLA-compiled function (its forward
+        # and backward pass): without XLA it is otherwise ~480 small graph ops, whose dispatch
+        # was most of SLF's cost per step. Eager calls run it op by op.
+        step = self._compiled.get(self, valid is not None) if tf.inside_function() else None
+        loss, batch_means, batch_weights, logit_gradient = (step or self._step_parts)(
+            y_true, y_pred, logits, noise, valid
+        )
         gradients = tape.gradient(
             logits, self.decision_network.network.trainable_variables, logit_gradient
         )
-        weights = ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates)))
-        valid = parts["valid"]
-        if valid is None:
-            batch_weights = ops.mean(weights, axis=0)
-        else:
-            flat_valid = ops.reshape(valid, (-1, 1))
-            batch_weights = ops.sum(weights * flat_valid, axis=0) / ops.sum(flat_valid)
         # An empty batch (a replica's share of a short last batch) or non-finite predictions
         # make the batch means or gradients NaN: such a replica contributes nothing, and a step
         # where no replica has a finite batch is skipped (counted in `state.skipped`).
-        learned = [parts["batch_means"], batch_weights, *gradients]
+        learned = [batch_means, batch_weights, *gradients]
         finite = ops.all(ops.stack([ops.all(ops.isfinite(v)) for v in learned]))
         masked = [ops.where(finite, v, ops.zeros_like(v)) for v in learned]
 
         def train_step():
             return all_replicas_mean(self._learn_if_finite, [ops.cast(finite, "float32"), *masked])
 
-        return update_on_backward(parts["loss"], train_step)
+        return update_on_backward(loss, train_step)
+
+    def _step_parts(self, y_true: Any, y_pred: Any, logits: Any, noise: Any, valid: Any):
+        """The loss and what the decision network learns from, for one training step.
+
+        Returns ``(loss per sample, candidate batch means, batch-mean selection weights,
+        gradient of the decision objective w.r.t. the logits)``; a pure function of its
+        inputs and the loss's variables, so that it can be compiled as one XLA function.
+        """
+        parts = self.selection(y_true, y_pred, noise, logits=logits, valid=valid)
+        weights = ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates)))
+        if valid is None:
+            batch_weights = ops.mean(weights, axis=0)
+        else:
+            flat_valid = ops.reshape(valid, (-1, 1))
+            batch_weights = ops.sum(weights * flat_valid, axis=0) / ops.sum(flat_valid)
+        logit_gradient = ops.stop_gradient(self._logit_gradient(parts))
+        return parts["loss"], parts["batch_means"], batch_weights, logit_gradient
 
     def _logit_gradient(self, parts: dict[str, Any]) -> Any:
         """Gradient of the decision network's objective w.r.t. its logits (closed form)."""
