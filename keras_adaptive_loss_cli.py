@@ -35,7 +35,7 @@ LOSS_NAMES = (
 )  # fmt: skip
 DEFAULT_LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
-    "stochastic-paper", "uniloss-accuracy", "ala",
+    "uniloss-accuracy", "ala",
 )  # fmt: skip
 MODEL_NAMES = ("mlp", "cnn1d", "resnet")
 DATASET_NAMES = ("digits", "iris", "wine", "breast_cancer", "mnist1d")

@@ -253,7 +253,7 @@ def _useless(y_true, y_pred):
     return 1e-3 * (1.0 - ops.max(y_pred, axis=-1))
 
 
-def _digits_selection(normalize, epochs=20):
+def _digits_selection(normalize, epochs=20, entropy=0.0, candidates=None):
     digits = load_digits()
     x = (digits.data / 16.0).astype("float32")
     x_train, _, y_train, _ = train_test_split(x, digits.target, test_size=0.25, random_state=0)
@@ -264,25 +264,40 @@ def _digits_selection(normalize, epochs=20):
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
-    loss = kal.StochasticLoss(
-        ["crossentropy", "mse", "hinge", _useless], normalize=normalize, seed=0
-    )
+    if candidates is None:
+        candidates = ["crossentropy", "mse", "hinge", _useless]
+    loss = kal.StochasticLoss(candidates, normalize=normalize, seed=0, entropy=entropy)
     model.compile(optimizer="adam", loss=loss)
     history = model.fit(
         x_train, y_train, epochs=epochs, batch_size=32, verbose=0,
         callbacks=[kal.callbacks.LossDiagnostics()],
     )  # fmt: skip
-    return history.history["slf_weight__useless"]
+    return history.history
 
 
-def test_useless_candidate_loses_its_weight_in_the_default_mode():
-    weights = _digits_selection("running_mean")
+def test_useless_candidate_loses_its_weight_in_the_normalised_selection_without_bonus():
+    weights = _digits_selection("running_mean")["slf_weight__useless"]
     assert weights[0] > 0.15  # starts near 1/4
     assert weights[-1] < 0.05
 
 
+def test_default_bonus_keeps_a_useless_candidate_from_gaining_weight():
+    weights = _digits_selection("running_mean", entropy=1.0)["slf_weight__useless"]
+    assert max(weights) < 0.3  # near its uniform share, never more
+
+
+def test_default_selection_does_not_collapse_on_two_useful_candidates():
+    history = _digits_selection("running_mean", entropy=1.0, candidates=["crossentropy", "mse"])
+    for name in ("crossentropy", "mse"):
+        assert min(history[f"slf_weight_{name}"]) > 0.35
+        assert max(history[f"slf_weight_{name}"]) < 0.65
+    without_bonus = _digits_selection("running_mean", candidates=["crossentropy", "mse"])
+    spread = abs(without_bonus["slf_weight_crossentropy"][-1] - 0.5)
+    assert spread > abs(history["slf_weight_crossentropy"][-1] - 0.5)
+
+
 def test_raw_mixture_collapses_onto_the_smallest_candidate():
-    weights = _digits_selection("none")  # the paper's literal objective
+    weights = _digits_selection("none")["slf_weight__useless"]  # the paper's raw objective
     assert weights[-1] > 0.8
 
 
