@@ -116,3 +116,22 @@ def test_candidate_loss_serializes():
 def test_candidate_loss_rejects_non_names():
     with pytest.raises(ValueError, match="registry name"):
         kal.losses.CandidateLoss(keras.losses.Hinge())
+
+
+def test_every_public_loss_and_callback_is_reachable_from_the_top_level():
+    losses = [
+        name
+        for name in kal.losses.__all__
+        if isinstance(getattr(kal.losses, name), type)
+        and issubclass(getattr(kal.losses, name), keras.losses.Loss)
+    ]
+    callbacks = [
+        name
+        for name in kal.callbacks.__all__
+        if issubclass(getattr(kal.callbacks, name), keras.callbacks.Callback)
+    ]
+    assert len(losses) > 20 and len(callbacks) == len(kal.callbacks.__all__)
+    for name in losses:
+        assert getattr(kal, name) is getattr(kal.losses, name) and name in kal.__all__
+    for name in callbacks:
+        assert getattr(kal, name) is getattr(kal.callbacks, name) and name in kal.__all__
