@@ -59,3 +59,13 @@ class InterruptAtEpoch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.epoch:
             raise InterruptError
+
+
+def assert_same_stochastic_state(loss, restored) -> None:
+    """A reloaded `StochasticLoss` has the config, decision network (weights and Adam moments)
+    and selection statistics (running means, draw counter) of the saved one."""
+    assert restored.get_config() == loss.get_config()
+    for a, b in zip(loss.decision_network.weights, restored.decision_network.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(loss.state.weights, restored.state.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -107,6 +107,32 @@ def test_anyloss_multiclass_matches_the_multiclass_metric_of_one_vs_rest_counts(
     np.testing.assert_allclose(gradient, numeric_gradient(expected, logits), atol=1e-6)
 
 
+@pytest.mark.parametrize("classes", [1, 4])
+def test_anyloss_crossentropy_anchor_adds_the_weighted_crossentropy(classes):
+    ids = np.array([0, 1, 2, 3, 1, 2, 0, 0]) % max(classes, 2)
+    logits = RNG.normal(size=(8, classes)) * (2 if classes > 1 else 1)
+    loss = L.AnyLoss("f1", amplifier=6.0, from_logits=True, crossentropy_weight=0.3)
+    y = ids.astype("float64")
+    value, gradient = value_and_gradient(loss, y, logits)
+
+    def expected(z):
+        if classes == 1:
+            p = _sigmoid(z)
+            onehot = y[:, None]
+            ce = -(y * np.log(p[:, 0]) + (1 - y) * np.log(1 - p[:, 0]))
+        else:
+            p = reference.softmax(z)
+            onehot = np.eye(classes)[ids]
+            ce = -np.log(p[np.arange(8), ids])
+        return np_anyloss(onehot, p, "f1", 6.0) + 0.3 * ce.mean()
+
+    assert value == pytest.approx(expected(logits), rel=1e-6)
+    np.testing.assert_allclose(gradient, numeric_gradient(expected, logits), atol=1e-6)
+    assert L.AnyLoss.from_config(loss.get_config()).crossentropy_weight == 0.3
+    with pytest.raises(ValueError, match="crossentropy_weight must be >= 0"):
+        L.AnyLoss("f1", crossentropy_weight=-1.0)
+
+
 def test_anyloss_at_the_papers_amplifier_approaches_one_minus_the_hard_metric():
     y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
     p = np.array([0.9, 0.8, 0.2, 0.7, 0.1, 0.1, 0.2, 0.3, 0.05, 0.1])  # TP 2, FN 1, FP 1, TN 6

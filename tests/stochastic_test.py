@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 import keras_adaptive_loss as kal
 from keras_adaptive_loss.losses.gumbel import gumbel_noise, multiple_gumbel_softmax
 from tests import reference
+from tests.helpers import assert_same_stochastic_state
 
 MODES = {
     "eager": {"run_eagerly": True},
@@ -348,11 +349,7 @@ def test_save_load_restores_decision_state_and_training_continues(tmp_path, toy_
     loaded = keras.models.load_model(path)
     restored = loaded.loss
     assert isinstance(restored, kal.StochasticLoss)
-    assert restored.get_config() == loss.get_config()
-    for a, b in zip(loss.decision_network.weights, restored.decision_network.weights, strict=True):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())  # network and Adam moments
-    for a, b in zip(loss.state.weights, restored.state.weights, strict=True):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())  # running means, draw counter
+    assert_same_stochastic_state(loss, restored)
     labels, probs = _batch()
     noise = gumbel_noise((3, 6, 3), tf.constant([2, 2], tf.int64))
     np.testing.assert_allclose(

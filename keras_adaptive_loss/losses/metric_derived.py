@@ -92,6 +92,14 @@ def multiclass_confusion_metric(metric: str, fn: Any, fp: Any, tp: Any, beta: fl
     raise ValueError(f"metric must be one of {ANYLOSS_METRICS}; got {metric!r}.")
 
 
+def _crossentropy(labels: Any, p: Any) -> Any:
+    """Per-sample cross-entropy of ``[batch, K]`` labels and probabilities (K = 1: binary)."""
+    p = ops.clip(p, keras.config.epsilon(), 1.0 - keras.config.epsilon())
+    if p.shape[-1] == 1:
+        return -(labels * ops.log(p) + (1.0 - labels) * ops.log(1.0 - p))[:, 0]
+    return -ops.sum(labels * ops.log(p), axis=-1)
+
+
 def _f_score(metric: str, fn: Any, fp: Any, tp: Any, beta: float) -> Any:
     b2 = 1.0 if metric == "f1" else beta**2
     return (1.0 + b2) * tp / ((1.0 + b2) * tp + b2 * fn + fp + keras.config.epsilon())
@@ -156,10 +164,13 @@ class AnyLoss(keras.losses.Loss):
         beta: float = 1.0,
         amplifier: float = 73.0,
         from_logits: bool = False,
+        crossentropy_weight: float = 0.0,
         name: str | None = None,
         reduction: str | None = "sum_over_batch_size",
         dtype: Any = None,
     ) -> None:
+        if not np.isfinite(crossentropy_weight) or crossentropy_weight < 0:
+            raise ValueError(f"crossentropy_weight must be >= 0; got {crossentropy_weight!r}.")
         if metric not in ANYLOSS_METRICS:
             raise ValueError(f"metric must be one of {ANYLOSS_METRICS}; got {metric!r}.")
         if not np.isfinite(beta) or beta <= 0:
@@ -171,6 +182,7 @@ class AnyLoss(keras.losses.Loss):
         self.beta = float(beta)
         self.amplifier = float(amplifier)
         self.from_logits = bool(from_logits)
+        self.crossentropy_weight = float(crossentropy_weight)
 
     def _labels_and_probabilities(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         """``(labels, p)``, both ``[batch, K]``: K = 1 (binary) or C (one column per class)."""
@@ -190,6 +202,10 @@ class AnyLoss(keras.losses.Loss):
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         per_sample = ops.ones_like(ops.reshape(as_float(y_pred), (ops.shape(y_pred)[0], -1))[:, 0])
+        anchor = 0.0
+        if self.crossentropy_weight > 0:
+            labels, p = self._labels_and_probabilities(y_true, y_pred)  # this replica's batch
+            anchor = self.crossentropy_weight * _crossentropy(labels, p)
         if in_replica_context():
             y_true, y_pred = gather_global_batch(y_true, y_pred)
         labels, p = self._labels_and_probabilities(y_true, y_pred)
@@ -208,7 +224,7 @@ class AnyLoss(keras.losses.Loss):
         else:
             metric = multiclass_confusion_metric(self.metric, fn, fp, tp, self.beta)
         value = 1.0 - metric
-        return per_sample * ops.cast(value, per_sample.dtype)
+        return per_sample * ops.cast(value, per_sample.dtype) + anchor
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -216,6 +232,7 @@ class AnyLoss(keras.losses.Loss):
             metric=self.metric,
             beta=self.beta,
             amplifier=self.amplifier,
+            crossentropy_weight=self.crossentropy_weight,
             from_logits=self.from_logits,
         )
         return config
