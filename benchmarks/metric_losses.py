@@ -9,8 +9,9 @@ Through `kal.compare` (5 seeds, paired against cross-entropy):
 - **overfitting** — the regime EnsLoss was made for: MNIST-1D "digit 0 vs rest" with 1,000
   training samples, 20 % of their labels flipped, trained for 60 epochs.
 
-Ablations: AnyLoss's amplifying scale (the paper's L = 73 against a gentler L = 10), and
-EnsLoss against the logistic loss its reported value uses (plain cross-entropy).
+Ablations: AnyLoss's cross-entropy anchor (the default weight 1.0 against the paper's 0 and
+0.1), its amplifying scale (the paper's L = 73 against a gentler L = 10, both without the
+anchor), and EnsLoss against the logistic loss its reported value uses (plain cross-entropy).
 
     python benchmarks/metric_losses.py --output runs/metric-losses
     python benchmarks/metric_losses.py --tasks breast-cancer --seeds 2 --epochs 2
@@ -27,13 +28,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras_adaptive_loss as kal
 
 
-def _anyloss(metric: str, amplifier: float):
-    return lambda context: kal.losses.AnyLoss(metric, amplifier=amplifier)
+def _anyloss(metric: str, amplifier: float = 73.0, crossentropy_weight: float = 0.0):
+    return lambda context: kal.losses.AnyLoss(
+        metric, amplifier=amplifier, crossentropy_weight=crossentropy_weight
+    )
 
 
 BINARY_LOSSES = {
     "crossentropy": "crossentropy",
     "anyloss-f1": "anyloss-f1",
+    "anyloss-f1 paper": _anyloss("f1"),
+    "anyloss-f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
     "anyloss-f1 L=10": _anyloss("f1", 10.0),
     "anyloss-gmean": "anyloss-gmean",
     "ensloss": "ensloss",
@@ -41,6 +46,8 @@ BINARY_LOSSES = {
 MULTICLASS_LOSSES = {
     "crossentropy": "crossentropy",
     "anyloss-f1": "anyloss-f1",
+    "anyloss-f1 paper": _anyloss("f1"),
+    "anyloss-f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
     "anyloss-f1 L=10": _anyloss("f1", 10.0),
     "anyloss-accuracy": "anyloss-accuracy",
 }
@@ -61,7 +68,13 @@ TASKS = {
             "train_size": 1000,
             "label_noise": 0.2,
         },
-        {"crossentropy": "crossentropy", "anyloss-f1": "anyloss-f1", "ensloss": "ensloss"},
+        {
+            "crossentropy": "crossentropy",
+            "anyloss-f1": "anyloss-f1",
+            "anyloss-f1 paper": _anyloss("f1"),
+            "anyloss-f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
+            "ensloss": "ensloss",
+        },
     ),
 }
 

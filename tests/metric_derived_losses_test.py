@@ -81,7 +81,7 @@ def test_anyloss_binary_matches_the_equationsvalue_and_gradient(metric):
     y = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float64")
     logits = RNG.normal(size=8)
     amplifier = 4.0  # a gentle slope, so that finite differences resolve the gradient
-    loss = L.AnyLoss(metric, beta=2.0, amplifier=amplifier, from_logits=True)
+    loss = L.AnyLoss.paper(metric, beta=2.0, amplifier=amplifier, from_logits=True)
     value, gradient = value_and_gradient(loss, y, logits)
 
     def expected(z):
@@ -97,7 +97,7 @@ def test_anyloss_multiclass_matches_the_multiclass_metric_of_one_vs_rest_counts(
     ids = np.array([0, 1, 2, 3, 1, 2, 0, 0])
     logits = RNG.normal(size=(8, 4)) * 2
     y = np.eye(4)[ids] if labels == "one_hot" else ids
-    loss = L.AnyLoss(metric, amplifier=6.0, from_logits=True)
+    loss = L.AnyLoss.paper(metric, amplifier=6.0, from_logits=True)
     value, gradient = value_and_gradient(loss, y, logits)
 
     def expected(z):
@@ -129,6 +129,7 @@ def test_anyloss_crossentropy_anchor_adds_the_weighted_crossentropy(classes):
     assert value == pytest.approx(expected(logits), rel=1e-6)
     np.testing.assert_allclose(gradient, numeric_gradient(expected, logits), atol=1e-6)
     assert L.AnyLoss.from_config(loss.get_config()).crossentropy_weight == 0.3
+    assert L.AnyLoss().crossentropy_weight == 1.0 and L.AnyLoss.paper().crossentropy_weight == 0
     with pytest.raises(ValueError, match="crossentropy_weight must be >= 0"):
         L.AnyLoss("f1", crossentropy_weight=-1.0)
 
@@ -139,10 +140,12 @@ def test_anyloss_at_the_papers_amplifier_approaches_one_minus_the_hard_metric():
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
     hard = (p > 0.5).astype(int)
-    assert float(L.AnyLoss("f1")(y, p)) == pytest.approx(1 - f1_score(y, hard), abs=0.01)
-    assert float(L.AnyLoss("accuracy")(y, p)) == pytest.approx(0.2, abs=0.01)
+    assert float(L.AnyLoss.paper("f1")(y, p)) == pytest.approx(1 - f1_score(y, hard), abs=0.01)
+    assert float(L.AnyLoss.paper("accuracy")(y, p)) == pytest.approx(0.2, abs=0.01)
     balanced = balanced_accuracy_score(y, hard)
-    assert float(L.AnyLoss("balanced_accuracy")(y, p)) == pytest.approx(1 - balanced, abs=0.01)
+    assert float(L.AnyLoss.paper("balanced_accuracy")(y, p)) == pytest.approx(
+        1 - balanced, abs=0.01
+    )
     # A two-class softmax output is the binary case with class 1 positive.
     two = np.stack([1 - p, p], axis=-1)
     assert float(L.AnyLoss("f1")(y, two)) == pytest.approx(float(L.AnyLoss("f1")(y, p)))
