@@ -115,7 +115,7 @@ def test_entropy_bonus_gradient_equals_autodiff():
         p = ops.softmax(logits, axis=-1)
         bonus = -0.3 * ops.mean(-ops.sum(p * ops.log(p), axis=-1))
     want = tape.gradient(bonus, logits).numpy()
-    got = ops.convert_to_numpy(entropy_bonus_logit_gradient(logits, 0.3))
+    got = ops.convert_to_numpy(entropy_bonus_logit_gradient(ops.log_softmax(logits), 0.3))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
@@ -137,7 +137,7 @@ def test_decision_objective_with_entropy_matches_autodiff():
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-7)
     expected = mixture_objective_logit_gradient(
         parts["logits"], parts["soft_samples"], parts["values"], 0.7
-    ) + entropy_bonus_logit_gradient(parts["logits"], 0.5)
+    ) + entropy_bonus_logit_gradient(parts["log_p"], 0.5)
     np.testing.assert_allclose(
         ops.convert_to_numpy(loss._logit_gradient(parts)), ops.convert_to_numpy(expected)
     )

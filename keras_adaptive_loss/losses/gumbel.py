@@ -78,16 +78,16 @@ def mixture_objective_logit_gradient(
     return g - ops.softmax(logits, axis=-1) * ops.sum(g, axis=-1, keepdims=True)
 
 
-def entropy_bonus_logit_gradient(logits: Any, weight: Any) -> Any:
+def entropy_bonus_logit_gradient(log_p: Any, weight: Any) -> Any:
     """Gradient of ``-weight * mean_b H(softmax(z_b))`` w.r.t. the decision logits ``z``.
 
     The entropy bonus keeps the selection from collapsing onto one candidate unless the
-    candidates' values keep pulling it there. With ``p = softmax(z)`` and
-    ``H = -sum_i p_i log p_i``, ``dH/dz_j = -p_j (log p_j + H)``, so the gradient of the bonus
-    is ``weight * p_j (log p_j + H) / N`` (N: number of rows averaged).
+    candidates' values keep pulling it there. Takes ``log_p = log_softmax(z)`` (already
+    computed for the Gumbel samples). With ``p = softmax(z)`` and ``H = -sum_i p_i log p_i``,
+    ``dH/dz_j = -p_j (log p_j + H)``, so the gradient of the bonus is
+    ``weight * p_j (log p_j + H) / N`` (N: number of rows averaged).
     """
-    count = ops.cast(ops.size(logits) // logits.shape[-1], logits.dtype)
-    log_p = ops.log_softmax(logits, axis=-1)
+    count = ops.cast(ops.size(log_p) // log_p.shape[-1], log_p.dtype)
     p = ops.exp(log_p)
     entropy = -ops.sum(p * log_p, axis=-1, keepdims=True)
     return weight * p * (log_p + entropy) / count

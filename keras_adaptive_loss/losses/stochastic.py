@@ -54,9 +54,6 @@ COLLAPSE_THRESHOLD = 0.95
 DEFAULT_ENTROPY = 1.0
 
 
-_UNSET = object()
-
-
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
 class SelectionState(keras.layers.Layer):
     """Training statistics of a `StochasticLoss`, kept as (saved) non-trainable weights.
@@ -397,7 +394,6 @@ class StochasticLoss(AdaptiveLoss):
         y_pred: Any,
         noise: Any,
         logits: Any | None = None,
-        valid: Any = _UNSET,
     ) -> dict[str, Any]:
         """The loss for given Gumbel ``noise`` (shape ``[K, ..., n]``), with its parts.
 
@@ -406,10 +402,9 @@ class StochasticLoss(AdaptiveLoss):
         ``normalize="running_mean"``), ``objective`` (the decision network's objective,
         ``mean_b sum_i p_hat_bi v_bi`` over the valid positions), ``batch_means`` and
         ``valid`` (see `valid_positions`). Used by ``call`` and, with fixed noise, by tests
-        and analyses. ``logits`` and ``valid`` may be passed in when already computed.
+        and analyses. ``logits`` may be passed in when already computed.
         """
-        if valid is _UNSET:
-            valid = self.valid_positions(y_true, y_pred)
+        valid = self.valid_positions(y_true, y_pred)
         y_pred = ops.convert_to_tensor(y_pred)
         self._ensure_built(y_pred)
         if valid is not None and self.ignore_class is not None:
@@ -471,43 +466,30 @@ class StochasticLoss(AdaptiveLoss):
         if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
             # Keras's symbolic build under a strategy: no training step, nothing to learn.
             return self.selection(y_true, y_pred, noise)["loss"]
-        valid = self.valid_positions(y_true, y_pred)
         with tf.GradientTape() as tape:
             logits = self.decision_logits(y_pred)
-        loss, batch_means, batch_weights, logit_gradient = self._step_parts(
-            y_true, y_pred, logits, noise, valid
-        )
+        parts = self.selection(y_true, y_pred, noise, logits=logits)
         gradients = tape.gradient(
-            logits, self.decision_network.network.trainable_variables, logit_gradient
+            logits, self.decision_network.network.trainable_variables, self._logit_gradient(parts)
         )
+        weights = ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates)))
+        valid = parts["valid"]
+        if valid is None:
+            batch_weights = ops.mean(weights, axis=0)
+        else:
+            flat_valid = ops.reshape(valid, (-1, 1))
+            batch_weights = ops.sum(weights * flat_valid, axis=0) / ops.sum(flat_valid)
         # An empty batch (a replica's share of a short last batch) or non-finite predictions
         # make the batch means or gradients NaN: such a replica contributes nothing, and a step
         # where no replica has a finite batch is skipped (counted in `state.skipped`).
-        learned = [batch_means, batch_weights, *gradients]
+        learned = [parts["batch_means"], batch_weights, *gradients]
         finite = ops.all(ops.stack([ops.all(ops.isfinite(v)) for v in learned]))
         masked = [ops.where(finite, v, ops.zeros_like(v)) for v in learned]
 
         def train_step():
             return all_replicas_mean(self._learn_if_finite, [ops.cast(finite, "float32"), *masked])
 
-        return update_on_backward(loss, train_step)
-
-    def _step_parts(self, y_true: Any, y_pred: Any, logits: Any, noise: Any, valid: Any):
-        """The loss and what the decision network learns from, for one training step.
-
-        Returns ``(loss per sample, candidate batch means, batch-mean selection weights,
-        gradient of the decision objective w.r.t. the logits)``. (Compiling it as one nested
-        XLA function was measured slower without XLA: 1.24x CE against 1.20x op by op.)
-        """
-        parts = self.selection(y_true, y_pred, noise, logits=logits, valid=valid)
-        weights = ops.reshape(ops.stop_gradient(parts["p_hat"]), (-1, len(self.candidates)))
-        if valid is None:
-            batch_weights = ops.mean(weights, axis=0)
-        else:
-            flat_valid = ops.reshape(valid, (-1, 1))
-            batch_weights = ops.sum(weights * flat_valid, axis=0) / ops.sum(flat_valid)
-        logit_gradient = ops.stop_gradient(self._logit_gradient(parts))
-        return parts["loss"], parts["batch_means"], batch_weights, logit_gradient
+        return update_on_backward(parts["loss"], train_step)
 
     def _logit_gradient(self, parts: dict[str, Any]) -> Any:
         """Gradient of the decision network's objective w.r.t. its logits (closed form)."""
@@ -517,7 +499,7 @@ class StochasticLoss(AdaptiveLoss):
             logits, parts["soft_samples"], parts["values"], temperature
         )
         if self.entropy > 0.0:
-            gradient = gradient + entropy_bonus_logit_gradient(logits, self.entropy)
+            gradient = gradient + entropy_bonus_logit_gradient(parts["log_p"], self.entropy)
         if valid is not None:
             # The closed forms average over every position; re-average over the valid ones.
             count = ops.cast(ops.size(valid), "float32")
