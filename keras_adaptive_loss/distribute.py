@@ -38,6 +38,7 @@ __all__ = [
     "broadcast_from_chief",
     "is_multi_worker",
     "multi_worker_strategy",
+    "worker_count",
 ]
 
 #: Keras versions (major, minor) the workaround is tested with.
@@ -96,9 +97,30 @@ def multi_worker_strategy(**kwargs: Any) -> tf.distribute.MultiWorkerMirroredStr
 
 def is_multi_worker(strategy: tf.distribute.Strategy | None = None) -> bool:
     """Whether ``strategy`` (default: the current one) spans more than one worker process."""
+    return worker_count(strategy) > 1
+
+
+def worker_count(strategy: tf.distribute.Strategy | None = None) -> int:
+    """How many worker processes ``strategy`` (default: the current one) spans; 1 without any.
+
+    Read from the strategy's public ``cluster_resolver``: the ``chief`` and ``worker`` tasks of
+    its cluster spec (a `MultiWorkerMirroredStrategy` without ``TF_CONFIG`` has an empty one).
+    Strategies without a cluster resolver (default, `MirroredStrategy`) run in one process.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> import keras_adaptive_loss as kal
+    >>> kal.distribute.worker_count(tf.distribute.MirroredStrategy(["/cpu:0"]))
+    1
+    """
     strategy = strategy or tf.distribute.get_strategy()
-    extended = getattr(strategy, "extended", None)
-    return int(getattr(extended, "_num_workers", 1) or 1) > 1
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec()
+    count = sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs)
+    return max(count, 1)
 
 
 def broadcast_from_chief(value: Any, strategy: tf.distribute.Strategy | None = None) -> np.ndarray:

@@ -39,6 +39,7 @@ def main(index: int, ports: list[str], output: str) -> None:
     )
     strategy = kal.distribute.multi_worker_strategy()
     assert strategy.num_replicas_in_sync == 2
+    assert kal.distribute.worker_count(strategy) == 2 and kal.distribute.is_multi_worker(strategy)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 8)).astype("float32")
     y = (x[:, 0] > 0).astype("int64") + 2 * (x[:, 1] > 0).astype("int64")

@@ -15,7 +15,7 @@ from keras_adaptive_loss.losses.uniloss import IDW_EPSILON, idw_interpolate, sam
 
 
 def _configuration(refactoring, y_true, y_pred):
-    comparisons, valid = refactoring.comparisons(y_true, y_pred)
+    comparisons, valid, *_ = refactoring.comparisons(y_true, y_pred)
     return ops.cast(comparisons > 0, "float32")[None], valid
 
 
@@ -70,9 +70,11 @@ def test_pckh_of_a_configuration_on_hand_made_heatmaps():
     labels = refactorings.pckh_targets(keypoints, [[1, 1], [1, 0]], [4.0, 4.0])
     refactoring = refactorings.PCKhRefactoring(threshold=0.5)
     config, valid = _configuration(refactoring, labels, heatmaps)
-    assert float(refactoring.metric(config, labels, valid)[0]) == pytest.approx(2 / 3)
+    assert float(refactoring.metric(config, labels, valid, (8, 8))[0]) == pytest.approx(2 / 3)
     best = refactoring.best_configuration(labels, valid)[None]
-    assert float(refactoring.metric(best, labels, valid)[0]) == pytest.approx(1.0)
+    assert float(refactoring.metric(best, labels, valid, (8, 8))[0]) == pytest.approx(1.0)
+    assert refactoring.comparisons(labels, heatmaps)[2] == (8, 8)  # the context, by value
+    assert vars(refactoring) == {"threshold": 0.5}  # nothing kept between calls
 
 
 # IDW (Eq. 10): value and gradient ----------------------------------------------------------------

@@ -12,6 +12,11 @@ A `Refactoring` tells `keras_adaptive_loss.losses.UniLoss` three things about a 
 - ``best_configuration(y_true, valid)``: the configuration of a perfect prediction (default:
   every comparison positive).
 
+``comparisons`` may return a third item, a *context*: a value computed while building the grid
+that ``metric`` needs too (PCKh's heatmap height and width). It is then passed on as
+``metric(configurations, y_true, valid, context)``, so nothing is kept on the refactoring
+between the two calls of one trace.
+
 Optional: ``degenerate(y_true)`` (a batch on which the metric is undefined: the loss is then 0),
 ``check(y_true, y_pred)`` (validation at trace time), ``set_metric = True`` for metrics that do
 not decompose over samples (gathered across replicas), and ``get_config``.
@@ -44,6 +49,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adaptive_loss.losses import candidates
+from keras_adaptive_loss.private_api import in_xla_compilation
 
 __all__ = [
     "SCORE_SPACES",
@@ -212,12 +218,6 @@ def _degenerate_binary(y_true: Any) -> Any:
 _LAYOUTS = ("auto", "compact", "masked")
 
 
-def _in_xla_compilation() -> bool:
-    """Whether the code is being traced for XLA (``jit_compile=True``)."""
-    enclosing = getattr(tf.__internal__, "get_enclosing_xla_context", None)
-    return enclosing is None or enclosing() is not None
-
-
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
 class AveragePrecisionRefactoring(Refactoring):
     """Average precision of a binary classifier (UniLoss Sec. 4.2).
@@ -252,18 +252,19 @@ class AveragePrecisionRefactoring(Refactoring):
         self.from_logits = bool(from_logits)
         self.layout = layout
         self.scores = _check_scores(scores)
-        self._compact = layout == "compact"
+
+    def compact(self) -> bool:
+        """Whether this trace uses the compact layout: a pure function of ``layout`` and of
+        whether the caller is being compiled by XLA, so `comparisons` and `metric` of one
+        trace agree without passing state."""
+        return self.layout == "compact" or (self.layout == "auto" and not in_xla_compilation())
 
     def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         scores, labels = binary_scores(y_true, y_pred, self.from_logits)
         if self.scores == "probability":
             scores = ops.sigmoid(scores)  # the positive class's probability
         positive, negative = _positives_and_negatives(labels)
-        # static per trace; `metric` of the same trace reads it
-        self._compact = self.layout == "compact" or (
-            self.layout == "auto" and not _in_xla_compilation()
-        )
-        if self._compact:
+        if self.compact():
             positive_scores = tf.gather(scores, tf.where(positive)[:, 0])
             negative_scores = tf.gather(scores, tf.where(negative)[:, 0])
             comparisons = positive_scores[:, None] - negative_scores[None, :]
@@ -279,7 +280,7 @@ class AveragePrecisionRefactoring(Refactoring):
         return positives * ops.sum(ops.cast(negative, "int64"))
 
     def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
-        if self._compact:
+        if self.compact():
             above = ops.sum(1.0 - configurations, axis=-1)  # [A, positives]
             ranked = ops.sort(above, axis=-1)
             count = ops.cast(ops.shape(ranked)[-1], "float32")
@@ -381,7 +382,6 @@ class PCKhRefactoring(Refactoring):
         if not np.isfinite(threshold) or threshold <= 0:
             raise ValueError(f"threshold must be > 0; got {threshold!r}.")
         self.threshold = float(threshold)
-        self._grid: tuple[int, int] = (0, 0)
 
     def _positives(self, y_true: Any, height: int, width: int) -> tuple[Any, Any]:
         rows = ops.cast(ops.arange(height * width) // width, "float32")
@@ -393,9 +393,10 @@ class PCKhRefactoring(Refactoring):
         counted = ops.logical_and(y_true[..., 2] > 0.5, ops.any(positive, axis=-1))
         return positive, counted
 
-    def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    def comparisons(self, y_true: Any, y_pred: Any) -> tuple[Any, Any, tuple[int, int]]:
+        """``(comparisons, valid, (height, width))``: the static heatmap size is the context
+        `metric` needs to find the locations within the threshold."""
         _, height, width, joints = y_pred.shape
-        self._grid = (height, width)  # static; `metric` of the same trace reads it
         scores = ops.transpose(ops.reshape(y_pred, (-1, height * width, joints)), (0, 2, 1))
         scores = ops.cast(scores, "float32")
         positive, counted = self._positives(y_true, height, width)
@@ -405,10 +406,10 @@ class PCKhRefactoring(Refactoring):
         best_positive = ops.where(counted[..., None], best_positive, 0.0)
         valid = ops.logical_and(ops.logical_not(positive), counted[..., None])
         comparisons = ops.where(valid, best_positive - scores, 0.0)
-        return comparisons, valid
+        return comparisons, valid, (height, width)
 
-    def metric(self, configurations: Any, y_true: Any, valid: Any) -> Any:
-        _, counted = self._positives(y_true, *self._grid)
+    def metric(self, configurations: Any, y_true: Any, valid: Any, grid: tuple[int, int]) -> Any:
+        _, counted = self._positives(y_true, *grid)
         # [A, batch, joints]
         correct = ops.min(ops.where(valid, configurations, 1.0), axis=-1, initial=1.0)
         counted = ops.cast(counted, "float32")

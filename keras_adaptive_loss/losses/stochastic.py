@@ -23,6 +23,7 @@ from keras_adaptive_loss.losses.gumbel import (
     straight_through,
 )
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
+from keras_adaptive_loss.private_api import keras_mask
 
 __all__ = [
     "NORMALIZATIONS",
@@ -377,7 +378,7 @@ class StochasticLoss(AdaptiveLoss):
         ``Embedding(mask_zero=True)``) and labels equal to ``ignore_class``.
         """
         valid = None
-        mask = getattr(y_pred, "_keras_mask", None)  # what Keras's Loss.__call__ reads
+        mask = keras_mask(y_pred)  # what Keras's Loss.__call__ reads
         if mask is not None:
             valid = ops.cast(mask, "float32")
         if self.ignore_class is not None:

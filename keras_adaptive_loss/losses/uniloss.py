@@ -275,7 +275,7 @@ class UniLoss(AdaptiveLoss):
         count = getattr(refactoring, "binary_count", None)
         if count is not None:  # check before the comparisons themselves are allocated
             y_pred = self._within_budget(y_pred, count(y_true, y_pred))
-        comparisons, valid = refactoring.comparisons(y_true, y_pred)
+        comparisons, valid, *context = refactoring.comparisons(y_true, y_pred)
         comparisons = self._within_budget(ops.cast(comparisons, "float32"))
         current = ops.cast(ops.stop_gradient(comparisons) > 0, "float32")
         selectable = valid
@@ -299,7 +299,7 @@ class UniLoss(AdaptiveLoss):
             best, current, selectable, self.num_anchors, self.num_flips, seed, wrong
         )
         anchor_values = ops.stop_gradient(
-            ops.cast(refactoring.metric(anchors, y_true, valid), "float32")
+            ops.cast(refactoring.metric(anchors, y_true, valid, *context), "float32")
         )
         return idw_interpolate(u, ops.stop_gradient(anchors), anchor_values, self.power)
 

@@ -1,0 +1,92 @@
+"""The two places where the package reads private TensorFlow / Keras API, gathered here.
+
+Neither has a public equivalent in the tested versions (TensorFlow 2.21, Keras 3.15):
+
+- `in_xla_compilation` asks TensorFlow whether the code is being traced for XLA
+  (``jit_compile=True``). UniLoss's average precision picks its comparison layout from it: a
+  compact ``[positives, negatives]`` grid is 2x faster without XLA but 5x slower under XLA,
+  which pads data-dependent shapes. A loss cannot see ``model.jit_compile`` itself.
+- `keras_mask` reads the mask Keras attaches to a layer's output (``Embedding(mask_zero=True)``,
+  ``Masking``), the attribute Keras's own ``Loss.__call__`` reads. `StochasticLoss` needs it
+  per position, before the reduction that Keras would mask.
+
+Each is checked against the versions it was tested with: outside them it still works if the
+attribute exists, and says once, with a warning, what it falls back to when it does not.
+``tests/private_api_test.py`` checks both against the installed versions, so an upgrade that
+removes either fails a test instead of changing behaviour silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = ["TESTED_TENSORFLOW", "in_xla_compilation", "keras_mask"]
+
+#: TensorFlow versions (major, minor) whose private XLA-context query is tested.
+TESTED_TENSORFLOW = ((2, 21), (2, 21))
+
+_warned: set[str] = set()
+
+
+def _tensorflow_version() -> tuple[int, int]:
+    major, minor = tf.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def in_xla_compilation() -> bool:
+    """Whether the calling code is being traced for XLA (``jit_compile=True``).
+
+    Reads ``tf.__internal__.get_enclosing_xla_context`` (TensorFlow has no public query). If a
+    TensorFlow version lacks it, answers ``True`` (the choice that is correct under XLA and
+    merely slower without it) and warns once.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_adaptive_loss.private_api import in_xla_compilation
+    >>> in_xla_compilation()
+    False
+    >>> compiled = tf.function(lambda: tf.constant(in_xla_compilation()), jit_compile=True)
+    >>> bool(compiled())
+    True
+    """
+    enclosing = getattr(tf.__internal__, "get_enclosing_xla_context", None)
+    if enclosing is None:
+        _warn_once(
+            "xla",
+            f"TensorFlow {tf.__version__} has no tf.__internal__.get_enclosing_xla_context "
+            f"(tested with {TESTED_TENSORFLOW[0][0]}.{TESTED_TENSORFLOW[0][1]}-"
+            f"{TESTED_TENSORFLOW[1][0]}.{TESTED_TENSORFLOW[1][1]}); keras-adaptive-loss assumes "
+            "XLA, so UniLoss average precision uses its masked layout (correct, slower without "
+            "XLA). Pass layout='compact' to UniLossAveragePrecision to choose it yourself.",
+        )
+        return True
+    return enclosing() is not None
+
+
+def keras_mask(tensor: Any) -> Any | None:
+    """The mask Keras attached to ``tensor`` (a layer's output), or ``None`` if it has none.
+
+    Keras 3 keeps it in the ``_keras_mask`` attribute, which its own ``Loss.__call__`` reads;
+    there is no public accessor.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_adaptive_loss.private_api import keras_mask
+    >>> embedded = keras.layers.Embedding(5, 2, mask_zero=True)(np.array([[3, 1, 0]]))
+    >>> keras.ops.convert_to_numpy(keras_mask(embedded)).tolist()
+    [[True, True, False]]
+    >>> keras_mask(np.zeros(3)) is None
+    True
+    """
+    return getattr(tensor, "_keras_mask", None)
