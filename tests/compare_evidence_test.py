@@ -15,7 +15,7 @@ from sklearn.metrics import average_precision_score, f1_score
 import keras_adaptive_loss as kal
 from keras_adaptive_loss import datasets
 from keras_adaptive_loss.comparison import cli, regimes
-from keras_adaptive_loss.comparison.paired import paired_difference
+from keras_adaptive_loss.comparison.paired import paired_difference, t_quantile
 from keras_adaptive_loss.comparison.recorders import BestEpochWeights
 from keras_adaptive_loss.comparison.runner import ComparisonResult, RunRecord, _noisy_labels
 from keras_adaptive_loss.controllers.metrics import average_precision
@@ -39,6 +39,21 @@ def test_paired_difference_matches_scipy_t_interval():
     # scipy's paired t-test agrees with the interval: p < 0.05 iff 0 lies outside it
     p_value = stats.ttest_rel(values, reference).pvalue
     assert got.excludes_zero == (p_value < 0.05)
+
+
+@pytest.mark.parametrize("degrees", [1, 2, 4, 9, 29, 200])
+@pytest.mark.parametrize("probability", [0.6, 0.975, 0.995])
+def test_t_quantile_matches_scipy(degrees, probability):
+    assert t_quantile(probability, degrees) == pytest.approx(
+        stats.t.ppf(probability, degrees), rel=1e-6
+    )
+
+
+def test_t_quantile_rejects_what_has_no_quantile():
+    with pytest.raises(ValueError, match="degrees_of_freedom must be >= 1"):
+        t_quantile(0.975, 0)
+    with pytest.raises(ValueError, match=r"probability must be in \(0, 1\)"):
+        t_quantile(1.0, 4)
 
 
 def test_interval_marker_and_one_seed():
