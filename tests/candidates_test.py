@@ -34,7 +34,7 @@ def test_candidate_matches_numpy(name, from_logits, label_format):
         "sparse_column": labels[:, None],
         "one_hot": reference.one_hot(labels, NUM_CLASSES),
     }[label_format]
-    fn = kal.losses.get(name, from_logits=from_logits)
+    fn = kal.losses.get_candidate(name, from_logits=from_logits)
     if name in LOGITS_ONLY and not from_logits:
         with pytest.raises(ValueError, match="logits"):
             fn(y_true, y_pred.astype("float32"))
@@ -64,7 +64,7 @@ def test_candidate_matches_numpy(name, from_logits, label_format):
 def test_candidate_agrees_with_keras_counterpart(name, keras_fn, shift):
     labels, probs = _batch(from_logits=False, seed=3)
     onehot = reference.one_hot(labels, NUM_CLASSES).astype("float32")
-    got = ops.convert_to_numpy(kal.losses.get(name)(labels, probs.astype("float32")))
+    got = ops.convert_to_numpy(kal.losses.get_candidate(name)(labels, probs.astype("float32")))
     want = shift + ops.convert_to_numpy(keras_fn(onehot, probs.astype("float32")))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
@@ -89,21 +89,23 @@ def test_candidate_gradient_matches_finite_differences(name, from_logits):
         y_pred = 0.05 + 0.9 * y_pred
     if name in LOGITS_ONLY and not from_logits:
         pytest.skip(f"{name} is defined on logits only (checked to raise above)")
-    fn = kal.losses.get(name, from_logits=from_logits)
+    fn = kal.losses.get_candidate(name, from_logits=from_logits)
     analytic, numeric = helpers.gradients(lambda v: ops.sum(fn(labels, v)), y_pred)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 
 def test_low_precision_predictions_are_computed_in_float32():
     labels, logits = _batch(from_logits=True)
-    value = kal.losses.get("crossentropy", from_logits=True)(labels, logits.astype("float16"))
+    value = kal.losses.get_candidate("crossentropy", from_logits=True)(
+        labels, logits.astype("float16")
+    )
     assert keras.backend.standardize_dtype(value.dtype) == "float32"
 
 
 def test_soft_labels_use_the_label_distribution():
     soft = np.array([[0.5, 0.5, 0.0]])
     probs = np.array([[0.2, 0.6, 0.2]], dtype="float32")
-    got = float(kal.losses.get("expectation")(soft, probs)[0])
+    got = float(kal.losses.get_candidate("expectation")(soft, probs)[0])
     assert got == pytest.approx(1 - (0.5 * 0.2 + 0.5 * 0.6))
 
 
@@ -117,13 +119,13 @@ def test_soft_labels_use_the_label_distribution():
 )
 def test_mismatched_shapes_raise_value_error(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
-        kal.losses.get("crossentropy")(y_true, y_pred.astype("float32"))
+        kal.losses.get_candidate("crossentropy")(y_true, y_pred.astype("float32"))
 
 
 def test_sequence_outputs_give_one_value_per_position():
     rng = np.random.default_rng(4)
     labels = rng.integers(0, 3, size=(2, 7))
     probs = reference.softmax(rng.normal(size=(2, 7, 3))).astype("float32")
-    got = ops.convert_to_numpy(kal.losses.get("crossentropy")(labels, probs))
+    got = ops.convert_to_numpy(kal.losses.get_candidate("crossentropy")(labels, probs))
     want = -np.log(np.take_along_axis(probs, labels[..., None], -1)[..., 0])
     np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -35,34 +35,36 @@ def test_available_grouped_covers_every_candidate_once():
      ("  Poly1 ", "poly1"), ("el", "expectation")],
 )  # fmt: skip
 def test_aliases_resolve_to_canonical_names(alias, name):
-    assert kal.losses.get(alias).name == name
+    assert kal.losses.get_candidate(alias).name == name
 
 
 def test_unknown_name_lists_the_valid_names():
     with pytest.raises(ValueError, match=r"Unknown candidate loss 'hinj'.*crossentropy.*poly1"):
-        kal.losses.get("hinj")
+        kal.losses.get_candidate("hinj")
 
 
 def test_not_a_loss_raises():
     with pytest.raises(ValueError, match="Cannot use 3"):
-        kal.losses.get(3)
+        kal.losses.get_candidate(3)
 
 
 def test_from_logits_is_bound():
     logits = np.log(PROBS)
-    from_logits = ops.convert_to_numpy(kal.losses.get("focal", from_logits=True)(LABELS, logits))
-    from_probs = ops.convert_to_numpy(kal.losses.get("focal")(LABELS, PROBS))
+    from_logits = ops.convert_to_numpy(
+        kal.losses.get_candidate("focal", from_logits=True)(LABELS, logits)
+    )
+    from_probs = ops.convert_to_numpy(kal.losses.get_candidate("focal")(LABELS, PROBS))
     np.testing.assert_allclose(from_logits, from_probs, rtol=1e-5)
 
 
 def test_candidate_function_is_accepted_and_bound():
-    fn = kal.losses.get(kal.losses.candidates.expectation)
+    fn = kal.losses.get_candidate(kal.losses.candidates.expectation)
     assert fn.name == "expectation"
     np.testing.assert_allclose(ops.convert_to_numpy(fn(LABELS, PROBS)), [0.3, 0.4, 0.6], rtol=1e-6)
 
 
 def test_keras_loss_object_gives_per_sample_values():
-    fn = kal.losses.get(keras.losses.SparseCategoricalCrossentropy())
+    fn = kal.losses.get_candidate(keras.losses.SparseCategoricalCrossentropy())
     got = ops.convert_to_numpy(fn(LABELS, PROBS))
     np.testing.assert_allclose(got, -np.log([0.7, 0.6, 0.4]), rtol=1e-5)
     assert fn.name == "sparse_categorical_crossentropy"
@@ -70,7 +72,7 @@ def test_keras_loss_object_gives_per_sample_values():
 
 def test_keras_loss_function_is_accepted():
     onehot = reference.one_hot(LABELS, 3).astype("float32")
-    fn = kal.losses.get(keras.losses.mean_squared_error)
+    fn = kal.losses.get_candidate(keras.losses.mean_squared_error)
     np.testing.assert_allclose(
         ops.convert_to_numpy(fn(onehot, PROBS)), ((onehot - PROBS) ** 2).mean(-1), rtol=1e-6
     )
@@ -80,7 +82,7 @@ def test_callable_with_extra_axes_is_averaged_per_sample():
     def squared_error(y_true, y_pred):
         return ops.square(ops.one_hot(ops.cast(y_true, "int32"), 3) - y_pred)
 
-    got = ops.convert_to_numpy(kal.losses.get(squared_error)(LABELS, PROBS))
+    got = ops.convert_to_numpy(kal.losses.get_candidate(squared_error)(LABELS, PROBS))
     want = ((reference.one_hot(LABELS, 3) - PROBS) ** 2).mean(-1)
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
@@ -90,15 +92,15 @@ def test_callable_returning_a_scalar_names_the_candidate():
         return ops.mean(y_pred)
 
     with pytest.raises(ValueError, match=r"'batch_mean' returned shape \(\)"):
-        kal.losses.get(batch_mean)(LABELS, PROBS)
+        kal.losses.get_candidate(batch_mean)(LABELS, PROBS)
 
 
 def test_serialize_round_trip():
-    assert kal.losses.serialize("CE") == "crossentropy"
-    assert kal.losses.serialize(kal.losses.get("hinge")) == "hinge"
-    assert kal.losses.serialize(kal.losses.candidates.mae) == "mae"
-    config = kal.losses.serialize(keras.losses.CategoricalHinge())
-    restored = kal.losses.deserialize(config)
+    assert kal.losses.serialize_candidate("CE") == "crossentropy"
+    assert kal.losses.serialize_candidate(kal.losses.get_candidate("hinge")) == "hinge"
+    assert kal.losses.serialize_candidate(kal.losses.candidates.mae) == "mae"
+    config = kal.losses.serialize_candidate(keras.losses.CategoricalHinge())
+    restored = kal.losses.deserialize_candidate(config)
     onehot = reference.one_hot(LABELS, 3).astype("float32")
     np.testing.assert_allclose(
         ops.convert_to_numpy(restored(onehot, PROBS)),

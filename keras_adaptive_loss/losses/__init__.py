@@ -1,4 +1,9 @@
-"""Losses: the candidate-loss registry and the adaptive losses built on it.
+"""Losses: the adaptive losses, the related-loss family and the candidate-loss registry.
+
+`get`, `serialize` and `deserialize` resolve the package's loss classes as Keras's own do
+(`keras_adaptive_loss.losses.lookup`); `get_candidate`, `serialize_candidate`,
+`deserialize_candidate` and `available` are the per-sample candidate registry
+(`keras_adaptive_loss.losses.registry`).
 
 >>> import keras_adaptive_loss as kal
 >>> len(kal.losses.available()), "poly1" in kal.losses.available()
@@ -23,6 +28,7 @@ from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidate_loss import CandidateLoss
 from keras_adaptive_loss.losses.decision import DecisionNetwork
 from keras_adaptive_loss.losses.imbalance import ClassBalancedLoss, LDAMLoss
+from keras_adaptive_loss.losses.lookup import deserialize, get, serialize
 from keras_adaptive_loss.losses.metric_derived import AnyLoss, EnsLoss
 from keras_adaptive_loss.losses.metric_learning import MultiSimilarityLoss
 from keras_adaptive_loss.losses.mixing import (
@@ -37,7 +43,13 @@ from keras_adaptive_loss.losses.noisy_labels import (
     ReverseCrossentropy,
 )
 from keras_adaptive_loss.losses.polynomial import PolyLoss, Squentropy
-from keras_adaptive_loss.losses.registry import Candidate, available, deserialize, get, serialize
+from keras_adaptive_loss.losses.registry import (
+    Candidate,
+    available,
+    deserialize_candidate,
+    get_candidate,
+    serialize_candidate,
+)
 from keras_adaptive_loss.losses.sparsemax import SparsemaxLoss
 from keras_adaptive_loss.losses.stochastic import StochasticLoss
 from keras_adaptive_loss.losses.uncertainty import UncertaintyWeightedLoss
@@ -80,8 +92,10 @@ __all__ = [
     "available",
     "candidates",
     "deserialize",
+    "deserialize_candidate",
     "focus_to_weights",
     "get",
+    "get_candidate",
     "imbalance",
     "metric_derived",
     "metric_learning",
@@ -89,5 +103,6 @@ __all__ = [
     "polynomial",
     "refactorings",
     "serialize",
+    "serialize_candidate",
     "weights_to_focus",
 ]

@@ -46,7 +46,7 @@ class CandidateLoss(keras.losses.Loss):
                 "CandidateLoss takes a registry name such as 'focal' "
                 f"(one of {registry.available()}); got {candidate!r}."
             )
-        self.candidate = registry.get(candidate, from_logits=from_logits)
+        self.candidate = registry.get_candidate(candidate, from_logits=from_logits)
         self.from_logits = bool(from_logits)
         super().__init__(name=name or self.candidate.name, reduction=reduction, dtype=dtype)
 

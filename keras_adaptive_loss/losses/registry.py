@@ -1,7 +1,7 @@
 """One registry of per-sample candidate losses, looked up by lowercase name.
 
-`get` turns a name, one of the functions in `keras_adaptive_loss.losses.candidates`, a Keras
-loss object or any callable into a `Candidate`: a callable ``(y_true, y_pred) -> [batch]``
+`get_candidate` turns a name, one of the functions in `keras_adaptive_loss.losses.candidates`,
+a Keras loss object or any callable into a `Candidate`: a callable ``(y_true, y_pred) -> [batch]``
 that returns one value per sample. `StochasticLoss`, the compare tool and the tuning helpers
 all resolve candidate losses through this module.
 """
@@ -20,10 +20,11 @@ __all__ = [
     "FAMILIES",
     "Candidate",
     "available",
-    "deserialize",
-    "get",
+    "deserialize_candidate",
+    "get_candidate",
+    "is_candidate_name",
     "per_sample_values",
-    "serialize",
+    "serialize_candidate",
 ]
 
 _CANDIDATES: dict[str, Callable[..., Any]] = {
@@ -103,6 +104,16 @@ def available(grouped: bool = False) -> list[str] | dict[str, list[str]]:
     return sorted(_CANDIDATES)
 
 
+def is_candidate_name(name: str) -> bool:
+    """Whether ``name`` (any spelling `get_candidate` accepts) names a registered candidate.
+
+    >>> is_candidate_name("Squared-Hinge"), is_candidate_name("ce"), is_candidate_name("x")
+    (True, True, False)
+    """
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    return _ALIASES.get(key, key) in _CANDIDATES
+
+
 def _canonical_name(name: str) -> str:
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = _ALIASES.get(key, key)
@@ -122,13 +133,14 @@ def _is_registered_function(identifier: Any) -> bool:
 class Candidate:
     """A per-sample loss bound to its options; calling it returns one value per sample.
 
-    Built by `get`; the value has shape ``y_pred.shape[:-1]`` (``[batch]`` for a classifier).
-    A wrapped loss that returns more axes (e.g. one value per class) is averaged over them; one
-    that returns fewer (e.g. an already reduced scalar) raises a `ValueError` naming it.
+    Built by `get_candidate`; the value has shape ``y_pred.shape[:-1]`` (``[batch]`` for a
+    classifier). A wrapped loss that returns more axes (e.g. one value per class) is averaged
+    over them; one that returns fewer (e.g. an already reduced scalar) raises a `ValueError`
+    naming it.
 
     Attributes:
         name: the canonical registry name, or the wrapped loss's own name.
-        identifier: what `get` was given (a name is stored in canonical form).
+        identifier: what `get_candidate` was given (a name is stored in canonical form).
         options: keyword arguments passed to the function on every call (``from_logits`` for
             registry candidates).
     """
@@ -175,7 +187,7 @@ class Candidate:
         return f"Candidate({self.name!r}, options={self.options})"
 
 
-def get(identifier: Any, *, from_logits: bool = False) -> Candidate:
+def get_candidate(identifier: Any, *, from_logits: bool = False) -> Candidate:
     """Returns a per-sample loss ``fn(y_true, y_pred) -> [batch]`` for ``identifier``.
 
     Args:
@@ -197,7 +209,7 @@ def get(identifier: Any, *, from_logits: bool = False) -> Candidate:
 
     >>> import numpy as np
     >>> from keras_adaptive_loss import losses
-    >>> fn = losses.get("mse")
+    >>> fn = losses.get_candidate("mse")
     >>> fn(np.array([1]), np.array([[0.25, 0.75]])).shape
     TensorShape([1])
     """
@@ -242,8 +254,9 @@ def per_sample_values(candidate_list: list[Candidate], y_true: Any, y_pred: Any)
     return values
 
 
-def serialize(identifier: Any) -> Any:
-    """Returns a JSON-friendly description of a candidate that `deserialize` turns back.
+def serialize_candidate(identifier: Any) -> Any:
+    """Returns a JSON-friendly description of a candidate that `deserialize_candidate` turns
+    back.
 
     Registry candidates serialize to their canonical name; Keras loss objects and registered
     loss functions to their Keras config. Unregistered callables (lambdas) cannot be saved.
@@ -257,8 +270,8 @@ def serialize(identifier: Any) -> Any:
     return keras.saving.serialize_keras_object(identifier)
 
 
-def deserialize(config: Any, *, from_logits: bool = False) -> Candidate:
-    """Inverse of `serialize`: returns the `Candidate` described by ``config``."""
+def deserialize_candidate(config: Any, *, from_logits: bool = False) -> Candidate:
+    """Inverse of `serialize_candidate`: returns the `Candidate` described by ``config``."""
     if isinstance(config, str):
-        return get(config, from_logits=from_logits)
-    return get(keras.saving.deserialize_keras_object(config), from_logits=from_logits)
+        return get_candidate(config, from_logits=from_logits)
+    return get_candidate(keras.saving.deserialize_keras_object(config), from_logits=from_logits)

@@ -306,7 +306,7 @@ class StochasticLoss(AdaptiveLoss):
 
     def _candidate(self, identifier: Any) -> registry.Candidate:
         if isinstance(identifier, dict):  # a saved Keras loss (see get_config)
-            return registry.deserialize(identifier, from_logits=self.from_logits)
+            return registry.deserialize_candidate(identifier, from_logits=self.from_logits)
         if self.task == "regression" and isinstance(identifier, str):
             key = identifier.strip().lower().replace("-", "_")
             if key not in REGRESSION_CANDIDATES:
@@ -320,7 +320,7 @@ class StochasticLoss(AdaptiveLoss):
                 f"With task={self.task!r} a candidate must be a Keras loss or a callable "
                 f"(y_true, y_pred) -> per-sample values; got the name {identifier!r}."
             )
-        return registry.get(identifier, from_logits=self.from_logits)
+        return registry.get_candidate(identifier, from_logits=self.from_logits)
 
     # Building ---------------------------------------------------------------------------------
 
@@ -592,7 +592,7 @@ class StochasticLoss(AdaptiveLoss):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            candidates=[registry.serialize(c) for c in self.candidates],
+            candidates=[registry.serialize_candidate(c) for c in self.candidates],
             num_samples=self.num_samples,
             decision_network=self.decision_network.get_config()["network"],
             hard=self.hard,

@@ -80,7 +80,7 @@ class UncertaintyWeightedLoss(AdaptiveLoss):
             raise ValueError(f"learning_rate must be > 0; got {learning_rate!r}.")
         if isinstance(loss, dict):
             loss = keras.saving.deserialize_keras_object(loss)
-        self.base = registry.get(loss, from_logits=from_logits)
+        self.base = registry.get_candidate(loss, from_logits=from_logits)
         self.from_logits = bool(from_logits)
         self.learning_rate = float(learning_rate)
         self.add_parameter("log_variance", float(log_variance), minimum=-20.0, maximum=20.0)
@@ -126,7 +126,7 @@ class UncertaintyWeightedLoss(AdaptiveLoss):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            loss=registry.serialize(self.base),
+            loss=registry.serialize_candidate(self.base),
             learning_rate=self.learning_rate,
             from_logits=self.from_logits,
         )
