@@ -28,14 +28,14 @@ PROGRAM = "keras-adaptive-loss"
 #: that they equal `kal.comparison.LOSSES`, `MODELS`, `DEFAULT_LOSSES` and
 #: `kal.datasets.NAMES`.
 LOSS_NAMES = (
-    "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
-    "stochastic-paper", "uniloss-accuracy", "uniloss-ap", "ala", "nce-rce", "nce-mae", "ce-rce",
-    "normalized-focal", "rce", "gce", "squentropy", "sparsemax", "ldam-drw", "class-balanced",
-    "anyloss-f1", "anyloss-accuracy", "anyloss-balanced-accuracy", "anyloss-gmean", "ensloss",
+    "crossentropy", "focal", "poly1", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",
+    "stochastic_paper", "uniloss_accuracy", "uniloss_ap", "ala", "nce_rce", "nce_mae", "ce_rce",
+    "normalized_focal", "rce", "gce", "squentropy", "sparsemax", "ldam_drw", "class_balanced",
+    "anyloss_f1", "anyloss_accuracy", "anyloss_balanced_accuracy", "anyloss_gmean", "ensloss",
 )  # fmt: skip
 DEFAULT_LOSS_NAMES = (
-    "crossentropy", "focal", "poly1", "ce-el-0", "ce-el-0+0.5", "ce-el-0-0.5", "stochastic",
-    "uniloss-accuracy", "ala",
+    "crossentropy", "focal", "poly1", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",
+    "uniloss_accuracy", "ala",
 )  # fmt: skip
 MODEL_NAMES = ("mlp", "cnn1d", "resnet")
 DATASET_NAMES = ("digits", "iris", "wine", "breast_cancer", "mnist1d")
@@ -46,11 +46,11 @@ EXAMPLES = """examples:
 
   # the label-noise regime on MNIST-1D: 20 % of training labels flipped
   keras-adaptive-loss compare --dataset mnist1d --model cnn1d --label-noise 0.2 \\
-      --losses crossentropy,focal,nce-rce,gce --output runs/noise
+      --losses crossentropy,focal,nce_rce,gce --output runs/noise
 
   # your own data (a CSV with a "label" column), a binary task scored by AP and F1
   keras-adaptive-loss compare --dataset my.csv --positive-class 1 \\
-      --losses crossentropy,uniloss-ap,anyloss-f1 --tensorboard runs/tb
+      --losses crossentropy,uniloss_ap,anyloss_f1 --tensorboard runs/tb
 """
 
 

@@ -37,13 +37,13 @@ fi
 echo "== step time (benchmarks/overhead.py ${overhead[*]})"
 timeout 360 python benchmarks/overhead.py "${overhead[@]}" | tee "$out/overhead.txt"
 
-methods="crossentropy,ce-el-0-0.5,stochastic,stochastic-paper,uniloss-accuracy,ala,poly1"
-methods="$methods,nce-rce,ldam-drw,squentropy,sparsemax,anyloss-f1"
+methods="crossentropy,ce_el_0-0.5,stochastic,stochastic_paper,uniloss_accuracy,ala,poly1"
+methods="$methods,nce_rce,ldam_drw,squentropy,sparsemax,anyloss_f1"
 echo "== MirroredStrategy, $epochs epoch(s) per method: digits (10 classes)"
 timeout 240 python -m keras_adaptive_loss compare --dataset digits --strategy mirrored \
   --epochs "$epochs" --seeds 1 --losses "$methods" --output "$out/mirrored_digits"
 echo "== MirroredStrategy, $epochs epoch(s) per method: breast_cancer (binary)"
 timeout 120 python -m keras_adaptive_loss compare --dataset breast_cancer --strategy mirrored \
-  --epochs "$epochs" --seeds 1 --losses crossentropy,uniloss-ap,ensloss \
+  --epochs "$epochs" --seeds 1 --losses crossentropy,uniloss_ap,ensloss \
   --output "$out/mirrored_binary"
 echo "device check done: $out"

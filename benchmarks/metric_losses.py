@@ -36,20 +36,20 @@ def _anyloss(metric: str, amplifier: float = 73.0, crossentropy_weight: float = 
 
 BINARY_LOSSES = {
     "crossentropy": "crossentropy",
-    "anyloss-f1": "anyloss-f1",
-    "anyloss-f1 paper": _anyloss("f1"),
-    "anyloss-f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
-    "anyloss-f1 L=10": _anyloss("f1", 10.0),
-    "anyloss-gmean": "anyloss-gmean",
+    "anyloss_f1": "anyloss_f1",
+    "anyloss_f1 paper": _anyloss("f1"),
+    "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
+    "anyloss_f1 L=10": _anyloss("f1", 10.0),
+    "anyloss_gmean": "anyloss_gmean",
     "ensloss": "ensloss",
 }
 MULTICLASS_LOSSES = {
     "crossentropy": "crossentropy",
-    "anyloss-f1": "anyloss-f1",
-    "anyloss-f1 paper": _anyloss("f1"),
-    "anyloss-f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
-    "anyloss-f1 L=10": _anyloss("f1", 10.0),
-    "anyloss-accuracy": "anyloss-accuracy",
+    "anyloss_f1": "anyloss_f1",
+    "anyloss_f1 paper": _anyloss("f1"),
+    "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
+    "anyloss_f1 L=10": _anyloss("f1", 10.0),
+    "anyloss_accuracy": "anyloss_accuracy",
 }
 #: task -> (compare keyword arguments, losses)
 TASKS = {
@@ -70,9 +70,9 @@ TASKS = {
         },
         {
             "crossentropy": "crossentropy",
-            "anyloss-f1": "anyloss-f1",
-            "anyloss-f1 paper": _anyloss("f1"),
-            "anyloss-f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
+            "anyloss_f1": "anyloss_f1",
+            "anyloss_f1 paper": _anyloss("f1"),
+            "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
             "ensloss": "ensloss",
         },
     ),

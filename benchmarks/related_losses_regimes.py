@@ -21,9 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras_adaptive_loss as kal
 
 NOISE_LOSSES = (
-    "crossentropy", "nce-rce", "nce-mae", "normalized-focal", "rce", "gce", "focal", "poly1",
+    "crossentropy", "nce_rce", "nce_mae", "normalized_focal", "rce", "gce", "focal", "poly1",
 )  # fmt: skip
-IMBALANCE_LOSSES = ("crossentropy", "ldam-drw", "class-balanced", "focal")
+IMBALANCE_LOSSES = ("crossentropy", "ldam_drw", "class_balanced", "focal")
 #: regime name -> (compare keyword arguments, losses)
 REGIMES = {
     "noise-20": ({"label_noise": 0.2}, NOISE_LOSSES),

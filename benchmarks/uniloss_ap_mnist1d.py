@@ -9,7 +9,7 @@ comparisons, nearby anchors that flip currently wrong bits, the hardest 20 % of 
 and all of them together (`UniLossAveragePrecision.paper`). Paired against cross-entropy
 (same initial weights and data order per seed) through `kal.compare`:
 
-    python benchmarks/uniloss_ap_mnist1d.py --seeds 5 --epochs 20 --output runs/uniloss-ap
+    python benchmarks/uniloss_ap_mnist1d.py --seeds 5 --epochs 20 --output runs/uniloss_ap
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from keras_adaptive_loss.losses import UniLossAveragePrecision
 #: label -> keyword arguments of `UniLossAveragePrecision` (``None``: cross-entropy).
 VARIANTS: dict[str, dict | None] = {
     "crossentropy": None,
-    "uniloss-ap": {},
+    "uniloss_ap": {},
     "probability": {"scores": "probability"},
     "wrong-nearby": {"nearby": "wrong"},
     "hardest-20%": {"binary_fraction": 0.2, "binary_selection": "hardest"},

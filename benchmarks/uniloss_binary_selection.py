@@ -24,7 +24,7 @@ from keras_adaptive_loss.losses import UniLossAccuracy
 
 VARIANTS = {
     "crossentropy": None,
-    "uniloss-accuracy": {},
+    "uniloss_accuracy": {},
     "random-20%": {"binary_fraction": 0.2, "binary_selection": "random"},
     "hardest-20%": {"binary_fraction": 0.2, "binary_selection": "hardest"},
 }

@@ -48,11 +48,11 @@ LOSSES = {
         lambda logits, c: kal.StochasticLoss(["crossentropy", "mse"], from_logits=logits, seed=0),
         "multiclass",
     ),
-    "uniloss-accuracy": (
+    "uniloss_accuracy": (
         lambda logits, c: kal.losses.UniLossAccuracy(from_logits=logits, seed=0),
         "multiclass",
     ),
-    "uniloss-ap": (
+    "uniloss_ap": (
         lambda logits, c: kal.losses.UniLossAveragePrecision(from_logits=logits, seed=0),
         "binary",
     ),
@@ -68,7 +68,7 @@ LOSSES = {
         lambda logits, c: kal.losses.ActivePassiveLoss("nce", "mae", from_logits=logits),
         "multiclass",
     ),
-    "normalized-focal": (
+    "normalized_focal": (
         lambda logits, c: kal.losses.NormalizedFocalLoss(from_logits=logits),
         "multiclass",
     ),
@@ -79,7 +79,7 @@ LOSSES = {
         lambda logits, c: kal.losses.LDAMLoss([40, 20, 10, 5, 3, 2][:c], from_logits=logits),
         "multiclass",
     ),
-    "class-balanced": (
+    "class_balanced": (
         lambda logits, c: kal.losses.ClassBalancedLoss(
             [40, 20, 10, 5, 3, 2][:c], base="focal", from_logits=logits
         ),
@@ -215,7 +215,7 @@ def _assert_state_finite(loss):
 @SETTINGS
 @given(
     name=st.sampled_from(
-        [*CLASS_ID_LOSSES, "uniloss-ap", "uniloss-fbeta", "anyloss-binary", "ensloss"]
+        [*CLASS_ID_LOSSES, "uniloss_ap", "uniloss-fbeta", "anyloss-binary", "ensloss"]
     ),
     mismatch=st.sampled_from(["one_hot_width", "labels_rank", "predictions_rank", "two_columns"]),
     batch=st.integers(1, 8),

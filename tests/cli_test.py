@@ -56,7 +56,7 @@ def test_compare_help_shows_defaults_names_and_three_examples(capsys):
     text = capsys.readouterr().out
     words = " ".join(text.split())  # argparse wraps lines at the terminal width
     assert "(default: 20)" in words and "(default: digits)" in words
-    assert "anyloss-f1" in words and "cnn1d" in words and "breast_cancer" in words
+    assert "anyloss_f1" in words and "cnn1d" in words and "breast_cancer" in words
     assert text.count("\n  keras-adaptive-loss compare --") == 3  # the examples
 
 
@@ -83,11 +83,11 @@ def test_the_console_script_silences_tensorflow_start_up_lines(tmp_path):
 def test_progress_names_each_run_in_plain_text_when_not_a_terminal():
     stream = io.StringIO()
     progress = RunProgress(2, stream=stream)  # a StringIO is not a TTY
-    progress.start("nce-rce", 3)
-    progress.finish("nce-rce", 3, {"accuracy": 0.5, "f1": 0.25}, seconds=1.25)
+    progress.start("nce_rce", 3)
+    progress.finish("nce_rce", 3, {"accuracy": 0.5, "f1": 0.25}, seconds=1.25)
     progress.finish("focal", 3, {"accuracy": 0.75}, resumed=True)
     assert stream.getvalue().splitlines() == [
-        "[1/2] nce-rce, seed 3: test accuracy 50.00 %, test F1 25.00 % (1.2 s)",
+        "[1/2] nce_rce, seed 3: test accuracy 50.00 %, test F1 25.00 % (1.2 s)",
         "[2/2] focal, seed 3: test accuracy 75.00 % (resumed)",
     ]
     assert "\x1b" not in stream.getvalue() and "\r" not in stream.getvalue()
@@ -123,12 +123,12 @@ def _scalars(directory: str) -> dict[str, list[float]]:
 
 def test_compare_writes_tensorboard_logs_per_run_with_the_adapted_parameters(tmp_path):
     status = cli.main(
-        ["compare", "--dataset", "iris", "--losses", "crossentropy,ce-el-0-0.5", "--seeds", "1",
+        ["compare", "--dataset", "iris", "--losses", "crossentropy,ce_el_0-0.5", "--seeds", "1",
          "--epochs", "3", "--quiet", "--tensorboard", str(tmp_path)]
     )  # fmt: skip
     assert status == 0
-    assert sorted(os.listdir(tmp_path)) == ["ce-el-0-0.5", "crossentropy"]
-    mix = _scalars(str(tmp_path / "ce-el-0-0.5" / "seed-0"))
+    assert sorted(os.listdir(tmp_path)) == ["ce_el_0-0.5", "crossentropy"]
+    mix = _scalars(str(tmp_path / "ce_el_0-0.5" / "seed-0"))
     focus = mix["epoch_focus"]  # the 0 -> 0.5 protocol, logged by FocusSchedule
     assert len(focus) == 3 and np.all(np.diff(focus) > 0) and focus[-1] == 0.5
     assert len(_scalars(str(tmp_path / "crossentropy" / "seed-0"))["epoch_loss"]) == 3

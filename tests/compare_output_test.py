@@ -33,7 +33,7 @@ def test_an_existing_file_as_output_exits_2_before_training(tmp_path, capsys):
 def test_rerunning_into_a_used_folder_leaves_no_file_of_the_earlier_run(tmp_path):
     output = tmp_path / "runs"
     assert (
-        cli.main([*ARGS, "--seeds", "1", "--losses", "ce-el-0-0.5", "--output", str(output)]) == 0
+        cli.main([*ARGS, "--seeds", "1", "--losses", "ce_el_0-0.5", "--output", str(output)]) == 0
     )
     assert (output / "parameters.png").exists()  # the mix has adapted parameters to plot
     first = (output / "results.json").read_text()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 
 import keras
@@ -32,25 +34,25 @@ def _assert_png(path) -> None:
 def test_cli_end_to_end_writes_table_csv_json_and_png(tmp_path, capsys):
     output = tmp_path / "runs"
     status = cli.main(
-        ["compare", "--dataset", "iris", "--losses", "crossentropy,ce-el-0-0.5",
+        ["compare", "--dataset", "iris", "--losses", "crossentropy,ce_el_0-0.5",
          "--seeds", "1", "--epochs", "1", "--output", str(output)]
     )  # fmt: skip
     assert status == 0
     printed = capsys.readouterr().out
     assert "test accuracy %" in printed and "s/epoch" in printed
-    assert "\ncrossentropy " in printed and "\nce-el-0-0.5 " in printed
+    assert "\ncrossentropy " in printed and "\nce_el_0-0.5 " in printed
 
     with open(output / "runs.csv") as file:
         rows = list(csv.DictReader(file))
-    assert [row["loss"] for row in rows] == ["crossentropy", "ce-el-0-0.5"]
+    assert [row["loss"] for row in rows] == ["crossentropy", "ce_el_0-0.5"]
     assert all(0.0 <= float(row["test_accuracy"]) <= 1.0 for row in rows)
     with open(output / "summary.csv") as file:
         summary = list(csv.DictReader(file))
-    assert [row["loss"] for row in summary] == ["crossentropy", "ce-el-0-0.5"]
+    assert [row["loss"] for row in summary] == ["crossentropy", "ce_el_0-0.5"]
 
     document = json.loads((output / "results.json").read_text())
     assert document["config"]["dataset"] == "iris" and document["config"]["epochs"] == 1
-    mix = next(run for run in document["runs"] if run["loss"] == "ce-el-0-0.5")
+    mix = next(run for run in document["runs"] if run["loss"] == "ce_el_0-0.5")
     assert len(mix["parameters"]["alpha"]) == 2  # before training and after the epoch
     assert "focus" in mix["history"]
     assert float(rows[1]["test_accuracy"]) == pytest.approx(mix["test_metrics"]["accuracy"])
@@ -68,7 +70,7 @@ def test_cli_end_to_end_writes_table_csv_json_and_png(tmp_path, capsys):
         (["--seeds", "two"], "invalid int value: 'two'"),
         (["--epochs", "0"], "epochs must be an integer >= 1"),
         (["--model", "resnet", "--dataset", "iris"], "needs image data"),
-        (["--losses", "uniloss-ap"], "--positive-class"),
+        (["--losses", "uniloss_ap"], "--positive-class"),
         (["--strategy", "mirrored", "--jit"], "cannot be combined with a strategy"),
     ],
 )
@@ -100,7 +102,7 @@ def test_console_script_is_installed_and_errors_without_traceback():
 def test_cli_list(capsys):
     assert cli.main(["list"]) == 0
     printed = capsys.readouterr().out
-    assert "uniloss-ap" in printed and "resnet" in printed and "mnist1d" in printed
+    assert "uniloss_ap" in printed and "resnet" in printed and "mnist1d" in printed
 
 
 def test_same_seed_gives_same_initial_weights_and_result():
@@ -138,7 +140,7 @@ def test_adaptive_presets_record_their_trajectories():
 
 def test_binary_task_reports_average_precision_and_trains_uniloss_ap():
     result = kal.compare(
-        "digits", ["crossentropy", "uniloss-ap"], positive_class=0, seeds=1, epochs=2, verbose=0
+        "digits", ["crossentropy", "uniloss_ap"], positive_class=0, seeds=1, epochs=2, verbose=0
     )
     assert result.config["dataset"] == "digits-0-vs-rest"
     for run in result.runs:
@@ -199,3 +201,37 @@ def test_tfds_dataset_built_locally(tmp_path):
     assert result.config["test_size"] == 45
     with pytest.raises(ValueError, match="has no split 'validation'"):
         kal.datasets.load_tfds(name, data_dir=str(tmp_path), test_split="validation")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("nce-rce", "nce_rce"), ("ce-el-0-0.5", "ce_el_0-0.5"), ("ce-el-0+0.5", "ce_el_0+0.5"),
+     ("anyloss-balanced-accuracy", "anyloss_balanced_accuracy"), ("uniloss-ap", "uniloss_ap")],
+)  # fmt: skip
+def test_old_preset_spellings_warn_once_and_resolve(old, new, monkeypatch):
+    presets = kal.comparison.loss_presets
+    monkeypatch.setattr(presets, "_WARNED_SPELLINGS", set())
+    with pytest.warns(FutureWarning, match=f"'{re.escape(old)}' is deprecated.*'{re.escape(new)}'"):
+        assert presets.canonical_name(old) == new
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert presets.canonical_name(old) == new  # said once
+        assert presets.canonical_name(new) == new
+
+
+def test_compare_takes_old_spellings_under_the_new_names(monkeypatch):
+    from keras_adaptive_loss.comparison import runner
+
+    monkeypatch.setattr(kal.comparison.loss_presets, "_WARNED_SPELLINGS", set())
+    with pytest.warns(FutureWarning):
+        specs = runner._loss_specs("crossentropy,ce-el-0,stochastic-paper")
+    assert list(specs) == ["crossentropy", "ce_el_0", "stochastic_paper"]
+    with pytest.raises(ValueError, match="Unknown loss 'stochastic-papr'"):
+        runner._loss_specs(["stochastic-papr"])
+
+
+def test_every_preset_name_is_one_snake_case_spelling():
+    for name in kal.comparison.LOSSES:
+        stem = name.split("+")[0] if name.startswith("ce_el_") else name
+        stem = stem[: len("ce_el_")] if name.startswith("ce_el_") else stem
+        assert "-" not in stem and stem == stem.lower(), name

@@ -237,8 +237,8 @@ def _model(outputs, activation):
 
 
 BINARY = {
-    "anyloss-f1": lambda: L.AnyLoss("f1"),
-    "anyloss-gmean": lambda: L.AnyLoss("gmean"),
+    "anyloss_f1": lambda: L.AnyLoss("f1"),
+    "anyloss_gmean": lambda: L.AnyLoss("gmean"),
     "ensloss": lambda: L.EnsLoss(seed=0),
 }
 
@@ -278,7 +278,7 @@ def test_anyloss_macro_f1_trains_a_multiclass_model(jit):
     assert history.history["accuracy"][-1] > 0.85, history.history["accuracy"]
 
 
-@pytest.mark.parametrize("name", ["anyloss-f1", "ensloss"])
+@pytest.mark.parametrize("name", ["anyloss_f1", "ensloss"])
 def test_keras_round_trip_in_safe_mode(name, tmp_path):
     x, y = _binary_data(64)
     model = _model(1, "sigmoid")
@@ -320,7 +320,7 @@ def test_ensloss_under_mirrored_strategy_trains(mirrored_strategy):
     assert model.loss.draws == 6 * 8  # one draw per step, not per replica
 
 
-@pytest.mark.parametrize("name", ["anyloss-f1", "ensloss"])
+@pytest.mark.parametrize("name", ["anyloss_f1", "ensloss"])
 def test_mixed_precision_gives_float32_values(name):
     x, y = _binary_data()
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -339,13 +339,13 @@ def test_mixed_precision_gives_float32_values(name):
 def test_compare_presets():
     result = kal.compare(
         "breast_cancer",
-        ["crossentropy", "anyloss-f1", "anyloss-gmean", "ensloss"],
+        ["crossentropy", "anyloss_f1", "anyloss_gmean", "ensloss"],
         seeds=1,
         epochs=3,
         verbose=0,
     )
     setups = result.config["loss_setups"]
-    assert setups["anyloss-f1"]["loss"]["config"]["metric"] == "f1"
+    assert setups["anyloss_f1"]["loss"]["config"]["metric"] == "f1"
     assert setups["ensloss"]["loss"]["class_name"] == "EnsLoss"
     assert all(run.test_metrics["accuracy"] > 0.6 for run in result.runs)
     with pytest.raises(ValueError, match=r"'ensloss' is for binary tasks.*positive_class"):

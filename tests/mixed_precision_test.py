@@ -29,8 +29,8 @@ CASES = {
         [kal.callbacks.FocusSchedule("0-0.5")],
     ),
     "stochastic": lambda v: (kal.StochasticLoss(["crossentropy", "mse", "hinge"], seed=0), []),
-    "uniloss-accuracy": lambda v: (kal.losses.UniLossAccuracy(seed=0), []),
-    "uniloss-ap": lambda v: (kal.losses.UniLossAveragePrecision(seed=0), []),
+    "uniloss_accuracy": lambda v: (kal.losses.UniLossAccuracy(seed=0), []),
+    "uniloss_ap": lambda v: (kal.losses.UniLossAveragePrecision(seed=0), []),
     "uniloss-fbeta": lambda v: (kal.losses.UniLossFBeta(seed=0), []),
     "class-correlation-ala": lambda v: (
         kal.losses.ClassCorrelationLoss(4),
@@ -39,7 +39,7 @@ CASES = {
     "distance-mixture": lambda v: (kal.losses.DistanceMixtureLoss(), []),
     "focal-weighting": lambda v: (kal.losses.FocalWeightingLoss(), []),
 }
-BINARY = {"uniloss-ap", "uniloss-fbeta"}
+BINARY = {"uniloss_ap", "uniloss-fbeta"}
 
 
 @pytest.fixture

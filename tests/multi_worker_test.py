@@ -52,7 +52,7 @@ def test_two_workers_end_with_identical_weights_and_parameters(tmp_path):
     assert sorted(first.files) == sorted(second.files)
     for key in first.files:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
-    for name in ("mix", "stochastic", "uniloss-accuracy", "uniloss-ap", "ala"):
+    for name in ("mix", "stochastic", "uniloss_accuracy", "uniloss_ap", "ala"):
         assert np.isfinite(first[f"{name}/loss"]).all()
     assert first["mix/alpha"] == 0.0  # the last focus phase, F = 0.5
     assert not np.allclose(first["ala/phi"], np.eye(4))  # decisions were made (and broadcast)

@@ -50,14 +50,14 @@ def main(index: int, ports: list[str], output: str) -> None:
         "stochastic": (lambda: kal.StochasticLoss(["crossentropy", "mse"], seed=0), lambda: [
             kal.callbacks.TemperatureSchedule(lambda epoch: 1.0 / (1 + epoch)),
             kal.callbacks.LossDiagnostics()]),
-        "uniloss-accuracy": (lambda: kal.losses.UniLossAccuracy(seed=0), list),
-        "uniloss-ap": (lambda: kal.losses.UniLossAveragePrecision(seed=0), list),
+        "uniloss_accuracy": (lambda: kal.losses.UniLossAccuracy(seed=0), list),
+        "uniloss_ap": (lambda: kal.losses.UniLossAveragePrecision(seed=0), list),
         "ala": (lambda: kal.losses.ClassCorrelationLoss(4), lambda: [
             kal.callbacks.AdaptiveLossAlignment(validation, period=4, seed=10 + index)]),
     }  # fmt: skip
     arrays = {}
     for name, (make_loss, make_callbacks) in setups.items():
-        classes = 2 if name == "uniloss-ap" else 4
+        classes = 2 if name == "uniloss_ap" else 4
         labels = (y > 1).astype("int64") if classes == 2 else y
         keras.utils.set_random_seed(0)
         with strategy.scope():

@@ -19,9 +19,9 @@ LOSSES = {
     "stochastic": lambda logits: kal.StochasticLoss(["crossentropy", "mse"], from_logits=logits),
     "uniloss": lambda logits: L.UniLossAccuracy(from_logits=logits, seed=0),
     "class-correlation": lambda logits: L.ClassCorrelationLoss(3, from_logits=logits),
-    "nce-rce": lambda logits: L.ActivePassiveLoss(from_logits=logits),
+    "nce_rce": lambda logits: L.ActivePassiveLoss(from_logits=logits),
     "ldam": lambda logits: L.LDAMLoss([30, 20, 10], from_logits=logits),
-    "class-balanced": lambda logits: L.ClassBalancedLoss([30, 20, 10], from_logits=logits),
+    "class_balanced": lambda logits: L.ClassBalancedLoss([30, 20, 10], from_logits=logits),
     "anyloss": lambda logits: L.AnyLoss("f1", from_logits=logits),
 }
 

@@ -97,7 +97,7 @@ CASES = {
         lambda: L.LDAMLoss(COUNTS, max_margin=0.5, scale=2.0, from_logits=True),
         lambda z, q: np_ldam(z, q, COUNTS, 0.5, 2.0),
     ),
-    "class-balanced": (
+    "class_balanced": (
         lambda: L.ClassBalancedLoss(COUNTS, beta=0.99, from_logits=True),
         lambda z, q: np_class_balanced(z, q, COUNTS, 0.99),
     ),
@@ -116,7 +116,7 @@ def test_value_and_gradient_match_the_equation(name, labels):
 
 
 @pytest.mark.parametrize(
-    "name", ["nce", "nfl", "rce", "nce+rce", "nce+mae", "poly", "ldam", "class-balanced"]
+    "name", ["nce", "nfl", "rce", "nce+rce", "nce+mae", "poly", "ldam", "class_balanced"]
 )
 def test_probabilities_give_the_same_values_as_logits(name):
     make, _ = CASES[name]
@@ -186,11 +186,13 @@ def test_imbalance_helpers():
 
 def test_keras_gce_is_reached_through_the_registry():
     p = _p(LOGITS)
-    gce = L.get("gce")(IDS, p).numpy()
+    gce = L.get_candidate("gce")(IDS, p).numpy()
     expected = keras.losses.CategoricalGeneralizedCrossEntropy(q=0.7, reduction=None)(IDS, p)
     np.testing.assert_allclose(gce, keras.ops.convert_to_numpy(expected), rtol=1e-6)
-    np.testing.assert_allclose(L.get("gce")(ONE_HOT, p).numpy(), gce, rtol=1e-6)
-    np.testing.assert_allclose(L.get("gce", from_logits=True)(IDS, LOGITS).numpy(), gce, rtol=1e-5)
+    np.testing.assert_allclose(L.get_candidate("gce")(ONE_HOT, p).numpy(), gce, rtol=1e-6)
+    np.testing.assert_allclose(
+        L.get_candidate("gce", from_logits=True)(IDS, LOGITS).numpy(), gce, rtol=1e-5
+    )
 
 
 def test_bad_arguments_raise():
@@ -216,7 +218,7 @@ TRAINABLE = {
     "poly": lambda: L.PolyLoss([1.0, 0.5], from_logits=True),
     "squentropy": lambda: L.Squentropy(),
     "ldam": lambda: L.LDAMLoss([200, 100, 50, 25], from_logits=True),
-    "class-balanced": lambda: L.ClassBalancedLoss(
+    "class_balanced": lambda: L.ClassBalancedLoss(
         [200, 100, 50, 25], base="focal", from_logits=True
     ),
 }
@@ -346,12 +348,12 @@ def test_compare_presets_of_the_family():
         "iris",
         [
             "crossentropy",
-            "nce-rce",
-            "ce-rce",
+            "nce_rce",
+            "ce_rce",
             "squentropy",
             "sparsemax",
-            "ldam-drw",
-            "class-balanced",
+            "ldam_drw",
+            "class_balanced",
             "gce",
         ],
         seeds=1,
@@ -360,14 +362,14 @@ def test_compare_presets_of_the_family():
         verbose=0,
     )
     runs = {run.loss: run for run in result.runs}
-    assert runs["ldam-drw"].history["drw"] == [0, 0, 0, 0, 1]  # switched on at 80 %
+    assert runs["ldam_drw"].history["drw"] == [0, 0, 0, 0, 1]  # switched on at 80 %
     setups = result.config["loss_setups"]
-    counts = setups["ldam-drw"]["loss"]["config"]["class_counts"]
+    counts = setups["ldam_drw"]["loss"]["config"]["class_counts"]
     assert counts[0] / counts[-1] == pytest.approx(5, rel=0.25)  # the long tail's counts
     assert setups["squentropy"]["loss"]["class_name"] == "Squentropy"
     assert setups["sparsemax"]["loss"]["class_name"] == "SparsemaxLoss"
-    assert setups["nce-rce"]["loss"]["config"]["active"] == "nce"  # the paper's recipe
-    assert setups["ce-rce"]["loss"]["config"]["beta"] == 0.1  # the measured default
+    assert setups["nce_rce"]["loss"]["config"]["active"] == "nce"  # the paper's recipe
+    assert setups["ce_rce"]["loss"]["config"]["beta"] == 0.1  # the measured default
     assert all(0.0 <= run.test_metrics["accuracy"] <= 1.0 for run in result.runs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,14 @@ from keras_adaptive_loss.losses import (
     UniLossAveragePrecision,
 )
 
-__all__ = ["LOSSES", "SLF_CANDIDATES", "LossContext", "LossSetup", "build_loss"]
+__all__ = [
+    "LOSSES",
+    "SLF_CANDIDATES",
+    "LossContext",
+    "LossSetup",
+    "build_loss",
+    "canonical_name",
+]
 
 #: The candidates of the ``stochastic`` preset (the set of the SLF benchmark).
 SLF_CANDIDATES = ("crossentropy", "mse", "mae", "hinge", "cosine")
@@ -91,7 +99,7 @@ def _uniloss_accuracy(context: LossContext) -> LossSetup:
 def _uniloss_ap(context: LossContext) -> LossSetup:
     if context.num_classes != 2:
         raise ValueError(
-            "Loss 'uniloss-ap' trains the average precision of a binary task, but the dataset "
+            "Loss 'uniloss_ap' trains the average precision of a binary task, but the dataset "
             f"has {context.num_classes} classes: pick a class to rank against the rest with "
             "positive_class=k (CLI: --positive-class k)."
         )
@@ -106,13 +114,13 @@ def _counts(context: LossContext, preset: str) -> tuple[int, ...]:
 
 def _ldam_drw(context: LossContext) -> LossSetup:
     # The paper's schedule: re-weighting switched on at 80 % of training (epoch 160 of 200).
-    loss = LDAMLoss(_counts(context, "ldam-drw"))
+    loss = LDAMLoss(_counts(context, "ldam_drw"))
     start = int(0.8 * context.epochs)
     return LossSetup(loss, [kal_callbacks.DeferredReweighting(start_epoch=start)])
 
 
 def _class_balanced(context: LossContext) -> LossSetup:
-    return LossSetup(ClassBalancedLoss(_counts(context, "class-balanced"), base="focal"))
+    return LossSetup(ClassBalancedLoss(_counts(context, "class_balanced"), base="focal"))
 
 
 def _anyloss(metric: str) -> Callable[[LossContext], LossSetup]:
@@ -124,7 +132,7 @@ def _ensloss(context: LossContext) -> LossSetup:
         raise ValueError(
             f"Loss 'ensloss' is for binary tasks; this one has {context.num_classes} classes. "
             "Make it binary with positive_class=k (CLI: --positive-class k), or use "
-            "'anyloss-f1' (macro-averaged over classes)."
+            "'anyloss_f1' (macro-averaged over classes)."
         )
     return LossSetup(EnsLoss(seed=context.seed))
 
@@ -140,43 +148,79 @@ def _ala(context: LossContext) -> LossSetup:
     return LossSetup(ClassCorrelationLoss(context.num_classes), [controller])
 
 
-#: Loss name -> preset. The CE+EL names spell the F protocols of Battash et al. with "+" for
-#: "then" ("0,0.5" would clash with the comma-separated CLI list).
+#: Loss name -> preset. Names are snake_case, as candidate names are (older hyphenated
+#: spellings are accepted with a warning, see `canonical_name`). The CE+EL names append the F
+#: protocol of Battash et al. as `FocusSchedule` spells it, with "+" for "then" ("0,0.5" would
+#: clash with the comma-separated CLI list).
 LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
     "crossentropy": _crossentropy,
     "focal": _candidate("focal"),
     "poly1": _candidate("poly1"),
-    "ce-el-0": _focus_protocol("0"),
-    "ce-el-0+0.5": _focus_protocol("0,0.5"),
-    "ce-el-0-0.5": _focus_protocol("0-0.5"),
+    "ce_el_0": _focus_protocol("0"),
+    "ce_el_0+0.5": _focus_protocol("0,0.5"),
+    "ce_el_0-0.5": _focus_protocol("0-0.5"),
     "stochastic": _stochastic,
-    "stochastic-paper": _stochastic_paper,
-    "uniloss-accuracy": _uniloss_accuracy,
-    "uniloss-ap": _uniloss_ap,
+    "stochastic_paper": _stochastic_paper,
+    "uniloss_accuracy": _uniloss_accuracy,
+    "uniloss_ap": _uniloss_ap,
     "ala": _ala,
-    "nce-rce": lambda context: LossSetup(ActivePassiveLoss.paper("rce")),
-    "nce-mae": lambda context: LossSetup(ActivePassiveLoss.paper("mae")),
-    "ce-rce": lambda context: LossSetup(ActivePassiveLoss()),
-    "normalized-focal": lambda context: LossSetup(NormalizedFocalLoss()),
+    "nce_rce": lambda context: LossSetup(ActivePassiveLoss.paper("rce")),
+    "nce_mae": lambda context: LossSetup(ActivePassiveLoss.paper("mae")),
+    "ce_rce": lambda context: LossSetup(ActivePassiveLoss()),
+    "normalized_focal": lambda context: LossSetup(NormalizedFocalLoss()),
     "rce": lambda context: LossSetup(ReverseCrossentropy()),
     "gce": _candidate("gce"),
     "squentropy": lambda context: LossSetup(Squentropy(), logits=True),
     "sparsemax": lambda context: LossSetup(SparsemaxLoss(), logits=True),
-    "ldam-drw": _ldam_drw,
-    "class-balanced": _class_balanced,
-    "anyloss-f1": _anyloss("f1"),
-    "anyloss-accuracy": _anyloss("accuracy"),
-    "anyloss-balanced-accuracy": _anyloss("balanced_accuracy"),
-    "anyloss-gmean": _anyloss("gmean"),
+    "ldam_drw": _ldam_drw,
+    "class_balanced": _class_balanced,
+    "anyloss_f1": _anyloss("f1"),
+    "anyloss_accuracy": _anyloss("accuracy"),
+    "anyloss_balanced_accuracy": _anyloss("balanced_accuracy"),
+    "anyloss_gmean": _anyloss("gmean"),
     "ensloss": _ensloss,
 }
 
 
+_WARNED_SPELLINGS: set[str] = set()
+
+
+def _respelled(name: str) -> str:
+    """The one spelling of an older hyphenated preset name (before 0.1.0: ``"nce-rce"``,
+    ``"ce-el-0-0.5"``): snake_case, as the candidate names; the F protocol keeps its own."""
+    if name.startswith("ce-el-"):
+        return "ce_el_" + name[len("ce-el-") :]
+    return name.replace("-", "_")
+
+
+def canonical_name(name: str) -> str:
+    """``name`` if it is a preset; the preset an older hyphenated spelling stands for, with a
+    deprecation warning (once per spelling; a `FutureWarning`, the category Python shows to
+    users of a script or the CLI by default); otherwise a `ValueError` listing the presets.
+
+    >>> canonical_name("uniloss_ap")
+    'uniloss_ap'
+    """
+    if name in LOSSES:
+        return name
+    respelled = _respelled(name)
+    if respelled in LOSSES:
+        if name not in _WARNED_SPELLINGS:
+            _WARNED_SPELLINGS.add(name)
+            warnings.warn(
+                f"Loss preset {name!r} is deprecated: it is spelled {respelled!r} since 0.1.0 "
+                "(presets use snake_case, as candidate names do); the old spelling will be "
+                "removed.",
+                FutureWarning,
+                stacklevel=3,
+            )
+        return respelled
+    raise ValueError(f"Unknown loss {name!r}; choose from {', '.join(LOSSES)}.")
+
+
 def build_loss(name: str, context: LossContext) -> LossSetup:
-    """The loss and callbacks of preset ``name`` (one of `LOSSES`)."""
-    if name not in LOSSES:
-        raise ValueError(f"Unknown loss {name!r}; choose from {', '.join(LOSSES)}.")
-    return LOSSES[name](context)
+    """The loss and callbacks of preset ``name`` (one of `LOSSES`; see `canonical_name`)."""
+    return LOSSES[canonical_name(name)](context)
 
 
 def describe(setup: LossSetup) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from keras_adaptive_loss.comparison.loss_presets import (
     LossContext,
     LossSetup,
     build_loss,
+    canonical_name,
     describe,
 )
 from keras_adaptive_loss.comparison.model_presets import build_model
@@ -44,11 +45,11 @@ DEFAULT_LOSSES = (
     "crossentropy",
     "focal",
     "poly1",
-    "ce-el-0",
-    "ce-el-0+0.5",
-    "ce-el-0-0.5",
+    "ce_el_0",
+    "ce_el_0+0.5",
+    "ce_el_0-0.5",
     "stochastic",
-    "uniloss-accuracy",
+    "uniloss_accuracy",
     "ala",
 )
 
@@ -213,16 +214,20 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
 def _loss_specs(losses: Sequence[str] | Mapping[str, LossSpec]) -> dict[str, LossSpec]:
     if isinstance(losses, str):
         losses = [name.strip() for name in losses.split(",") if name.strip()]
-    specs = dict(losses) if isinstance(losses, Mapping) else {name: name for name in losses}
+    if isinstance(losses, Mapping):
+        specs = {
+            label: canonical_name(spec) if isinstance(spec, str) else spec
+            for label, spec in losses.items()
+        }
+    else:
+        losses = [canonical_name(name) if isinstance(name, str) else name for name in losses]
+        specs = {name: name for name in losses}
     if not specs:
         raise ValueError("losses is empty: name at least one loss, e.g. ['crossentropy'].")
     if isinstance(losses, Sequence) and len(specs) != len(losses):
         raise ValueError(f"losses names a loss twice: {list(losses)}.")
     for label, spec in specs.items():
-        if isinstance(spec, str):
-            if spec not in LOSSES:
-                raise ValueError(f"Unknown loss {spec!r}; choose from {', '.join(LOSSES)}.")
-        elif not callable(spec):
+        if not isinstance(spec, str) and not callable(spec):
             raise ValueError(
                 f"Loss {label!r} must be a preset name or a factory (LossContext) -> keras Loss "
                 f"or LossSetup; got {spec!r}."
@@ -423,7 +428,7 @@ def compare(
         epochs, batch_size, learning_rate: training settings.
         strategy: ``None``, ``"mirrored"`` or a `tf.distribute.Strategy` to build and train in.
         jit_compile: compile the training step with XLA (not with a strategy).
-        positive_class: train "class k vs rest" (binary; needed by ``uniloss-ap``).
+        positive_class: train "class k vs rest" (binary; needed by ``uniloss_ap``).
         validation_fraction: share of the training split held out for validation.
         reference: the loss the others are paired against; default ``crossentropy`` when it
             is compared, else the first loss.
@@ -461,7 +466,7 @@ def compare(
     Example:
 
     ```python
-    result = kal.compare("iris", ["crossentropy", "ce-el-0-0.5"], seeds=2, epochs=5)
+    result = kal.compare("iris", ["crossentropy", "ce_el_0-0.5"], seeds=2, epochs=5)
     print(result.table())
     ```
     """
@@ -490,6 +495,9 @@ def compare(
     make_optimizer = optimizer if callable(optimizer) else _OPTIMIZERS[optimizer]
     if evaluation not in EVALUATIONS:
         raise ValueError(f"evaluation must be one of {', '.join(EVALUATIONS)}; got {evaluation!r}.")
+    if reference is not None and reference not in specs and reference not in LOSSES:
+        with contextlib.suppress(ValueError):  # an older spelling of a compared preset
+            reference = canonical_name(reference)
     if reference is not None and reference not in specs:
         raise ValueError(
             f"reference {reference!r} is not among the compared losses ({', '.join(specs)}); "

@@ -16,7 +16,7 @@
   ``sum_i g_i z_i`` with the ``g_i`` held constant (doubly stochastic gradient descent).
 
 Both are *batch* losses (AnyLoss's metric and EnsLoss's ranking are functions of the whole
-batch), so they are Keras losses and `compare` presets (``"anyloss-f1"``, ...,
+batch), so they are Keras losses and `compare` presets (``"anyloss_f1"``, ...,
 ``"ensloss"``) but not per-sample `StochasticLoss` candidates.
 """
 
