@@ -150,7 +150,8 @@ def load_tfds(
         download: download and prepare the dataset if it is not prepared yet.
         try_gcs: let TFDS fetch an already prepared copy from its Google Cloud Storage mirror
             (TFDS's default). ``False`` keeps TFDS from contacting GCS at all, e.g. offline.
-        train_split, test_split: TFDS split names.
+        train_split: TFDS split names.
+        test_split: TFDS split names.
 
     Raises:
         ValueError: ``name`` is not a TFDS dataset, a split does not exist, or the dataset is

@@ -136,13 +136,17 @@ def fit_children(
 
     Args:
         build_model: ``index -> compiled keras.Model``.
-        x, y: training data (arrays).
+        x: training inputs (an array).
+        y: training labels (an array).
         validation_data: ``(x_val, y_val)``: rewards, statistics and the final choice.
         num_children: N, at least 2 (3 with a control child).
-        epochs, batch_size: as for `fit`.
+        epochs: as for `fit`.
+        batch_size: as for `fit`.
         period: K, training steps between decisions.
         evaluations_per_period: measurements per period for Eq. 4; default ``min(4, period)``.
-        step_size, parameter_bound, row_bound: as for `kal.callbacks.AdaptiveLossAlignment`.
+        step_size: as for `kal.callbacks.AdaptiveLossAlignment`.
+        parameter_bound: as for `kal.callbacks.AdaptiveLossAlignment`.
+        row_bound: as for `kal.callbacks.AdaptiveLossAlignment`.
         control_child: keep child 0 at its initial loss parameters.
         initial_spread: for `ClassCorrelationLoss` children, start the adapted children at
             different off-diagonal values, evenly from ``spread / (N - 1)`` up to ``spread``
@@ -150,9 +154,11 @@ def fit_children(
             classes), ``None`` starts every child at its loss's Φ.
         exploit_every: decisions between exploit steps (0: never).
         exploit_fraction: share of adapted children replaced at an exploit step.
-        metric, higher_is_better: the validation metric (as for the callback).
+        metric: the validation metric (as for the callback).
+        higher_is_better: whether a larger ``metric`` is better (as for the callback).
         history: decisions of statistics in a state.
-        policy, learn: a policy to start from; ``learn=False`` applies it only.
+        policy: a policy to start from.
+        learn: ``False`` applies ``policy`` without training it.
         controller: a controller to share (overrides policy and learn).
         seed: seed of the children's weights, the data order and the controller.
         backup_dir: folder for resumable backups.

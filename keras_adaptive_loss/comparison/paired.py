@@ -57,8 +57,12 @@ class PairedDifference:
     Attributes:
         n: number of seeds both runs have.
         mean: mean difference.
-        low, high: the 95 % Student-t interval of the mean (NaN with fewer than 2 seeds).
-        wins, ties, losses: seeds where the loss is above, equal to, below the reference.
+        low: the lower end of the 95 % Student-t interval of the mean (NaN with fewer than
+            2 seeds).
+        high: its upper end.
+        wins: seeds where the loss is above the reference.
+        ties: seeds where it equals the reference.
+        losses: seeds where it is below the reference.
         excludes_zero: the interval lies entirely above or below 0.
     """
 
@@ -84,7 +88,8 @@ def paired_difference(
     """Mean of ``values - reference`` (paired by position) with a Student-t interval.
 
     Args:
-        values, reference: one number per seed, in the same seed order.
+        values: the loss's metric, one number per seed.
+        reference: the reference's metric, one number per seed, in the same seed order.
         confidence: coverage of the two-sided interval.
     """
     values, reference = np.asarray(values, "float64"), np.asarray(reference, "float64")

@@ -425,7 +425,9 @@ def compare(
         model: ``"mlp"``, ``"cnn1d"``, ``"resnet"`` (image data) or a builder
             ``(input_shape, num_classes) -> keras.Model`` with a softmax output.
         seeds: a number of seeds (0, 1, ...) or a list of seeds.
-        epochs, batch_size, learning_rate: training settings.
+        epochs: training settings.
+        batch_size: training settings.
+        learning_rate: training settings.
         strategy: ``None``, ``"mirrored"`` or a `tf.distribute.Strategy` to build and train in.
         jit_compile: compile the training step with XLA (not with a strategy).
         positive_class: train "class k vs rest" (binary; needed by ``uniloss_ap``).
@@ -444,7 +446,8 @@ def compare(
             ``"best"`` validation-accuracy epoch's (ties to the earliest), or
             ``"best-latest"`` (ties to the latest, as the CE+EL authors select).
         label_column: the label column of a ``.csv`` dataset.
-        data_dir, try_gcs: passed to `kal.datasets.load_tfds` for TFDS names.
+        data_dir: passed to `kal.datasets.load_tfds` for TFDS names.
+        try_gcs: passed to `kal.datasets.load_tfds` for TFDS names.
         output: directory for runs.csv, summary.csv, results.json and PNG plots. It is
             checked before training; the files are rewritten (atomically) after every finished
             run, with ``results.json`` marked ``"complete": false`` until the end, so an

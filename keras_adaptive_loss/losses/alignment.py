@@ -77,7 +77,9 @@ class ClassCorrelationLoss(AdaptiveLoss):
         form: ``"soft_target"`` (default), ``"linear"`` or ``"sigmoid"`` (see above).
         use_sigmoid: deprecated spelling of ``form="sigmoid"`` (``True``) or
             ``form="linear"`` (``False``), kept so older saved models load.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> loss = ClassCorrelationLoss(num_classes=3)
@@ -226,7 +228,9 @@ class DistanceMixtureLoss(AdaptiveLoss):
 
     Args:
         phi: initial ten weights; default `DEFAULT_DISTANCE_MIXTURE`.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
     """
 
     def __init__(
@@ -273,7 +277,9 @@ class FocalWeightingLoss(AdaptiveLoss):
     Args:
         phi: initial ``(Φ1, Φ2)``.
         alpha: the distance offset alpha.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
     """
 
     def __init__(

@@ -33,7 +33,9 @@ class DecisionNetwork(keras.layers.Layer):
             at zero, so that the selection starts uniform over the candidates.
         hidden_units: width of the default MLP.
         learning_rate: Adam learning rate of the decision network.
-        beta_1, beta_2, epsilon: Adam constants.
+        beta_1: Adam constants.
+        beta_2: Adam constants.
+        epsilon: Adam constants.
     """
 
     def __init__(

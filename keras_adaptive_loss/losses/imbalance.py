@@ -137,7 +137,9 @@ class ClassBalancedLoss(AdaptiveLoss):
         gamma: focusing parameter of the focal base.
         class_weights: explicit weights instead of ``beta``'s (restored from a saved config).
         from_logits: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> loss = ClassBalancedLoss([100, 10], beta=0.999)
@@ -214,7 +216,9 @@ class LDAMLoss(AdaptiveLoss):
         scale: the logit scale s > 0.
         class_weights: initial per-class weights (default ones).
         from_logits: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> ce = -np.log(0.5)

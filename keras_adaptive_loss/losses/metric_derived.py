@@ -159,7 +159,9 @@ class AnyLoss(keras.losses.Loss):
             (0.41), so a loss that optimises that F1 has nothing to hold it to the clean
             classifier. Do not train a metric on noisy labels; cross-entropy's calibrated
             posteriors keep the right ranking there.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> y = np.array([1.0, 0.0, 1.0, 0.0])
@@ -311,7 +313,9 @@ class EnsLoss(AdaptiveLoss):
         from_logits: whether ``y_pred`` holds logits.
         seed: base seed of the derivative draws; ``None`` draws one (recorded in the config).
         draws: batches drawn so far (restored from a saved config).
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> y, logits = np.array([1.0, 0.0, 1.0]), np.array([2.0, -1.0, -0.5])

@@ -73,7 +73,9 @@ class MultiSimilarityLoss(keras.losses.Loss):
         threshold: ``lambda``, the similarity margin of Eq. 15.
         epsilon: mining margin of Eqs. 12-13 (>= 0).
         mining: ``False`` weights every pair (Eq. 15 without Eqs. 12-13).
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> embeddings = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])

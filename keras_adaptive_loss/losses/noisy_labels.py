@@ -161,7 +161,9 @@ class NormalizedCrossentropy(FunctionLoss):
 
     Args:
         from_logits: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> p = np.array([[0.5, 0.25, 0.25]])
@@ -190,7 +192,9 @@ class NormalizedFocalLoss(FunctionLoss):
     Args:
         gamma: focusing parameter >= 0 (0.5 in the paper's experiments).
         from_logits: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> p = np.array([[0.5, 0.25, 0.25]])
@@ -223,7 +227,9 @@ class ReverseCrossentropy(FunctionLoss):
     Args:
         log_zero: the value of ``log 0`` (< 0).
         from_logits: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> float(ReverseCrossentropy()(np.array([0]), np.array([[0.75, 0.25]])))
@@ -275,12 +281,15 @@ class ActivePassiveLoss(FunctionLoss):
             or ``"focal"``.
         passive: ``"rce"`` (reverse cross-entropy, A = -4; default) or ``"mae"`` (the paper's
             ``sum_k |p_k - q_k|``).
-        alpha, beta: weights >= 0 of the two terms (default 1 and 0.1; the paper tunes them
+        alpha: weight >= 0 of the active term (default 1).
+        beta: weight >= 0 of the passive term (default 0.1; the paper tunes both
             per dataset, e.g. alpha = beta = 1 on CIFAR-10, alpha = 10, beta = 0.1 on
             CIFAR-100).
         gamma: focusing parameter of focal active losses.
         from_logits: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> p = np.array([[0.5, 0.25, 0.25]])

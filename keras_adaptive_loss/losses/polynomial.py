@@ -79,7 +79,9 @@ class PolyLoss(FunctionLoss):
     Args:
         epsilon: ``epsilon_1`` or the list ``(epsilon_1, ..., epsilon_N)``.
         from_logits: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> logits = np.array([[0.14, 1.456, 2.356, -0.124, -2.47]])
@@ -110,7 +112,9 @@ class Squentropy(FunctionLoss):
 
     Args:
         from_logits: must be ``True`` (the default here): the model's output layer is linear.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> logits = np.array([[2.0, 1.0, -1.0]])

@@ -89,7 +89,9 @@ class SparsemaxLoss(FunctionLoss):
 
     Args:
         from_logits: must be ``True`` (the default): the loss is defined on logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> float(SparsemaxLoss()(np.array([0]), np.array([[3.0, 1.0, 0.0]])))  # sparsemax = q

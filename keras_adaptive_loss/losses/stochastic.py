@@ -185,7 +185,9 @@ class StochasticLoss(AdaptiveLoss):
         task: ``"classification"``, ``"regression"`` or ``"terms"``, see above.
         ignore_class: a label value that marks padding (sequence outputs), as in Keras's
             ``SparseCategoricalCrossentropy(ignore_class=...)``.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     Example:
 

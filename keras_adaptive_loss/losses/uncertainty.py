@@ -47,7 +47,9 @@ class UncertaintyWeightedLoss(AdaptiveLoss):
         log_variance: the initial ``s`` (0: weight 1).
         learning_rate: Adam's learning rate for ``s``.
         from_logits: for registry names: whether ``y_pred`` holds logits.
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     >>> import numpy as np
     >>> loss = UncertaintyWeightedLoss("crossentropy", log_variance=np.log(2.0))

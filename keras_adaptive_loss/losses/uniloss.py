@@ -201,7 +201,9 @@ class UniLoss(AdaptiveLoss):
             2 GB). A batch over the budget raises `ValueError` before anything is allocated
             (at trace time when the batch size is static, else by a runtime check, which XLA
             drops).
-        name, reduction, dtype: as for any Keras loss.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
 
     Example:
 
@@ -418,7 +420,7 @@ class UniLossAccuracy(_UniLossWithRefactoring):
         from_logits: bool = False,
         scores: str = "log_odds",
         name: str = "uniloss_accuracy",
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name, {"from_logits": from_logits, "scores": scores}, **kwargs)
 
@@ -452,7 +454,7 @@ class UniLossAveragePrecision(_UniLossWithRefactoring):
         layout: str = "auto",
         scores: str = "log_odds",
         name: str = "uniloss_average_precision",
-        **kwargs,
+        **kwargs: Any,
     ):
         options = {"from_logits": from_logits, "layout": layout, "scores": scores}
         super().__init__(name, options, **kwargs)
@@ -477,7 +479,11 @@ class UniLossFBeta(_UniLossWithRefactoring):
     _refactoring_class = FBetaRefactoring
 
     def __init__(
-        self, beta: float = 1.0, from_logits: bool = False, name: str = "uniloss_fbeta", **kwargs
+        self,
+        beta: float = 1.0,
+        from_logits: bool = False,
+        name: str = "uniloss_fbeta",
+        **kwargs: Any,
     ):
         super().__init__(name, {"beta": beta, "from_logits": from_logits}, **kwargs)
 
@@ -497,5 +503,5 @@ class UniLossPCKh(_UniLossWithRefactoring):
 
     _refactoring_class = PCKhRefactoring
 
-    def __init__(self, threshold: float = 0.5, name: str = "uniloss_pckh", **kwargs):
+    def __init__(self, threshold: float = 0.5, name: str = "uniloss_pckh", **kwargs: Any) -> None:
         super().__init__(name, {"threshold": threshold}, **kwargs)
