@@ -115,6 +115,10 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
     >>> _ = model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[ala])
     >>> ala.decisions
     4
+
+    References:
+        Huang, Zhai, Talbott, Bautista, Sun, Guestrin & Susskind, "Addressing the
+        Loss-Metric Mismatch with Adaptive Loss Alignment", ICML 2019.
     """
 
     def __init__(

@@ -46,6 +46,11 @@ class DeferredReweighting(keras.callbacks.Callback):
     model.compile(optimizer="sgd", loss=loss)
     model.fit(x, y, epochs=20, callbacks=[drw])
     ```
+
+    References:
+        Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin
+        Loss", NeurIPS 2019, Sec. 3.3; Cui et al., "Class-Balanced Loss Based on Effective
+        Number of Samples", CVPR 2019.
     """
 
     def __init__(self, start_epoch: int, beta: float = 0.9999, loss_name: str | None = None):

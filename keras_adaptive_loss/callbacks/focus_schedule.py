@@ -62,6 +62,10 @@ class FocusSchedule(ParameterSchedule):
     model.fit(x, y, epochs=30, validation_split=0.2,
               callbacks=[kal.callbacks.FocusSchedule("0-0.5"), stop])
     ```
+
+    References:
+        Battash, Hazan & Wolf, "Mixing between the Cross Entropy and the Expectation Loss
+        Terms" (the F protocols of its experiments).
     """
 
     def __init__(

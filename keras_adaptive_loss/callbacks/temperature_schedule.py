@@ -30,6 +30,10 @@ class TemperatureSchedule(ParameterSchedule):
     anneal = keras.optimizers.schedules.ExponentialDecay(2.0, decay_steps=1, decay_rate=0.8)
     model.fit(x, y, epochs=10, callbacks=[kal.callbacks.TemperatureSchedule(anneal)])
     ```
+
+    References:
+        Liu & Lai, "Stochastic Loss Function", AAAI 2020; Jang, Gu & Poole,
+        "Categorical Reparameterization with Gumbel-Softmax", ICLR 2017 (annealing tau).
     """
 
     def _example(self) -> str:

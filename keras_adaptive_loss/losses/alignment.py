@@ -92,6 +92,10 @@ class ClassCorrelationLoss(AdaptiveLoss):
     >>> round(float(ClassCorrelationLoss(3, form="sigmoid")(
     ...     np.array([0]), np.array([[0.5, 0.25, 0.25]]))), 4)  # -0.5 / 1.5
     -0.3333
+
+    References:
+        Huang et al., "Addressing the Loss-Metric Mismatch with Adaptive Loss Alignment",
+        ICML 2019, Eq. 6.
     """
 
     def __init__(
@@ -231,6 +235,10 @@ class DistanceMixtureLoss(AdaptiveLoss):
         name: as for any Keras loss.
         reduction: as for any Keras loss.
         dtype: as for any Keras loss.
+
+    References:
+        Huang et al., "Addressing the Loss-Metric Mismatch with Adaptive Loss Alignment",
+        ICML 2019, Eq. 9.
     """
 
     def __init__(
@@ -280,6 +288,10 @@ class FocalWeightingLoss(AdaptiveLoss):
         name: as for any Keras loss.
         reduction: as for any Keras loss.
         dtype: as for any Keras loss.
+
+    References:
+        Huang et al., "Addressing the Loss-Metric Mismatch with Adaptive Loss Alignment",
+        ICML 2019, Eq. 10.
     """
 
     def __init__(

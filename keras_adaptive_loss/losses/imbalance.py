@@ -146,6 +146,10 @@ class ClassBalancedLoss(AdaptiveLoss):
     >>> p = np.array([[0.5, 0.5], [0.5, 0.5]])
     >>> round(float(loss(np.array([0, 1]), p)), 4)  # mean of 0.189 and 1.811 times log 2
     0.6931
+
+    References:
+        Cui, Jia, Lin, Song & Belongie, "Class-Balanced Loss Based on Effective Number of
+        Samples", CVPR 2019.
     """
 
     def __init__(
@@ -225,6 +229,10 @@ class LDAMLoss(AdaptiveLoss):
     >>> plain = LDAMLoss([100, 1], max_margin=0.0, scale=1.0)
     >>> bool(np.isclose(float(plain(np.array([1]), np.array([[0.5, 0.5]]))), ce))
     True
+
+    References:
+        Cao, Wei, Gaidon, Arechiga & Ma, "Learning Imbalanced Datasets with
+        Label-Distribution-Aware Margin Loss", NeurIPS 2019.
     """
 
     def __init__(

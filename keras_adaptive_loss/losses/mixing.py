@@ -100,6 +100,10 @@ class CrossentropyExpectationMix(AdaptiveLoss):
     model.compile(optimizer="adam", loss=kal.losses.CrossentropyExpectationMix())
     model.fit(x, y, epochs=30, callbacks=[kal.callbacks.FocusSchedule("0-0.5")])
     ```
+
+    References:
+        Battash, Hazan & Wolf, "Mixing between the Cross Entropy and the Expectation Loss
+        Terms", Eq. 12.
     """
 
     def __init__(

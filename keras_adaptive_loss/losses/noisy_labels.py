@@ -170,6 +170,10 @@ class NormalizedCrossentropy(FunctionLoss):
     >>> loss = NormalizedCrossentropy()
     >>> round(float(loss(np.array([0]), p)), 4)  # log 0.5 / (log 0.5 + 2 log 0.25)
     0.2
+
+    References:
+        Ma, Huang, Wang, Romano, Erfani & Bailey, "Normalized Loss Functions for Deep
+        Learning with Noisy Labels", ICML 2020, Eq. 4.
     """
 
     function = nce
@@ -201,6 +205,10 @@ class NormalizedFocalLoss(FunctionLoss):
     >>> float(NormalizedFocalLoss(gamma=0.0)(np.array([0]), p)) == float(
     ...     NormalizedCrossentropy()(np.array([0]), p))
     True
+
+    References:
+        Ma et al., "Normalized Loss Functions for Deep Learning with Noisy Labels",
+        ICML 2020, Eq. 5.
     """
 
     function = normalized_focal
@@ -234,6 +242,10 @@ class ReverseCrossentropy(FunctionLoss):
     >>> import numpy as np
     >>> float(ReverseCrossentropy()(np.array([0]), np.array([[0.75, 0.25]])))
     1.0
+
+    References:
+        Wang, Ma, Chen, Luo, Yi & Bailey, "Symmetric Cross Entropy for Robust Learning
+        with Noisy Labels", ICCV 2019.
     """
 
     function = rce
@@ -297,6 +309,11 @@ class ActivePassiveLoss(FunctionLoss):
     0.8931
     >>> round(float(ActivePassiveLoss.paper()(np.array([0]), p)), 4)  # NCE 0.2 + RCE 2
     2.2
+
+    References:
+        Ma et al., "Normalized Loss Functions for Deep Learning with Noisy Labels",
+        ICML 2020, Eq. 6; Wang et al., "Symmetric Cross Entropy for Robust Learning with
+        Noisy Labels", ICCV 2019 (the CE + RCE default).
     """
 
     function = active_passive

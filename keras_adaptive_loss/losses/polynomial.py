@@ -88,6 +88,10 @@ class PolyLoss(FunctionLoss):
     >>> soft = np.array([[0.1, 0.15, 0.2, 0.25, 0.3]])
     >>> float(PolyLoss(epsilon=2.0, from_logits=True)(soft, logits))
     4.531657...
+
+    References:
+        Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification Loss
+        Functions", ICLR 2022.
     """
 
     function = poly
@@ -121,6 +125,9 @@ class Squentropy(FunctionLoss):
     >>> ce = -np.log(np.exp(2.0) / np.exp(logits).sum())
     >>> bool(np.isclose(float(Squentropy()(np.array([0]), logits)), ce + (1 + 1) / 2))
     True
+
+    References:
+        Hui, Belkin & Wright, "Cut your Losses with Squentropy", ICML 2023.
     """
 
     function = squentropy

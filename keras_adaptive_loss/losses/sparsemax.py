@@ -96,6 +96,10 @@ class SparsemaxLoss(FunctionLoss):
     >>> import numpy as np
     >>> float(SparsemaxLoss()(np.array([0]), np.array([[3.0, 1.0, 0.0]])))  # sparsemax = q
     0.0
+
+    References:
+        Martins & Astudillo, "From Softmax to Sparsemax: A Sparse Model of Attention and
+        Multi-Label Classification", ICML 2016.
     """
 
     function = sparsemax_loss

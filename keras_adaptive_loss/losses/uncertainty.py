@@ -65,6 +65,10 @@ class UncertaintyWeightedLoss(AdaptiveLoss):
     )
     model.fit(x, [y_digit, y_angle], callbacks=[kal.callbacks.LossParameterLogger()])
     ```
+
+    References:
+        Kendall, Gal & Cipolla, "Multi-Task Learning Using Uncertainty to Weigh Losses for
+        Scene Geometry and Semantics", CVPR 2018.
     """
 
     def __init__(

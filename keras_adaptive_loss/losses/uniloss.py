@@ -210,6 +210,10 @@ class UniLoss(AdaptiveLoss):
     ```python
     model.compile(optimizer="adam", loss=kal.losses.UniLossAveragePrecision(from_logits=True))
     ```
+
+    References:
+        Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
+        ECCV 2020.
     """
 
     def __init__(
@@ -411,6 +415,10 @@ class UniLossAccuracy(_UniLossWithRefactoring):
     >>> loss = kal.losses.UniLossAccuracy(seed=0)
     >>> 0.0 <= float(loss(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))) <= 1.0
     True
+
+    References:
+        Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
+        ECCV 2020, Sec. 3.2.
     """
 
     _refactoring_class = AccuracyRefactoring
@@ -444,6 +452,10 @@ class UniLossAveragePrecision(_UniLossWithRefactoring):
             `keras_adaptive_loss.losses.refactorings.AveragePrecisionRefactoring`.
         scores: ``"log_odds"`` (default) or ``"probability"`` comparisons.
         **kwargs: `UniLoss` arguments.
+
+    References:
+        Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
+        ECCV 2020, Sec. 4.2.
     """
 
     _refactoring_class = AveragePrecisionRefactoring
@@ -474,6 +486,10 @@ class UniLossFBeta(_UniLossWithRefactoring):
         beta: weight of recall relative to precision, > 0.
         from_logits: whether ``y_pred`` holds logits.
         **kwargs: `UniLoss` arguments.
+
+    References:
+        Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
+        ECCV 2020 (F-beta refactored as AP is, Sec. 4.2).
     """
 
     _refactoring_class = FBetaRefactoring
@@ -499,6 +515,10 @@ class UniLossPCKh(_UniLossWithRefactoring):
     Args:
         threshold: a prediction is correct within ``threshold * head size`` (PCKh@0.5).
         **kwargs: `UniLoss` arguments.
+
+    References:
+        Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
+        ECCV 2020, Sec. 4.3.
     """
 
     _refactoring_class = PCKhRefactoring
