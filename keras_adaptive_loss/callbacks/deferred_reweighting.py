@@ -38,12 +38,11 @@ class DeferredReweighting(keras.callbacks.Callback):
     Example:
 
     >>> import keras_adaptive_loss as kal
-    >>> counts = kal.losses.imbalance.class_counts([0, 0, 0, 1])
-    >>> loss = kal.losses.LDAMLoss(counts)
     >>> drw = kal.callbacks.DeferredReweighting(start_epoch=16)
 
     ```python
-    model.compile(optimizer="sgd", loss=loss)
+    counts = kal.losses.imbalance.class_counts(y)  # training samples per class
+    model.compile(optimizer="sgd", loss=kal.losses.LDAMLoss(counts))
     model.fit(x, y, epochs=20, callbacks=[drw])
     ```
 

@@ -27,6 +27,7 @@ class TemperatureSchedule(ParameterSchedule):
     Example:
 
     ```python
+    model.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse", "mae"]))
     anneal = keras.optimizers.schedules.ExponentialDecay(2.0, decay_steps=1, decay_rate=0.8)
     model.fit(x, y, epochs=10, callbacks=[kal.callbacks.TemperatureSchedule(anneal)])
     ```

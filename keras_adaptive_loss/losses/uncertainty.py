@@ -61,7 +61,7 @@ class UncertaintyWeightedLoss(AdaptiveLoss):
     model.compile(
         optimizer="adam",
         loss=[kal.losses.UncertaintyWeightedLoss("crossentropy", name="digit"),
-              kal.losses.UncertaintyWeightedLoss("mse", name="angle")],
+              kal.losses.UncertaintyWeightedLoss(keras.losses.MeanSquaredError(), name="angle")],
     )
     model.fit(x, [y_digit, y_angle], callbacks=[kal.callbacks.LossParameterLogger()])
     ```
