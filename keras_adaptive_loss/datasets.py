@@ -269,10 +269,10 @@ def load_csv(
     (stratified, ``test_size``, ``split_seed``) and features standardised with the training
     split's mean and std.
 
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "toy.csv")
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "toy.csv"
     >>> rows = [f"{i % 7},{i % 5},{'ab'[i % 2]}" for i in range(40)]
-    >>> _ = open(path, "w").write("f1,f2,kind\\n" + "\\n".join(rows))
+    >>> _ = path.write_text("f1,f2,kind\\n" + "\\n".join(rows))
     >>> data = load_csv(path, "kind")
     >>> data.x_train.shape, data.num_classes
     ((30, 2), 2)

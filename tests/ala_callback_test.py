@@ -39,6 +39,7 @@ def _numpy_loss(labels, probs, phi):
     return _numpy_class_correlation(labels, probs, phi).mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "jit"])
 def test_phi_moves_inside_fit_and_takes_effect(jit, toy_classification):
     x, y = toy_classification  # 64 samples, batch 16: 4 steps per epoch
@@ -59,6 +60,7 @@ def test_phi_moves_inside_fit_and_takes_effect(jit, toy_classification):
     assert history.history["ala_decisions"] == [1.0, 2.0, 3.0, 4.0]
 
 
+@pytest.mark.slow
 def test_every_replica_uses_the_same_phi(mirrored_strategy, toy_classification):
     x, y = toy_classification
     with mirrored_strategy.scope():
@@ -72,6 +74,7 @@ def test_every_replica_uses_the_same_phi(mirrored_strategy, toy_classification):
     assert not np.allclose(copies[0], np.eye(NUM_CLASSES))
 
 
+@pytest.mark.slow
 def test_policy_transfers_from_ten_to_five_classes(tmp_path):
     rng = np.random.default_rng(0)
     x10, y10 = rng.normal(size=(80, 8)).astype("float32"), rng.integers(0, 10, 80)
@@ -96,6 +99,7 @@ def test_policy_transfers_from_ten_to_five_classes(tmp_path):
         np.testing.assert_array_equal(before, after)  # learn=False: applied, not trained
 
 
+@pytest.mark.slow
 def test_models_share_one_controller(toy_classification):
     x, y = toy_classification
     shared = kal.controllers.AlignmentController(kal.controllers.feature_size(2, 10), seed=0)
@@ -128,6 +132,7 @@ def test_auc_pr_and_custom_metrics(toy_classification):
     ) == pytest.approx((1 + 2 / 3) / 2)
 
 
+@pytest.mark.slow
 def test_metric_learning_losses_are_adapted():
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 3, size=48)
@@ -194,6 +199,7 @@ class _Snapshot(keras.callbacks.Callback):
             }
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classification):
     x, y = toy_classification
     backup = str(tmp_path / "backup")
@@ -258,6 +264,7 @@ def test_model_trained_with_ala_saves_and_loads(tmp_path, toy_classification):
     np.testing.assert_allclose(fresh.loss.get_parameter("phi"), phi)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps_per_execution", [1, 3, 7])
 def test_decisions_do_not_depend_on_steps_per_execution(steps_per_execution, toy_classification):
     x, y = toy_classification  # 64 samples, batch 4: 16 steps per epoch, 48 in all
@@ -290,6 +297,7 @@ def test_a_run_too_short_for_the_period_warns(toy_classification):
         _classifier().fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[ala])
 
 
+@pytest.mark.slow
 def test_default_steps_stay_within_the_safe_bounds(toy_classification):
     x, y = toy_classification
     model = _classifier(learning_rate=0.05)

@@ -163,6 +163,7 @@ def _frozen_classifier(loss, **compile_kwargs):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "mode", [{"jit_compile": False}, {"jit_compile": True}], ids=["graph", "jit"]
 )
@@ -179,6 +180,7 @@ def test_phi_changes_take_effect_inside_compiled_fit(mode, toy_classification):
         assert history.history["loss"][epoch] == pytest.approx(want, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_every_replica_uses_the_same_phi(mirrored_strategy, toy_classification):
     x, y = toy_classification
     matrices = [np.eye(NUM_CLASSES), _symmetric_phi(3)]
@@ -304,6 +306,7 @@ def test_metric_learning_gradients_match_finite_differences(make):
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [kal.losses.DistanceMixtureLoss, kal.losses.FocalWeightingLoss])
 def test_metric_learning_trains_and_serializes(make, tmp_path):
     rng = np.random.default_rng(5)

@@ -173,6 +173,7 @@ def test_valid_inputs_of_any_shape_and_dtype_give_finite_values_and_gradients(
         np.testing.assert_allclose(value.numpy(), expected, rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_empty_batch_in_a_traced_step_gives_zero_and_keeps_state_finite(name):
     # A replica's share of a short last batch under MirroredStrategy can be empty.
@@ -212,6 +213,7 @@ def _assert_state_finite(loss):
             assert np.isfinite(np.asarray(variable.numpy(), "float64")).all(), variable.path
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     name=st.sampled_from(
@@ -237,6 +239,7 @@ def test_mismatched_shapes_raise_value_error_while_tracing(name, mismatch, batch
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLASS_ID_LOSSES)
 @pytest.mark.parametrize("bad_id", [-1, 3, 7])
 def test_out_of_range_class_ids(name, bad_id):

@@ -36,6 +36,7 @@ def expected_loss(model, x, y, alpha, beta):
     return reference.mix(reference.one_hot(y, NUM_CLASSES), probs, alpha, beta).mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_focus_schedule_takes_effect_inside_fit(mode, toy_classification):
     x, y = toy_classification
@@ -58,6 +59,7 @@ def test_focus_schedule_takes_effect_inside_fit(mode, toy_classification):
         assert history.history["loss"][epoch] == pytest.approx(want, rel=1e-5), f"epoch {epoch}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["graph", "jit"])
 def test_step_unit_switches_phase_mid_epoch(mode, toy_classification):
     x, y = toy_classification  # 64 samples: 4 steps per epoch, 8 in all
@@ -76,6 +78,7 @@ def test_step_unit_switches_phase_mid_epoch(mode, toy_classification):
     assert history.history["focus"] == [0.0, 0.5]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_parameter_schedule_with_a_keras_schedule(mode, toy_classification):
     x, y = toy_classification
@@ -120,7 +123,8 @@ def test_values_reach_csv_logger_listed_after(tmp_path, toy_classification):
     path = tmp_path / "log.csv"
     callbacks = [kal.callbacks.FocusSchedule([0.0, 0.25]), keras.callbacks.CSVLogger(str(path))]
     model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0, callbacks=callbacks)
-    rows = list(csv.DictReader(path.open()))
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
     assert [float(r["focus"]) for r in rows] == [0.0, 0.25]
     assert [float(r["beta"]) for r in rows] == [1.0, 2.0]
 
@@ -256,6 +260,7 @@ def test_out_of_bounds_schedule_value_raises(toy_classification):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_callback", "fix"),
     [

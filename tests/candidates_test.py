@@ -24,6 +24,7 @@ def _batch(from_logits, seed=0, batch=6):
     return labels, y_pred
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("label_format", ["sparse", "sparse_column", "one_hot"])
@@ -81,6 +82,7 @@ def test_candidate_with_sample_weight(name):
     np.testing.assert_allclose(got, (weights * per_sample).sum() / len(labels), rtol=2e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("from_logits", [False, True])
 def test_candidate_gradient_matches_finite_differences(name, from_logits):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras_adaptive_loss as kal
@@ -67,6 +68,7 @@ def test_listed_names_are_the_registries():
     assert tuple(kal.datasets.NAMES) == cli.DATASET_NAMES
 
 
+@pytest.mark.slow
 def test_the_console_script_silences_tensorflow_start_up_lines(tmp_path):
     process = subprocess.run(
         [sys.executable, "-c", "import keras_adaptive_loss_cli as c, sys; "
@@ -102,6 +104,7 @@ def test_progress_on_a_terminal_rewrites_one_status_line():
     assert stream.getvalue().endswith("\r[1/1] focal, seed 0: test accuracy 100.00 % (2.0 s)\n")
 
 
+@pytest.mark.slow
 def test_compare_progress_lines_name_losses_and_seeds(capsys):
     kal.compare("iris", ["crossentropy", "focal"], seeds=2, epochs=1, plots=False)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
@@ -121,6 +124,7 @@ def _scalars(directory: str) -> dict[str, list[float]]:
     return values
 
 
+@pytest.mark.slow
 def test_compare_writes_tensorboard_logs_per_run_with_the_adapted_parameters(tmp_path):
     status = cli.main(
         ["compare", "--dataset", "iris", "--losses", "crossentropy,ce_el_0-0.5", "--seeds", "1",
@@ -134,6 +138,7 @@ def test_compare_writes_tensorboard_logs_per_run_with_the_adapted_parameters(tmp
     assert len(_scalars(str(tmp_path / "crossentropy" / "seed-0"))["epoch_loss"]) == 3
 
 
+@pytest.mark.slow
 def test_another_keras_backend_gets_a_clear_import_error():
     # Only TensorFlow is installed here, so the other backend is simulated where Keras reports it.
     code = "import keras\nkeras.backend.backend = lambda: 'jax'\nimport keras_adaptive_loss\n"

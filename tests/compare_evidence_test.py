@@ -112,6 +112,7 @@ def test_comparison_result_pairs_by_seed_and_marks_the_table():
         _result().paired("focal")
 
 
+@pytest.mark.slow
 def test_compare_writes_paired_csv_json_and_plot(tmp_path):
     output = tmp_path / "runs"
     status = cli.main(
@@ -185,6 +186,7 @@ def test_label_noise_flips_the_rate_and_never_keeps_a_flipped_label(kind):
         regimes.add_label_noise(labels, 0.1, 5, "asymmetric", np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_compare_noise_is_per_seed_same_for_every_loss_and_spares_the_test_split():
     seen: dict[tuple[str, int], np.ndarray] = {}
 
@@ -215,6 +217,7 @@ def test_compare_noise_is_per_seed_same_for_every_loss_and_spares_the_test_split
     assert "label noise 0.3" in result.table().splitlines()[0]
 
 
+@pytest.mark.slow
 def test_long_tail_profile_counts():
     counts = regimes.long_tail_counts(np.array([100, 120, 90, 110, 100]), 100.0)
     expected = np.floor(90 * 100.0 ** (-np.arange(5) / 4) + 0.5)
@@ -284,6 +287,7 @@ def _write_csv(path, header, rows):
     return str(path)
 
 
+@pytest.mark.slow
 def test_csv_and_npz_datasets_train(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, 3))

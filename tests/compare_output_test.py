@@ -30,6 +30,7 @@ def test_an_existing_file_as_output_exits_2_before_training(tmp_path, capsys):
     assert captured.out == "" and target.read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_rerunning_into_a_used_folder_leaves_no_file_of_the_earlier_run(tmp_path):
     output = tmp_path / "runs"
     assert (

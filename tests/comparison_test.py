@@ -31,6 +31,7 @@ def _assert_png(path) -> None:
     assert pixels.std() > 0.01  # not a blank canvas
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_writes_table_csv_json_and_png(tmp_path, capsys):
     output = tmp_path / "runs"
     status = cli.main(
@@ -87,6 +88,7 @@ def test_cli_bad_arguments_exit_2_with_one_line(arguments, message, capsys):
     assert captured.out == ""  # nothing trained
 
 
+@pytest.mark.slow
 def test_console_script_is_installed_and_errors_without_traceback():
     scripts = [e for e in metadata.entry_points(group="console_scripts") if e.name == cli.PROGRAM]
     assert scripts and scripts[0].value == "keras_adaptive_loss_cli:main"
@@ -105,6 +107,7 @@ def test_cli_list(capsys):
     assert "uniloss_ap" in printed and "resnet" in printed and "mnist1d" in printed
 
 
+@pytest.mark.slow
 def test_same_seed_gives_same_initial_weights_and_result():
     result = kal.compare(
         "iris", {"a": "crossentropy", "b": "crossentropy"}, seeds=[3], epochs=2, verbose=0
@@ -116,6 +119,7 @@ def test_same_seed_gives_same_initial_weights_and_result():
     assert other.history["loss"] != a.history["loss"]
 
 
+@pytest.mark.slow
 def test_summary_is_mean_and_sample_std_over_seeds():
     result = kal.compare("wine", ["focal"], seeds=2, epochs=1, verbose=0)
     accuracies = [run.test_metrics["accuracy"] for run in result.runs]
@@ -127,6 +131,7 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     assert "focal" in result.table()
 
 
+@pytest.mark.slow
 def test_adaptive_presets_record_their_trajectories():
     result = kal.compare("iris", ["stochastic", "ala"], seeds=1, epochs=2, verbose=0)
     slf, ala = result.runs
@@ -138,6 +143,7 @@ def test_adaptive_presets_record_their_trajectories():
     assert not np.array_equal(phi[0], phi[-1])  # the controller moved Φ
 
 
+@pytest.mark.slow
 def test_binary_task_reports_average_precision_and_trains_uniloss_ap():
     result = kal.compare(
         "digits", ["crossentropy", "uniloss_ap"], positive_class=0, seeds=1, epochs=2, verbose=0
@@ -149,6 +155,7 @@ def test_binary_task_reports_average_precision_and_trains_uniloss_ap():
     assert "test AP %" in result.table() and "test F1 %" in result.table()
 
 
+@pytest.mark.slow
 def test_model_presets_and_user_builder():
     resnet = kal.compare("digits", ["crossentropy"], model="resnet", seeds=1, epochs=2, verbose=0)
     assert resnet.runs[0].test_metrics["accuracy"] > 0.6  # BatchNorm statistics settle fast
@@ -179,6 +186,7 @@ def test_custom_loss_factory():
         kal.compare("iris", {"bad": lambda context: 3}, seeds=1, epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy(mirrored_strategy):
     result = kal.compare(
         "iris", ["crossentropy", "stochastic"], strategy=mirrored_strategy, seeds=1, epochs=1,
@@ -188,6 +196,7 @@ def test_mirrored_strategy(mirrored_strategy):
     assert all(np.isfinite(run.history["loss"][0]) for run in result.runs)
 
 
+@pytest.mark.slow
 def test_tfds_dataset_built_locally(tmp_path):
     name = tiny_tfds.prepare(str(tmp_path))
     data = kal.datasets.load_tfds(name, data_dir=str(tmp_path), download=False)

@@ -133,6 +133,7 @@ def test_a_lone_member_is_rewarded_against_the_moving_baseline():
     np.testing.assert_allclose(controller.advantages(rewards, references), rewards)
 
 
+@pytest.mark.slow
 def test_policy_learns_to_raise_a_parameter_that_always_pays():
     """Synthetic environment: each member's metric improves when it raises its parameter."""
     controller = controllers.AlignmentController(

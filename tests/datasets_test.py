@@ -8,6 +8,7 @@ import pytest
 import keras_adaptive_loss as kal
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "features", "classes", "samples"),
     [("digits", 64, 10, 1797), ("iris", 4, 3, 150), ("wine", 13, 3, 178),

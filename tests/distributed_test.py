@@ -39,6 +39,7 @@ def _train(strategy, x, y, weights=None, epochs=6, phases="0-0.5"):
     return model, loss, history
 
 
+@pytest.mark.slow
 def test_mirrored_loss_equals_single_device_and_numpy(mirrored_strategy, toy_classification):
     x, y = toy_classification
     assert mirrored_strategy.num_replicas_in_sync == 2
@@ -68,6 +69,7 @@ def test_assignments_reach_every_replica(mirrored_strategy, toy_classification):
         assert len(devices) == 2  # one mirrored copy per logical device
 
 
+@pytest.mark.slow
 def test_loss_built_outside_the_scope_still_trains_correctly(mirrored_strategy, toy_classification):
     x, y = toy_classification
     loss = kal.losses.CrossentropyExpectationMix()  # not mirrored: one copy, read by both replicas

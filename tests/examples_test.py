@@ -27,6 +27,7 @@ def _load(relative_path: str):
     return module
 
 
+@pytest.mark.slow
 def test_quickstart_prints_a_table_for_every_protocol(capsys):
     quickstart = _load("examples/quickstart.py")
     results = quickstart.main(epochs=2, seeds=[0])
@@ -45,6 +46,7 @@ def test_format_table_uses_sample_std():
     assert "92.00 ± 2.00  (n=3)" in table
 
 
+@pytest.mark.slow
 def test_overhead_benchmark_runs(capsys):
     overhead = _load("benchmarks/overhead.py")
     ratios = overhead.main(rounds=1, steps=6, jit_modes=(False,))
@@ -53,6 +55,7 @@ def test_overhead_benchmark_runs(capsys):
     assert "CrossentropyExpectationMix" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_uniloss_scaling_benchmark_runs(capsys):
     scaling = _load("benchmarks/uniloss_scaling.py")
     rows = scaling.main(sizes=[(20, 3)])
@@ -60,6 +63,7 @@ def test_uniloss_scaling_benchmark_runs(capsys):
     assert "binaries" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_ala_effectiveness_benchmark_runs(capsys):
     benchmark = _load("benchmarks/ala_effectiveness.py")
     results = benchmark.main(tasks=("sibling",), seeds=2, children=3, epochs=1)
@@ -85,6 +89,7 @@ def test_tfds_example_on_a_locally_built_dataset(tmp_path, capsys):
     assert f"{name}: test accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_example(mirrored_strategy, capsys):
     example = _load("examples/mirrored_strategy.py")
     result = example.main(epochs=2, strategy=mirrored_strategy)
@@ -93,6 +98,7 @@ def test_mirrored_strategy_example(mirrored_strategy, capsys):
     assert "replicas in sync: 2" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_metric_learning_example_adapts_phi():
     example = _load("examples/metric_learning_ala.py")
     results = example.main(epochs=2, period=5)
@@ -102,6 +108,7 @@ def test_metric_learning_example_adapts_phi():
         assert 0.0 <= results[variant]["test_nn_error"] < 0.5  # far better than chance (0.9)
 
 
+@pytest.mark.slow
 def test_uniloss_pckh_example(capsys):
     example = _load("examples/uniloss_pckh.py")
     results = example.main(epochs=2, train_size=256)
@@ -117,6 +124,7 @@ def test_uniloss_pckh_example_reference_pckh():
     assert example.pckh(-targets, labels) == 0.0
 
 
+@pytest.mark.slow
 def test_ce_el_uci_benchmark_runs(capsys):
     benchmark = _load("benchmarks/ce_el_uci.py")
     results = benchmark.main(
@@ -130,6 +138,7 @@ def test_ce_el_uci_benchmark_runs(capsys):
     assert len(benchmark.SYNTHETIC) >= 15 and sum(noise > 0 for _, noise in benchmark.SYNTHETIC)
 
 
+@pytest.mark.slow
 def test_ce_el_batched_trainer_equals_keras_fit_with_the_library_loss():
     """One batched configuration ends where model.fit with CrossentropyExpectationMix,
     FocusSchedule and Keras's SGD(momentum 0.9) ends (same weights, same batch order)."""
@@ -173,6 +182,7 @@ def test_ce_el_batched_trainer_equals_keras_fit_with_the_library_loss():
     )
 
 
+@pytest.mark.slow
 def test_uniloss_ap_benchmark_runs():
     benchmark = _load("benchmarks/uniloss_ap_mnist1d.py")
     result = benchmark.main(seeds=1, epochs=1, variants=("crossentropy", "paper"), verbose=0)
@@ -183,6 +193,7 @@ def test_uniloss_ap_benchmark_runs():
     assert result.paired()[0]["loss"] == "paper"
 
 
+@pytest.mark.slow
 def test_related_losses_regimes_benchmark_runs():
     benchmark = _load("benchmarks/related_losses_regimes.py")
     results = benchmark.main(regimes=("imbalance-10",), seeds=1, epochs=1, verbose=0)

@@ -243,6 +243,7 @@ BINARY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BINARY))
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_binary_losses_train_in_compiled_fit(name, jit):
@@ -261,6 +262,7 @@ def test_binary_losses_train_in_compiled_fit(name, jit):
         assert model.loss.draws == 8 * 8  # one random loss per step
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_anyloss_macro_f1_trains_a_multiclass_model(jit):
     from sklearn.datasets import load_digits
@@ -294,6 +296,7 @@ def test_keras_round_trip_in_safe_mode(name, tmp_path):
     assert float(restored.loss(y, model(x))) == pytest.approx(float(loss(y, model(x))), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_anyloss_under_mirrored_strategy_uses_the_global_batch(mirrored_strategy):
     x, y = _binary_data(128)
 
@@ -309,6 +312,7 @@ def test_anyloss_under_mirrored_strategy_uses_the_global_batch(mirrored_strategy
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_ensloss_under_mirrored_strategy_trains(mirrored_strategy):
     x, y = _binary_data()
     with mirrored_strategy.scope():
@@ -320,6 +324,7 @@ def test_ensloss_under_mirrored_strategy_trains(mirrored_strategy):
     assert model.loss.draws == 6 * 8  # one draw per step, not per replica
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["anyloss_f1", "ensloss"])
 def test_mixed_precision_gives_float32_values(name):
     x, y = _binary_data()
@@ -336,6 +341,7 @@ def test_mixed_precision_gives_float32_values(name):
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_compare_presets():
     result = kal.compare(
         "breast_cancer",

@@ -49,6 +49,7 @@ def mixed_precision():
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_loss_trains_under_mixed_float16(case, mixed_precision):
     classes = 2 if case in BINARY else 4
@@ -66,6 +67,7 @@ def test_loss_trains_under_mixed_float16(case, mixed_precision):
     assert any(not np.allclose(b, a.numpy()) for b, a in zip(before, after, strict=True))
 
 
+@pytest.mark.slow
 def test_pckh_under_mixed_float16(mixed_precision):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 8, 8, 1)).astype("float32")

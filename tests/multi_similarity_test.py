@@ -105,6 +105,7 @@ def _embedder():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_trains_an_embedding_in_compiled_fit(jit):
     x, y = _clusters()
@@ -128,6 +129,7 @@ def test_round_trip_in_safe_mode(tmp_path):
     assert type(restored.loss) is MS and restored.loss.get_config() == loss.get_config()
 
 
+@pytest.mark.slow
 def test_trains_under_mirrored_strategy_with_per_replica_pairs(mirrored_strategy):
     x, y = _clusters()
     with mirrored_strategy.scope():

@@ -39,6 +39,7 @@ def _fit(**kwargs):
     return kal.alignment.fit_children(_build, x, y, validation, **{**arguments, **kwargs})
 
 
+@pytest.mark.slow
 def test_children_share_one_controller_and_the_control_child_stays_at_identity():
     result = _fit()
     assert len(result.children) == 3 and result.control_index == 0
@@ -54,6 +55,7 @@ def test_children_share_one_controller_and_the_control_child_stays_at_identity()
     assert final[result.best_index] == final.min()  # the best child by validation error
 
 
+@pytest.mark.slow
 def test_exploit_copies_weights_optimizer_state_and_phi():
     x, y, _ = _data()
     children, adapters = [], []
@@ -85,6 +87,7 @@ def test_exploit_copies_weights_optimizer_state_and_phi():
     assert not np.allclose(children[0].get_weights()[0], children[1].get_weights()[0])
 
 
+@pytest.mark.slow
 def test_the_best_child_saves_and_loads_with_its_phi(tmp_path):
     result = _fit()
     model = result.children[1]
@@ -93,6 +96,7 @@ def test_the_best_child_saves_and_loads_with_its_phi(tmp_path):
     np.testing.assert_allclose(loaded.loss.get_parameter("phi"), model.loss.get_parameter("phi"))
 
 
+@pytest.mark.slow
 def test_an_interrupted_population_resumes_exactly(tmp_path, monkeypatch):
     reference = _fit()
     calls = {"count": 0}
@@ -116,6 +120,7 @@ def test_an_interrupted_population_resumes_exactly(tmp_path, monkeypatch):
     np.testing.assert_allclose(resumed.metrics, reference.metrics, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_trained_policy_transfers_to_another_class_count():
     result = _fit()
     rng = np.random.default_rng(1)
@@ -153,6 +158,7 @@ def test_a_model_without_an_ala_loss_is_refused():
         kal.alignment.fit_children(build, x, y, validation, num_children=3)
 
 
+@pytest.mark.slow
 def test_a_child_and_the_controller_state_survive_backup_and_restore(tmp_path):
     from tests import helpers
 

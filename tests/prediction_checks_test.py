@@ -38,18 +38,21 @@ def _fit(loss, activation):
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_logits_given_to_a_probability_loss_warn_while_tracing(name):
     with pytest.warns(UserWarning, match=r"expects probabilities.*linear layer.*from_logits=True"):
         _fit(LOSSES[name](False), None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_softmax_output_given_to_a_logits_loss_warns_while_tracing(name):
     with pytest.warns(UserWarning, match=r"from_logits=True, but .* Softmax activation"):
         _fit(LOSSES[name](True), "softmax")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(LOSSES))
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
 def test_matching_inputs_are_silent(name, policy):

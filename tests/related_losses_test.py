@@ -237,6 +237,7 @@ def _model():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINABLE))
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_trains_in_compiled_fit(name, jit):
@@ -253,6 +254,7 @@ def test_trains_in_compiled_fit(name, jit):
     assert history.history["accuracy"][-1] > 0.7, history.history["accuracy"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINABLE))
 def test_keras_round_trip_in_safe_mode(name, tmp_path):
     x, y = _data()
@@ -267,6 +269,7 @@ def test_keras_round_trip_in_safe_mode(name, tmp_path):
     assert float(restored.loss(y, model(x))) == pytest.approx(float(loss(y, model(x))), rel=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINABLE))
 def test_mirrored_strategy_equals_one_device(name, mirrored_strategy):
     x, y = _data()
@@ -283,6 +286,7 @@ def test_mirrored_strategy_equals_one_device(name, mirrored_strategy):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINABLE))
 def test_mixed_precision_trains_with_float32_values(name):
     x, y = _data()
@@ -299,6 +303,7 @@ def test_mixed_precision_trains_with_float32_values(name):
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_stochastic_loss_with_a_mixed_candidate_list_trains():
     x, y = _data()
     keras.utils.set_random_seed(0)
@@ -343,6 +348,7 @@ def test_deferred_reweighting_needs_a_matching_loss():
         model.fit(x, y, epochs=1, callbacks=[kal.callbacks.DeferredReweighting(1)], verbose=0)
 
 
+@pytest.mark.slow
 def test_compare_presets_of_the_family():
     result = kal.compare(
         "iris",
@@ -404,6 +410,7 @@ def test_sparsemax_matches_the_projection_and_its_loss_gradient_is_sparsemax_min
         L.SparsemaxLoss(from_logits=False)
 
 
+@pytest.mark.slow
 def test_sparsemax_model_trains_and_round_trips(tmp_path):
     x, y = _data()
     keras.utils.set_random_seed(0)

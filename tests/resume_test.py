@@ -26,6 +26,7 @@ class _SetPhiOnce(keras.callbacks.Callback):
             self.model.loss.set_parameter("phi", _phi(7))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_loss", "state"),
     [

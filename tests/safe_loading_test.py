@@ -73,6 +73,7 @@ def _saved(tmp_path, name) -> tuple[Path, keras.Model]:
     return path, model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_round_trip_with_safe_mode(tmp_path, name):
     path, model = _saved(tmp_path, name)
@@ -112,6 +113,7 @@ def test_unknown_loss_class_is_a_clear_error(tmp_path):
         keras.models.load_model(_tamper(path, rename), safe_mode=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "key", "value", "message"),
     [

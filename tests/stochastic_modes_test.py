@@ -178,6 +178,7 @@ def _fit(loss, toy, epochs=3):
     return history, [str(w.message) for w in caught if "collapsed" in str(w.message)]
 
 
+@pytest.mark.slow
 def test_collapse_is_named_and_warned_once(toy_classification):
     loss = kal.StochasticLoss(
         ["crossentropy", _tiny], normalize="none", entropy=0.0, seed=0,

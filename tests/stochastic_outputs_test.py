@@ -92,6 +92,7 @@ def test_regression_values_match_numpy():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_regression_trains_in_fit(mode, regression_data):
     x, y = regression_data
@@ -100,6 +101,7 @@ def test_regression_trains_in_fit(mode, regression_data):
     assert loss.candidate_names == REGRESSION
 
 
+@pytest.mark.slow
 def test_regression_trains_mirrored(mirrored_strategy, regression_data):
     x, y = regression_data
     with mirrored_strategy.scope():
@@ -109,6 +111,7 @@ def test_regression_trains_mirrored(mirrored_strategy, regression_data):
     assert float(loss.decision_network.step.numpy()) == 12
 
 
+@pytest.mark.slow
 def test_regression_round_trips_through_save(tmp_path, regression_data):
     x, y = regression_data
     loss = kal.StochasticLoss(REGRESSION, task="regression", seed=0)
@@ -180,6 +183,7 @@ def test_sequence_selection_ignores_padding_in_values_and_statistics(sequences):
     np.testing.assert_allclose(got[valid], want, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_sequence_trains_in_fit_with_a_keras_mask(mode, sequences):
     tokens, labels, padding = sequences
@@ -195,6 +199,7 @@ def test_sequence_trains_in_fit_with_a_keras_mask(mode, sequences):
     assert np.all(np.isfinite(loss.state.running_means.numpy()))
 
 
+@pytest.mark.slow
 def test_sequence_with_ignore_class_trains_mirrored_and_round_trips(
     tmp_path, mirrored_strategy, sequences
 ):
@@ -259,6 +264,7 @@ def test_terms_are_weighted_per_sample():
         kal.StochasticLoss(["mse"], task="terms")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_terms_train_in_fit(mode, detections):
     x, y = detections
@@ -268,6 +274,7 @@ def test_terms_train_in_fit(mode, detections):
     assert history.history["loss"][-1] < history.history["loss"][0] * 1.5
 
 
+@pytest.mark.slow
 def test_terms_round_trip_through_save(tmp_path, detections):
     x, y = detections
     loss = kal.StochasticLoss([box_term, class_term], task="terms", seed=0)

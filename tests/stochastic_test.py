@@ -154,6 +154,7 @@ def test_temperature_is_read_from_its_variable_in_compiled_code():
 # Joint training inside fit -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_decision_network_learns_in_fit_but_not_in_evaluation(mode, toy_classification):
     x, y = toy_classification
@@ -201,6 +202,7 @@ def test_gradients_reach_the_model_and_the_decision_network(toy_classification):
     assert _changed([np.zeros_like(w) for w in before], before)
 
 
+@pytest.mark.slow
 def test_mirrored_training_updates_once_per_step_and_keeps_replicas_equal(
     mirrored_strategy, toy_classification
 ):
@@ -276,17 +278,20 @@ def _digits_selection(normalize, epochs=20, entropy=0.0, candidates=None):
     return history.history
 
 
+@pytest.mark.slow
 def test_useless_candidate_loses_its_weight_in_the_normalised_selection_without_bonus():
     weights = _digits_selection("running_mean")["slf_weight__useless"]
     assert weights[0] > 0.15  # starts near 1/4
     assert weights[-1] < 0.05
 
 
+@pytest.mark.slow
 def test_default_bonus_keeps_a_useless_candidate_from_gaining_weight():
     weights = _digits_selection("running_mean", entropy=1.0)["slf_weight__useless"]
     assert max(weights) < 0.3  # near its uniform share, never more
 
 
+@pytest.mark.slow
 def test_default_selection_does_not_collapse_on_two_useful_candidates():
     history = _digits_selection("running_mean", entropy=1.0, candidates=["crossentropy", "mse"])
     for name in ("crossentropy", "mse"):
@@ -297,6 +302,7 @@ def test_default_selection_does_not_collapse_on_two_useful_candidates():
     assert spread > abs(history["slf_weight_crossentropy"][-1] - 0.5)
 
 
+@pytest.mark.slow
 def test_raw_mixture_collapses_onto_the_smallest_candidate():
     weights = _digits_selection("none")["slf_weight__useless"]  # the paper's raw objective
     assert weights[-1] > 0.8
@@ -323,7 +329,8 @@ def test_selection_weights_and_temperature_reach_history_and_csv(tmp_path, toy_c
     names = ["slf_weight_crossentropy", "slf_weight_mse", "slf_weight_crossentropy_2"]
     totals = np.sum([history.history[n] for n in names], axis=0)
     np.testing.assert_allclose(totals, 1.0, rtol=1e-5)
-    rows = list(csv.DictReader(path.open()))
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
     assert set(names) <= set(rows[0]) and len(rows) == 3
 
 
@@ -337,6 +344,7 @@ def test_deep_copied_temperature_schedule_drives_the_compiled_loss(toy_classific
     assert loss.get_parameter("temperature") == 0.5
 
 
+@pytest.mark.slow
 def test_save_load_restores_decision_state_and_training_continues(tmp_path, toy_classification):
     x, y = toy_classification
     loss = kal.StochasticLoss(["crossentropy", "mse", "hinge"], seed=4, temperature=0.7)

@@ -62,6 +62,7 @@ def test_stochastic_loss_selection_weights_and_temperature(tmp_path, toy):
     np.testing.assert_allclose(scalars["epoch_slf_temperature"], [2.0, 1.0, 2.0 / 3], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_alignment_controller_scalars(tmp_path, toy):
     x, y = toy
     ala = kal.callbacks.AdaptiveLossAlignment(

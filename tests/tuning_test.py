@@ -10,6 +10,7 @@ import keras_adaptive_loss as kal
 from tests.examples_test import _load
 
 
+@pytest.mark.slow
 def test_two_trial_search_trains_every_trial(tmp_path, capsys):
     example = _load("examples/tune_stochastic_loss.py")
     tuner = example.main(trials=2, epochs=2, directory=str(tmp_path))

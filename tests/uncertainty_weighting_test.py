@@ -46,6 +46,7 @@ def test_value_and_gradient_match_the_formula():
     np.testing.assert_allclose(gradient, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_noisy_output_is_down_weighted_and_the_clean_one_keeps_its_accuracy(jit):
     x, clean, noise = _two_task_data()
@@ -69,6 +70,7 @@ def test_noisy_output_is_down_weighted_and_the_clean_one_keeps_its_accuracy(jit)
     assert results["learned"][0] >= results["equal"][0] - 1e-9, results
 
 
+@pytest.mark.slow
 def test_log_variance_is_saved_with_the_model_and_not_changed_by_evaluate(tmp_path):
     x, clean, noise = _two_task_data(n=256)
     model = _two_head_model()
@@ -87,6 +89,7 @@ def test_log_variance_is_saved_with_the_model_and_not_changed_by_evaluate(tmp_pa
     assert restored_values == pytest.approx(learned)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_learns_the_same_log_variance(mirrored_strategy):
     x, clean, noise = _two_task_data(n=256)
 

@@ -177,6 +177,7 @@ def test_average_precision_layout_follows_xla():
         refactorings.AveragePrecisionRefactoring(layout="sparse")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True])
 def test_average_precision_training_matches_crossentropy_on_digits_zero_vs_rest(jit):
     data = _digits()
@@ -194,6 +195,7 @@ def test_average_precision_training_matches_crossentropy_on_digits_zero_vs_rest(
     assert aps["uniloss"] >= aps["ce"] - 0.01, aps
 
 
+@pytest.mark.slow
 def test_accuracy_training_is_within_two_points_of_crossentropy():
     data = _digits()
     accuracy = {}
@@ -231,6 +233,7 @@ def numpy_pckh(heatmaps, labels, threshold=0.5):
     return float((distance <= threshold * labels[..., 3])[visible].mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True])
 def test_pckh_training_improves_pckh(jit):
     x, y = synthetic_keypoints(512)
@@ -252,6 +255,7 @@ def test_pckh_training_improves_pckh(jit):
     assert before < 0.5 and after > 0.9, (before, after)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "loss",
     [
@@ -275,6 +279,7 @@ def test_accuracy_trains_with_jit_and_binary_subsampling(loss):
 # Strategy, serialization, degenerate batches, bad input -----------------------------------------
 
 
+@pytest.mark.slow
 def test_mirrored_average_precision_equals_single_device_on_the_global_batch(mirrored_strategy):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(64, 8)).astype("float32")
@@ -465,6 +470,7 @@ def test_hardest_selection_keeps_the_smallest_comparisons_per_row():
     np.testing.assert_array_equal(kept, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 def test_paper_mode_trains_and_round_trips(jit, tmp_path):
     data = _digits()
