@@ -39,6 +39,14 @@ def mirrored_strategy():
 
 
 @pytest.fixture
+def mixed_precision():
+    """The ``mixed_float16`` global policy for one test; ``float32`` again afterwards."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
 def toy_classification():
     """64 samples, 8 features, 4 classes: (x, sparse labels)."""
     rng = np.random.default_rng(0)

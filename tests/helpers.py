@@ -61,6 +61,16 @@ class InterruptAtEpoch(keras.callbacks.Callback):
             raise InterruptError
 
 
+def assert_trains_in_float16(model, loss, x, y, batch_size: int = 32) -> None:
+    """``model`` (built under the ``mixed_float16`` policy) trains two epochs with ``loss`` to
+    finite values, computes in float16, and ``loss`` still returns float32."""
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+    history = model.fit(x, y, epochs=2, batch_size=batch_size, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert model.layers[-1].compute_dtype == "float16"
+    assert loss(y[:8], model(x[:8])).dtype == "float32"
+
+
 def assert_same_stochastic_state(loss, restored) -> None:
     """A reloaded `StochasticLoss` has the config, decision network (weights and Adam moments)
     and selection statistics (running means, draw counter) of the saved one."""

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import keras_adaptive_loss as kal
 from keras_adaptive_loss.losses import metric_derived
 from tests import reference
-from tests.helpers import numeric_gradient, value_and_gradient
+from tests.helpers import assert_trains_in_float16, numeric_gradient, value_and_gradient
 
 L = kal.losses
 RNG = np.random.default_rng(3)
@@ -326,19 +326,9 @@ def test_ensloss_under_mirrored_strategy_trains(mirrored_strategy):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["anyloss_f1", "ensloss"])
-def test_mixed_precision_gives_float32_values(name):
+def test_mixed_precision_gives_float32_values(name, mixed_precision):
     x, y = _binary_data()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = _model(1, "sigmoid")
-        loss = BINARY[name]()
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
-        history = model.fit(x, y, epochs=2, batch_size=32, verbose=0)
-        assert np.all(np.isfinite(history.history["loss"]))
-        assert model.layers[-1].compute_dtype == "float16"
-        assert loss(y[:4], model(x[:4])).dtype == "float32"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    assert_trains_in_float16(_model(1, "sigmoid"), BINARY[name](), x, y)
 
 
 @pytest.mark.slow

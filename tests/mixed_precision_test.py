@@ -42,13 +42,6 @@ CASES = {
 BINARY = {"uniloss_ap", "uniloss-fbeta"}
 
 
-@pytest.fixture
-def mixed_precision():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_loss_trains_under_mixed_float16(case, mixed_precision):

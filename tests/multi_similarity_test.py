@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import keras_adaptive_loss as kal
 from keras_adaptive_loss.controllers.metrics import nearest_neighbour_error
+from tests.helpers import assert_trains_in_float16
 
 MS = kal.losses.MultiSimilarityLoss
 
@@ -141,15 +142,6 @@ def test_trains_under_mirrored_strategy_with_per_replica_pairs(mirrored_strategy
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
-def test_mixed_precision_gives_float32_values():
+def test_mixed_precision_gives_float32_values(mixed_precision):
     x, y = _clusters()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = _embedder()
-        model.compile(keras.optimizers.Adam(1e-2), MS())
-        history = model.fit(x, y, epochs=2, batch_size=48, verbose=0)
-        assert np.all(np.isfinite(history.history["loss"]))
-        assert model.layers[-1].compute_dtype == "float16"
-        assert MS()(y[:8], model(x[:8])).dtype == "float32"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    assert_trains_in_float16(_embedder(), MS(), x, y, batch_size=48)

@@ -12,7 +12,7 @@ import tensorflow as tf
 import keras_adaptive_loss as kal
 from keras_adaptive_loss.losses import imbalance
 from tests import reference
-from tests.helpers import numeric_gradient, value_and_gradient
+from tests.helpers import assert_trains_in_float16, numeric_gradient, value_and_gradient
 
 L = kal.losses
 RNG = np.random.default_rng(0)
@@ -288,19 +288,9 @@ def test_mirrored_strategy_equals_one_device(name, mirrored_strategy):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINABLE))
-def test_mixed_precision_trains_with_float32_values(name):
+def test_mixed_precision_trains_with_float32_values(name, mixed_precision):
     x, y = _data()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = _model()
-        loss = TRAINABLE[name]()
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss, metrics=["accuracy"])
-        history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-        assert np.all(np.isfinite(history.history["loss"]))
-        assert model.layers[-1].compute_dtype == "float16"
-        assert loss(y[:4], model(x[:4])).dtype == "float32"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    assert_trains_in_float16(_model(), TRAINABLE[name](), x, y)
 
 
 @pytest.mark.slow
