@@ -361,6 +361,41 @@ def test_synthetic_spec_parser():
         datasets.synthetic("random:classes=2")
 
 
+def test_pr_auc_learning_curve_metric_estimates_average_precision():
+    from keras_adaptive_loss.comparison.epoch_metrics import PositiveClassPRAUC
+
+    rng = np.random.default_rng(5)
+    labels = (rng.random(400) < 0.3).astype("int64")
+    logits = np.stack([np.zeros(400), 1.5 * labels + rng.normal(size=400)], axis=1)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = average_precision(labels, probabilities[:, 1])
+    from_probabilities = PositiveClassPRAUC()
+    from_logits = PositiveClassPRAUC(from_logits=True)
+    for start in range(0, 400, 64):  # accumulated over batches, as in fit
+        batch = slice(start, start + 64)
+        from_probabilities.update_state(labels[batch], probabilities[batch].astype("float32"))
+        from_logits.update_state(labels[batch], logits[batch].astype("float32"))
+    assert float(from_probabilities.result()) == pytest.approx(expected, abs=0.02)
+    assert float(from_logits.result()) == pytest.approx(float(from_probabilities.result()), 1e-5)
+    restored = PositiveClassPRAUC.from_config(from_logits.get_config())
+    assert restored.softmax_logits and restored.name == "pr_auc"
+
+
+def test_binary_learning_curves_add_a_pr_auc_row(tmp_path):
+    from keras_adaptive_loss.comparison import report
+
+    runs = [
+        _record("crossentropy", s, 0.9, pr_auc=[0.6, 0.8], val_pr_auc=[0.5, 0.7]) for s in (0, 1)
+    ]
+    result = ComparisonResult({"dataset": "toy", "model": "mlp", "seeds": [0, 1]}, runs)
+    report.plot_learning_curves(result, str(tmp_path / "binary.png"))
+    multiclass = ComparisonResult(result.config, [_record("crossentropy", 0, 0.9)])
+    report.plot_learning_curves(multiclass, str(tmp_path / "multiclass.png"))
+    image = pytest.importorskip("matplotlib.image")
+    binary_height = image.imread(str(tmp_path / "binary.png")).shape[0]
+    assert binary_height > 1.8 * image.imread(str(tmp_path / "multiclass.png")).shape[0]
+
+
 def _record(loss, seed, accuracy, **history):
     return RunRecord(
         loss=loss, seed=seed, test_metrics={"accuracy": accuracy}, epoch_seconds=[0.1, 0.1],

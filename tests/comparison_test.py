@@ -146,12 +146,20 @@ def test_adaptive_presets_record_their_trajectories():
 @pytest.mark.slow
 def test_binary_task_reports_average_precision_and_trains_uniloss_ap():
     result = kal.compare(
-        "digits", ["crossentropy", "uniloss_ap"], positive_class=0, seeds=1, epochs=2, verbose=0
+        "digits",
+        ["crossentropy", "uniloss_ap", "squentropy"],  # squentropy: a logits output
+        positive_class=0,
+        seeds=1,
+        epochs=2,
+        verbose=0,
     )
     assert result.config["dataset"] == "digits-0-vs-rest"
     for run in result.runs:
         assert 0.5 < run.test_metrics["average_precision"] <= 1.0
         assert 0.0 <= run.test_metrics["f1"] <= 1.0
+        # the per-epoch learning curve of the task's metric
+        assert len(run.history["val_pr_auc"]) == 2 and len(run.history["pr_auc"]) == 2
+        assert 0.5 < run.history["val_pr_auc"][-1] <= 1.0
     assert "test AP %" in result.table() and "test F1 %" in result.table()
 
 

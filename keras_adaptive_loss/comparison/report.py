@@ -211,35 +211,52 @@ def _robust_floor(values: list[np.ndarray], margin: float = 5.0) -> float | None
     return max(0.0, float(np.percentile(later, 5)) - margin)
 
 
+#: Learning-curve rows: history key, the metric's name on the axes. PR-AUC is recorded on
+#: binary tasks (`kal.comparison.epoch_metrics.PositiveClassPRAUC`), the per-epoch estimate
+#: of the test table's average precision.
+CURVE_METRICS = (("accuracy", "accuracy"), ("pr_auc", "PR-AUC of class 1 (AP estimate)"))
+
+
 def plot_learning_curves(result: ComparisonResult, path: str) -> str:
-    """Training and validation accuracy per epoch: per loss, the mean over seeds as a line and
-    mean ± one standard deviation over seeds as a band."""
+    """Training and validation metrics per epoch — accuracy, and on binary tasks the PR-AUC of
+    class 1 — per loss: the mean over seeds as a line, mean ± one standard deviation as a band.
+    """
     plt, integer_ticks = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    plotted: list[np.ndarray] = []
-    for index, loss in enumerate(result.losses):
-        colour = f"C{index % 10}"
-        for axis, key in zip(axes, ("accuracy", "val_accuracy"), strict=True):
-            curves = _curves(result, loss, key)
-            if curves is None:
-                continue
-            mean, spread = 100 * curves.mean(0), 100 * curves.std(0)
-            epochs = np.arange(1, len(mean) + 1)
-            axis.plot(epochs, mean, label=loss, color=colour)
-            if len(curves) > 1:
-                axis.fill_between(epochs, mean - spread, mean + spread, color=colour, alpha=0.15)
-            plotted.append(mean)
-    floor = _robust_floor(plotted)
+    rows = [
+        (key, label)
+        for key, label in CURVE_METRICS
+        if any(key in run.history for run in result.runs)
+    ]
+    figure, axes = plt.subplots(
+        len(rows), 2, figsize=(11, 4.2 * len(rows)), sharey="row", squeeze=False
+    )
     seeds = len(result.config.get("seeds", [])) or len({run.seed for run in result.runs})
-    for axis, title in zip(axes, ("training accuracy", "validation accuracy"), strict=True):
-        axis.set_title(title)
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(f"accuracy % (mean ± std, {seeds} seeds)")
-        axis.xaxis.set_major_locator(integer_ticks())
-        axis.grid(alpha=0.3)
-        if floor is not None:
-            axis.set_ylim(bottom=floor, top=100.5)
-    axes[1].legend(fontsize="small")
+    for row, (key, label) in zip(axes, rows, strict=True):
+        plotted: list[np.ndarray] = []
+        for index, loss in enumerate(result.losses):
+            colour = f"C{index % 10}"
+            for axis, name in zip(row, (key, f"val_{key}"), strict=True):
+                curves = _curves(result, loss, name)
+                if curves is None:
+                    continue
+                mean, spread = 100 * curves.mean(0), 100 * curves.std(0)
+                epochs = np.arange(1, len(mean) + 1)
+                axis.plot(epochs, mean, label=loss, color=colour)
+                if len(curves) > 1:
+                    axis.fill_between(
+                        epochs, mean - spread, mean + spread, color=colour, alpha=0.15
+                    )
+                plotted.append(mean)
+        floor = _robust_floor(plotted)
+        for axis, split in zip(row, ("training", "validation"), strict=True):
+            axis.set_title(f"{split} {label}")
+            axis.set_xlabel("epoch")
+            axis.set_ylabel(f"{key.replace('pr_auc', 'PR-AUC')} % (mean ± std, {seeds} seeds)")
+            axis.xaxis.set_major_locator(integer_ticks())
+            axis.grid(alpha=0.3)
+            if floor is not None:
+                axis.set_ylim(bottom=floor, top=100.5)
+        row[1].legend(fontsize="small")
     figure.suptitle(f"{result.config['dataset']}, model {result.config['model']}")
     figure.tight_layout()
     atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_adaptive_loss import datasets
 from keras_adaptive_loss.comparison import regimes
+from keras_adaptive_loss.comparison.epoch_metrics import PositiveClassPRAUC
 from keras_adaptive_loss.comparison.loss_presets import (
     LOSSES,
     LossContext,
@@ -674,10 +675,13 @@ def _train_once(
         setup = _make_setup(spec, context)
         if setup.logits:
             _output_logits(model, label)
+        metrics: list[Any] = ["accuracy"]
+        if data.num_classes == 2:  # learning curves of the binary task's metric too
+            metrics.append(PositiveClassPRAUC(from_logits=setup.logits))
         model.compile(
             optimizer=new_optimizer(),
             loss=setup.loss,
-            metrics=["accuracy"],
+            metrics=metrics,
             jit_compile=jit_compile,
         )
     config["loss_setups"].setdefault(label, describe(setup))
