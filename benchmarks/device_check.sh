@@ -26,9 +26,12 @@ gpus = tf.config.list_physical_devices("GPU")
 print(f"TensorFlow {tf.__version__}; GPUs: {len(gpus)}", *[gpu.name for gpu in gpus], sep="\n  ")
 PY
 
-if $quick; then
+methods="crossentropy,ce_el_0-0.5,stochastic,stochastic_paper,uniloss_accuracy,ala,poly1"
+methods="$methods,nce_rce,ldam_drw,squentropy,sparsemax,anyloss_f1"
+binary="crossentropy,uniloss_ap,ensloss"
+if $quick; then  # the script's every step, on few methods
   overhead=(--rounds 2 --steps 8 --jit off --only "ExpectationMix,StochasticLoss (K=3")
-  epochs=1
+  epochs=1 methods="crossentropy,stochastic,ala" binary="crossentropy,uniloss_ap"
 else
   overhead=(--rounds 8 --steps 40 --jit both)
   epochs=2
@@ -37,13 +40,11 @@ fi
 echo "== step time (benchmarks/overhead.py ${overhead[*]})"
 timeout 360 python benchmarks/overhead.py "${overhead[@]}" | tee "$out/overhead.txt"
 
-methods="crossentropy,ce_el_0-0.5,stochastic,stochastic_paper,uniloss_accuracy,ala,poly1"
-methods="$methods,nce_rce,ldam_drw,squentropy,sparsemax,anyloss_f1"
 echo "== MirroredStrategy, $epochs epoch(s) per method: digits (10 classes)"
 timeout 240 python -m keras_adaptive_loss compare --dataset digits --strategy mirrored \
   --epochs "$epochs" --seeds 1 --losses "$methods" --output "$out/mirrored_digits"
 echo "== MirroredStrategy, $epochs epoch(s) per method: breast_cancer (binary)"
 timeout 120 python -m keras_adaptive_loss compare --dataset breast_cancer --strategy mirrored \
-  --epochs "$epochs" --seeds 1 --losses crossentropy,uniloss_ap,ensloss \
+  --epochs "$epochs" --seeds 1 --losses "$binary" \
   --output "$out/mirrored_binary"
 echo "device check done: $out"

@@ -76,6 +76,7 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(tmp_path):
                 epoch = _backup_epoch(resumed, current)
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=30)
+                process.stderr.close()
                 killed[current] = epoch
                 break
             time.sleep(0.02)

@@ -9,6 +9,10 @@ import pytest
 import keras_adaptive_loss as kal
 from tests.examples_test import _load
 
+# KerasTuner reloads a trial's best weights into a model whose optimizer is not built yet;
+# Keras then warns that it skips the optimizer's variables (the weights themselves load).
+pytestmark = pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+
 
 @pytest.mark.slow
 def test_two_trial_search_trains_every_trial(tmp_path, capsys):

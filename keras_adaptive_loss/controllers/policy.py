@@ -90,7 +90,19 @@ class Policy:
         self.network = keras.Sequential(layers, name="ala_policy")
         self.optimizer = keras.optimizers.Adam(self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
-        self._learn_step = tf.function(self._learn, reduce_retracing=True)
+        # One graph each for any number of parameters, traced here, before training: a
+        # decision inside `fit` then costs a graph call, not a trace (ALA's amortised step).
+        states = tf.TensorSpec([None, self.feature_size], tf.float32)
+        self._learn_step = tf.function(
+            self._learn,
+            input_signature=[states, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None])],
+        )
+        self._probabilities = tf.function(
+            lambda s: ops.softmax(self.network(s, training=False), axis=-1),
+            input_signature=[states],
+        )
+        self._learn_step.get_concrete_function()
+        self._probabilities.get_concrete_function()
 
     @classmethod
     def random_walk(cls, feature_size: int, keep_prior: float = 0.8) -> Policy:
@@ -106,8 +118,8 @@ class Policy:
 
     def probabilities(self, states: np.ndarray) -> np.ndarray:
         """Action probabilities, ``[parameters, 3]``."""
-        logits = self.network(np.asarray(states, "float32"), training=False)
-        return ops.convert_to_numpy(ops.softmax(logits, axis=-1)).astype("float64")
+        states = tf.constant(np.asarray(states, "float32").reshape(-1, self.feature_size))
+        return ops.convert_to_numpy(self._probabilities(states)).astype("float64")
 
     def act(
         self,
