@@ -113,6 +113,7 @@ def test_models_share_one_controller(toy_classification):
     assert shared.memory.size == 2 * 2 * 6  # two models x two rewarded decisions x six pairs
 
 
+@pytest.mark.slow
 def test_auc_pr_and_custom_metrics(toy_classification):
     x, y = toy_classification
     for metric, higher in (

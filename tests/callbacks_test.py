@@ -164,6 +164,7 @@ def test_documented_monitor_stays_comparable_when_the_loss_changes_scale(toy_cla
     assert history["val_crossentropy"][1] == pytest.approx(history["val_crossentropy"][0])
 
 
+@pytest.mark.slow
 def test_verbose_prints_each_change(toy_classification, capsys):
     x, y = toy_classification
     model = frozen_model(kal.losses.CrossentropyExpectationMix())

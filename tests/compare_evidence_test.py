@@ -41,6 +41,7 @@ def test_paired_difference_matches_scipy_t_interval():
     assert got.excludes_zero == (p_value < 0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("degrees", [1, 2, 4, 9, 29, 200])
 @pytest.mark.parametrize("probability", [0.6, 0.975, 0.995])
 def test_t_quantile_matches_scipy(degrees, probability):

@@ -61,6 +61,7 @@ def test_cli_end_to_end_writes_table_csv_json_and_png(tmp_path, capsys):
     _assert_png(output / "parameters.png")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

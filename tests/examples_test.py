@@ -76,6 +76,7 @@ def test_ala_effectiveness_benchmark_runs(capsys):
     assert "| ALA, population |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_tfds_example_on_a_locally_built_dataset(tmp_path, capsys):
     from tests import tiny_tfds
 

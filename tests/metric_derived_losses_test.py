@@ -280,6 +280,7 @@ def test_anyloss_macro_f1_trains_a_multiclass_model(jit):
     assert history.history["accuracy"][-1] > 0.85, history.history["accuracy"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["anyloss_f1", "ensloss"])
 def test_keras_round_trip_in_safe_mode(name, tmp_path):
     x, y = _binary_data(64)

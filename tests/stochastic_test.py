@@ -175,6 +175,7 @@ def test_decision_network_learns_in_fit_but_not_in_evaluation(mode, toy_classifi
     assert float(loss.decision_network.step.numpy()) == 12
 
 
+@pytest.mark.slow
 def test_decision_network_learns_with_a_functional_model(toy_classification):
     x, y = toy_classification
     inputs = keras.Input((8,))
