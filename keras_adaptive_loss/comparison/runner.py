@@ -20,7 +20,6 @@ from keras_adaptive_loss import datasets
 from keras_adaptive_loss.comparison import regimes
 from keras_adaptive_loss.comparison.epoch_metrics import PositiveClassPRAUC
 from keras_adaptive_loss.comparison.loss_presets import (
-    LOSSES,
     LossContext,
     LossSetup,
     build_loss,
@@ -426,9 +425,9 @@ def compare(
         model: ``"mlp"``, ``"cnn1d"``, ``"resnet"`` (image data) or a builder
             ``(input_shape, num_classes) -> keras.Model`` with a softmax output.
         seeds: a number of seeds (0, 1, ...) or a list of seeds.
-        epochs: training settings.
-        batch_size: training settings.
-        learning_rate: training settings.
+        epochs: training epochs per run.
+        batch_size: training batch size.
+        learning_rate: the optimizer's step size.
         strategy: ``None``, ``"mirrored"`` or a `tf.distribute.Strategy` to build and train in.
         jit_compile: compile the training step with XLA (not with a strategy).
         positive_class: train "class k vs rest" (binary; needed by ``uniloss_ap``).
@@ -448,7 +447,7 @@ def compare(
             ``"best-latest"`` (ties to the latest, as the CE+EL authors select).
         label_column: the label column of a ``.csv`` dataset.
         data_dir: passed to `kal.datasets.load_tfds` for TFDS names.
-        try_gcs: passed to `kal.datasets.load_tfds` for TFDS names.
+        try_gcs: passed to `kal.datasets.load_tfds` along with ``data_dir``.
         output: directory for runs.csv, summary.csv, results.json and PNG plots. It is
             checked before training; the files are rewritten (atomically) after every finished
             run, with ``results.json`` marked ``"complete": false`` until the end, so an
@@ -499,7 +498,7 @@ def compare(
     make_optimizer = optimizer if callable(optimizer) else _OPTIMIZERS[optimizer]
     if evaluation not in EVALUATIONS:
         raise ValueError(f"evaluation must be one of {', '.join(EVALUATIONS)}; got {evaluation!r}.")
-    if reference is not None and reference not in specs and reference not in LOSSES:
+    if reference is not None and reference not in specs:
         with contextlib.suppress(ValueError):  # an older spelling of a compared preset
             reference = canonical_name(reference)
     if reference is not None and reference not in specs:
