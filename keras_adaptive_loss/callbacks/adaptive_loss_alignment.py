@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
 from keras_adaptive_loss.controllers import metrics as alignment_metrics
 from keras_adaptive_loss.controllers.adapters import (
     DistanceAdapter,
@@ -34,7 +35,7 @@ __all__ = ["AdaptiveLossAlignment"]
 _ALA_LOSSES = (ClassCorrelationLoss, DistanceMixtureLoss, FocalWeightingLoss)
 
 
-class AdaptiveLossAlignment(keras.callbacks.Callback):
+class AdaptiveLossAlignment(ReportingCallback):
     """Adapts the parameters of an ALA loss during `fit` with a REINFORCE policy (Huang et al.).
 
     Implements Sec. 3 and Algorithm 1 of "Addressing the Loss-Metric Mismatch with Adaptive
@@ -222,6 +223,12 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._setup()
+        sources = {}
+        for key in ("ala_decisions", "ala_reward", "ala_parameter_mean"):
+            variable = self._owned_variable(key)
+            sources[key] = lambda variable=variable: variable
+        self._update_reported()
+        self._start_reporting(sources)
         steps = self.params.get("steps")
         epochs = self.params.get("epochs")
         self._total_steps = steps * epochs if steps and epochs else None
@@ -299,6 +306,14 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_rewards = []
+        self._update_reported()
+
+    def _update_reported(self) -> None:
+        """Copies the Python-side figures into the variables reported in the logs."""
+        reward = float(np.mean(self._epoch_rewards)) if self._epoch_rewards else 0.0
+        self._set_owned("ala_decisions", self.decisions)
+        self._set_owned("ala_reward", reward)
+        self._set_owned("ala_parameter_mean", float(np.mean(self.adapter.values())))
 
     # The control loop: measure, let the controller step, apply ------------------------------
 
@@ -368,10 +383,7 @@ class AdaptiveLossAlignment(keras.callbacks.Callback):
                 print(f"Step {step}: AdaptiveLossAlignment reward {reward:+.0f}")
         if actions is not None:
             self.adapter.apply(self.controller.moves(actions, self._step))
+        self._update_reported()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None:
-            return
-        logs["ala_decisions"] = float(self.decisions)
-        logs["ala_reward"] = float(np.mean(self._epoch_rewards)) if self._epoch_rewards else 0.0
-        logs["ala_parameter_mean"] = float(np.mean(self.adapter.values()))
+        self._fill_missing(logs)

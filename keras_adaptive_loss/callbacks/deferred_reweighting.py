@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
 from keras_adaptive_loss.losses.imbalance import (
     ClassBalancedLoss,
     LDAMLoss,
@@ -17,7 +17,7 @@ from keras_adaptive_loss.losses.imbalance import (
 __all__ = ["DeferredReweighting"]
 
 
-class DeferredReweighting(keras.callbacks.Callback):
+class DeferredReweighting(ReportingCallback):
     """Deferred re-weighting (DRW; Cao et al. 2019, Sec. 3.3) for `LDAMLoss` or
     `ClassBalancedLoss`.
 
@@ -27,7 +27,8 @@ class DeferredReweighting(keras.callbacks.Callback):
     ``(1 - beta) / (1 - beta^{n_c})`` normalised to sum to C (Cui et al. 2019). The position
     is the absolute epoch, so a run resumed with ``initial_epoch`` continues in the right phase.
 
-    Writes ``drw`` (0 before the switch, 1 after) into the epoch logs. The weights live in the
+    Reports ``drw`` (0 before the switch, 1 after) in the epoch logs, as a metric of the train
+    step, so every logger records it whatever the callback order. The weights live in the
     loss's non-trainable variables, so the change takes effect in eager, graph and XLA mode.
 
     Args:
@@ -73,6 +74,8 @@ class DeferredReweighting(keras.callbacks.Callback):
             loss_name=self.loss_name,
             example="kal.losses.LDAMLoss(kal.losses.imbalance.class_counts(y_train))",
         )
+        active = self._owned_variable("drw", self._active)
+        self._start_reporting({"drw": lambda: active})
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._active = epoch >= self.start_epoch
@@ -81,7 +84,7 @@ class DeferredReweighting(keras.callbacks.Callback):
             class_balanced_weights(counts, self.beta) if self._active else np.ones(len(counts))
         )
         self._loss.set_parameter("class_weights", weights.astype("float32"))
+        self._set_owned("drw", self._active)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None:
-            logs["drw"] = float(self._active)
+        self._fill_missing(logs)

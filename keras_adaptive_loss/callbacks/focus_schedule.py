@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
+from keras_adaptive_loss.callbacks.reported_values import Source
 from keras_adaptive_loss.losses.mixing import CrossentropyExpectationMix
 from keras_adaptive_loss.schedules import PiecewiseConstant, focus_phases, phase_starts
 
@@ -26,8 +27,8 @@ class FocusSchedule(ParameterSchedule):
     gets at least one epoch (or step). Positions are absolute, so a run resumed with
     ``initial_epoch`` or `keras.callbacks.BackupAndRestore` continues in the right phase.
 
-    The callback writes ``focus``, ``alpha`` and ``beta`` into the logs (see
-    `ParameterSchedule` for how to list it with CSVLogger / TensorBoard).
+    The callback reports ``focus``, ``alpha`` and ``beta`` in the logs (History, CSVLogger,
+    TensorBoard, in any callback order; see `ParameterSchedule`).
 
     **Monitoring.** The loss value changes scale when a phase changes (at F = 0.5 it is the
     expectation loss ``1 - p_y``, no longer a cross-entropy: a drop from about 1.0 to 0.14 is
@@ -90,6 +91,12 @@ class FocusSchedule(ParameterSchedule):
 
     def _apply(self, value: float) -> None:
         self._loss.set_focus(value)
+        self._set_owned("focus", value)
+
+    def _reported(self) -> dict[str, Source]:
+        focus = self._owned_variable("focus", self._loss.focus)
+        alpha, beta = self._loss.variable("alpha"), self._loss.variable("beta")
+        return {"focus": lambda: focus, "alpha": lambda: alpha, "beta": lambda: beta}
 
     def _logged_values(self) -> dict[str, float]:
         return {"focus": self._current, "alpha": self._loss.alpha, "beta": self._loss.beta}

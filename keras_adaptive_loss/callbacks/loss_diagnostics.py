@@ -5,28 +5,29 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import keras
-
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
 
 __all__ = ["LossDiagnostics"]
 
 
 def _has_diagnostics(loss: Any) -> bool:
-    return callable(getattr(loss, "diagnostics", None)) and callable(
-        getattr(loss, "reset_diagnostics", None)
+    return all(
+        callable(getattr(loss, method, None))
+        for method in ("diagnostics", "diagnostic_sources", "reset_diagnostics")
     )
 
 
-class LossDiagnostics(keras.callbacks.Callback):
+class LossDiagnostics(ReportingCallback):
     """Adds a compiled loss's per-epoch diagnostics to the epoch logs.
 
     For a `StochasticLoss`: the mean selection weight of each candidate over the epoch's
     training steps (``slf_weight_<name>``) and the temperature (``slf_temperature``), so
     History, CSVLogger and TensorBoard show how the selection evolves. The statistics are
     gathered inside the training step (on every replica, averaged) and never by `evaluate` or
-    validation; this callback only resets them at the start of each epoch and reads them at
-    its end. List it before ``CSVLogger`` / ``TensorBoard``.
+    validation; this callback only resets them at the start of each epoch and reports them as a
+    metric of the train step, so History, CSVLogger, TensorBoard and the progress bar show them
+    whatever the order of ``callbacks=[...]``.
 
     It warns (once per `fit`) when a `StochasticLoss`'s selection has collapsed onto one
     candidate for an epoch (mean weight >= 0.95, `StochasticLoss.collapsed_onto`): training is
@@ -52,6 +53,7 @@ class LossDiagnostics(keras.callbacks.Callback):
             example="kal.StochasticLoss(['crossentropy', 'mse'])",
         )
         self._warned_collapse = False
+        self._start_reporting(self._loss.diagnostic_sources())
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._loss.reset_diagnostics()
@@ -77,5 +79,4 @@ class LossDiagnostics(keras.callbacks.Callback):
                 "with cross-entropy, or spread the selection (entropy=, a higher temperature).",
                 stacklevel=2,
             )
-        if logs is not None:
-            logs.update(diagnostics)
+        self._fill_missing(logs)

@@ -7,19 +7,21 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_adaptive_loss.callbacks.reported_values import ReportingCallback, Source
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 
 __all__ = ["LossParameterLogger"]
 
 
-class LossParameterLogger(keras.callbacks.Callback):
-    """Writes ``<loss name>_<parameter>`` for every scalar parameter of every compiled
-    `kal.losses.AdaptiveLoss` into the epoch logs (History, CSVLogger, TensorBoard).
+class LossParameterLogger(ReportingCallback):
+    """Reports ``<loss name>_<parameter>`` for every scalar parameter of every compiled
+    `kal.losses.AdaptiveLoss` in the epoch logs (History, CSVLogger, TensorBoard).
 
     Made for losses whose parameters are learned or changed during `fit` without a callback
     of their own, such as the ``log_variance`` of each `UncertaintyWeightedLoss` of a
     multi-output model. Losses are found through ``self.model.loss`` at ``on_train_begin``.
-    List it before ``CSVLogger`` / ``TensorBoard``.
+    The values are reported as a metric of the train step, so every logger records them
+    whatever the order of ``callbacks=[...]``.
 
     Raises:
         ValueError: at ``on_train_begin``, if the model has no compiled adaptive loss.
@@ -42,17 +44,21 @@ class LossParameterLogger(keras.callbacks.Callback):
                 f"loss={compiled!r}. Compile with a kal.losses.AdaptiveLoss, e.g. "
                 "kal.losses.UncertaintyWeightedLoss('crossentropy')."
             )
+        self._start_reporting(self._sources())
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None:
-            return
+    def _sources(self) -> dict[str, Source]:
+        sources: dict[str, Source] = {}
         for loss in self._losses:
             for name, value in loss.parameters.items():
                 if np.ndim(value) == 0:
-                    logs[f"{loss.name}_{name}"] = float(value)
+                    variable = loss.variable(name)
+                    sources[f"{loss.name}_{name}"] = lambda variable=variable: variable
+        return sources
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._fill_missing(logs)
 
     def values(self) -> dict[str, Any]:
-        """The current values the callback would log."""
-        logs: dict[str, Any] = {}
-        self.on_epoch_end(0, logs)
-        return logs
+        """The current values the callback logs."""
+        sources = self._sources()
+        return {key: float(keras.ops.convert_to_numpy(read())) for key, read in sources.items()}

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+from keras_adaptive_loss.callbacks.reported_values import ReportingCallback, Source
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 
 __all__ = ["ParameterSchedule"]
@@ -16,7 +17,7 @@ __all__ = ["ParameterSchedule"]
 _UNITS = ("epoch", "step")
 
 
-class ParameterSchedule(keras.callbacks.Callback):
+class ParameterSchedule(ReportingCallback):
     """Sets a parameter of the compiled `AdaptiveLoss` from a schedule, every epoch or step.
 
     The schedule is called with the position, the epoch index (``unit="epoch"``, set at the
@@ -31,10 +32,10 @@ class ParameterSchedule(keras.callbacks.Callback):
     because the loss holds it in a variable.
 
     The callback finds its loss through ``self.model.loss`` at ``on_train_begin`` (so a
-    deep-copied callback, as KerasTuner makes, still drives the compiled loss), and writes the
-    value in effect at the end of each epoch into the epoch logs under the parameter's name, so
-    History, CSVLogger and TensorBoard record it. List it *before*
-    ``CSVLogger`` / ``TensorBoard`` in ``callbacks=[...]``: callbacks see the logs in order.
+    deep-copied callback, as KerasTuner makes, still drives the compiled loss), and reports the
+    value in effect at the end of each epoch under the parameter's name as a metric of the train
+    step, so History, CSVLogger, TensorBoard and the progress bar record it whatever the order of
+    ``callbacks=[...]`` (the value is the float32 the loss used).
 
     Args:
         parameter: name of the adaptive parameter, e.g. ``"beta"``.
@@ -100,6 +101,11 @@ class ParameterSchedule(keras.callbacks.Callback):
     def _logged_values(self) -> dict[str, float]:
         return {self.parameter: self._current}
 
+    def _reported(self) -> dict[str, Source]:
+        """The log keys and the variables they read (see `ReportingCallback`)."""
+        variable = self._loss.variable(self.parameter)
+        return {self.parameter: lambda: variable}
+
     # Keras callback interface --------------------------------------------------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -112,6 +118,7 @@ class ParameterSchedule(keras.callbacks.Callback):
             example=self._example(),
         )
         self._current = None
+        self._start_reporting(self._reported())
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.unit == "epoch":
@@ -125,8 +132,7 @@ class ParameterSchedule(keras.callbacks.Callback):
             self._update(step, f"Step {step}")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None and self._current is not None:
-            logs.update(self._logged_values())
+        self._fill_missing(logs)
 
     def _update(self, position: int, where: str) -> None:
         value = self._value_at(position)

@@ -57,7 +57,7 @@ class LossContext:
 
 @dataclass
 class LossSetup:
-    """A loss for ``model.compile`` and the callbacks that drive it (listed before loggers).
+    """A loss for ``model.compile`` and the callbacks that drive it.
 
     ``logits=True``: the loss reads logits, so `compare` removes the softmax of the model's
     output layer for this run (and applies it when scoring).

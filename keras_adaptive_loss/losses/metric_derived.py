@@ -146,7 +146,8 @@ class AnyLoss(keras.losses.Loss):
         crossentropy_weight: adds this multiple of each sample's cross-entropy, an anchor
             that keeps a gradient where the amplified sigmoid saturates. 0 is the paper's
             loss (`AnyLoss.paper`); the default 1.0 was chosen by a paired study
-            (``benchmarks/metric_losses.py``, 5 seeds, F1 points vs cross-entropy; accuracy
+            (5 seeds, F1 points vs cross-entropy, "Measured results" page of the
+            documentation, script ``benchmarks/metric_losses.py`` of the source repository; accuracy
             on digits), paper / 0.1 / 1.0: MNIST-1D "0 vs rest" +0.65 / -0.24 / -1.01 (none
             resolved); breast cancer -0.54 / -1.00 / +0.11; digits (macro F1) -2.76 (one
             seed of five collapsed) / -0.84* / -0.53; and where AnyLoss-F1 collapses —

@@ -274,8 +274,9 @@ class ActivePassiveLoss(FunctionLoss):
 
     **Default, and how it differs from the paper.** The paper recommends NCE+RCE (or NCE+MAE)
     with alpha = beta = 1 on CIFAR-10; that recipe is `ActivePassiveLoss.paper`. Measured on
-    MNIST-1D with 20 % symmetric label noise (``benchmarks/noise_losses_study.py``, 5 seeds,
-    paired against cross-entropy, docs/results.md) it loses 15-17 accuracy points at 20 and 60
+    MNIST-1D with 20 % symmetric label noise (5 seeds, paired against cross-entropy; the
+    documentation's "Measured results" page, from the source repository's
+    ``benchmarks/noise_losses_study.py``) it loses 15-17 accuracy points at 20 and 60
     epochs, and so does the CIFAR-100 weighting (alpha = 10, beta = 0.1): it underfits, and
     in no regime we can run did cross-entropy memorise the flipped labels (its training
     accuracy on the noisy labels stayed below the clean fraction even with 425 samples and 150

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -51,7 +51,7 @@ REGRESSION_CANDIDATES = {
 _MIN_TEMPERATURE = 1e-6
 #: Mean selection weight of one candidate above which `StochasticLoss.collapsed_onto` names it.
 COLLAPSE_THRESHOLD = 0.95
-#: The default entropy-bonus weight (chosen in benchmarks/slf_effectiveness.py).
+#: The default entropy-bonus weight (chosen by the paired study in the class docstring).
 DEFAULT_ENTROPY = 1.0
 
 
@@ -108,9 +108,10 @@ class StochasticLoss(AdaptiveLoss):
     or without a `tf.distribute` strategy — and it is *not* updated by `evaluate`, `predict` or
     the validation pass of `fit` (see `keras_adaptive_loss.losses.backward_updates`).
 
-    Two modes, measured as a paired study against cross-entropy (``benchmarks/
-    slf_effectiveness.py``: 5 seeds, MLP, 20 epochs; Δ in test-accuracy points, ``*`` where
-    the 95 % interval excludes 0; every arm and figure in ``docs/results.md``):
+    Two modes, measured as a paired study against cross-entropy (5 seeds, MLP, 20 epochs; Δ in
+    test-accuracy points, ``*`` where the 95 % interval excludes 0; every arm and figure on the
+    documentation's "Measured results" page, section StochasticLoss; the script is
+    ``benchmarks/slf_effectiveness.py`` in the source repository):
 
     - **Paper mode**, `StochasticLoss.paper()`: the paper's candidates (mse, mae, hinge, cosine,
       bce), hard one-hot Gumbel samples (straight-through), the raw mixture of Eq. 11 as the
@@ -144,9 +145,9 @@ class StochasticLoss(AdaptiveLoss):
 
     tau is an adaptive parameter (``"temperature"``): anneal it with
     `keras_adaptive_loss.callbacks.TemperatureSchedule`. Add
-    `keras_adaptive_loss.callbacks.LossDiagnostics` (before ``CSVLogger`` / ``TensorBoard``)
-    to log each candidate's mean selection weight per epoch (``slf_weight_<name>``); it warns
-    when the selection has collapsed onto one candidate.
+    `keras_adaptive_loss.callbacks.LossDiagnostics` (in any order with ``CSVLogger`` /
+    ``TensorBoard``) to log each candidate's mean selection weight per epoch
+    (``slf_weight_<name>``); it warns when the selection has collapsed onto one candidate.
 
     Beyond class probabilities (``task``):
 
@@ -298,8 +299,8 @@ class StochasticLoss(AdaptiveLoss):
         The paper's classification candidates, hard one-hot Gumbel samples, the raw mixture
         (no normalisation, no entropy bonus) minimised by both networks in the same step, with
         the gradient flowing through the decision network into the model. It collapses onto
-        ``mse`` and is below cross-entropy on three of the four tasks of
-        ``benchmarks/slf_effectiveness.py`` (see the class docstring): kept so that the
+        ``mse`` and is below cross-entropy on three of the four tasks of the paired study
+        in the class docstring: kept so that the
         paper can be reproduced, not as a recommendation. Other arguments as for the class.
         """
         settings = dict(hard=True, normalize="none", entropy=0.0, decision_gradient=True)
@@ -568,6 +569,34 @@ class StochasticLoss(AdaptiveLoss):
             result["slf_skipped_steps"] = float(self.state.skipped.numpy())
         result["slf_temperature"] = self.get_parameter("temperature")
         return result
+
+    def diagnostic_sources(self) -> dict[str, Callable[[], Any]]:
+        """The `diagnostics` as callables returning tensors, for reading inside a train step.
+
+        Same keys as `diagnostics` (mean selection weights are NaN before the first step since
+        the last reset); `keras_adaptive_loss.callbacks.LossDiagnostics` reports them as a
+        metric of the train step, so they reach every logger whatever the callback order.
+        """
+        temperature = self.variable("temperature")
+
+        def weight_of(index: int) -> Callable[[], Any]:
+            def read() -> Any:
+                if not self.decision_network.built:
+                    return ops.convert_to_tensor(float("nan"))
+                steps = ops.convert_to_tensor(self.state.weight_steps)
+                mean = ops.convert_to_tensor(self.state.weight_sums)[index] / ops.maximum(steps, 1)
+                return ops.where(steps > 0, mean, float("nan"))
+
+            return read
+
+        sources: dict[str, Callable[[], Any]] = {
+            f"slf_weight_{name}": weight_of(i) for i, name in enumerate(self.candidate_names)
+        }
+        sources["slf_skipped_steps"] = lambda: (
+            self.state.skipped if self.decision_network.built else ops.convert_to_tensor(0.0)
+        )
+        sources["slf_temperature"] = lambda: temperature
+        return sources
 
     def collapsed_onto(self, threshold: float = COLLAPSE_THRESHOLD) -> str | None:
         """The candidate holding at least ``threshold`` of the mean selection weight since the
