@@ -79,7 +79,7 @@ def main(
         verbose=2,
     )
     _, accuracy = model.evaluate(pipeline(test, batch_size, shuffle=False), verbose=0)
-    focus = history.history["focus"]
+    focus = [round(f, 4) for f in history.history["focus"]]  # the float32 the loss used
     print(f"{dataset}: test accuracy {100 * accuracy:.2f} %, focus F per epoch {focus}")
     return {"test_accuracy": float(accuracy), "focus": focus}
 

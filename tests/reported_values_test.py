@@ -174,6 +174,51 @@ def test_a_later_fit_without_the_callback_reports_nothing_stale(toy_classificati
     assert third.history["focus"] == [0.25]
 
 
+def test_repeated_fits_with_the_same_callback_trace_once(toy_classification, monkeypatch):
+    x, y = toy_classification
+    traces = []
+    result = kal.callbacks.reported_values.ReportedValues.result
+
+    def counting_result(self):
+        if not tf.executing_eagerly():
+            traces.append(tuple(self.keys))
+        return result(self)
+
+    monkeypatch.setattr(kal.callbacks.reported_values.ReportedValues, "result", counting_result)
+    model = _model(kal.losses.CrossentropyExpectationMix())
+    schedule = kal.callbacks.ParameterSchedule("beta", lambda epoch: 0.5 * epoch)
+    betas = []
+    for _ in range(3):
+        history = model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0, callbacks=[schedule])
+        betas.append(history.history["beta"])
+    assert betas == [[0.0, 0.5]] * 3
+    assert traces == [("beta",)]  # one trace of the train step for the three fits
+    model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
+    assert traces == [("beta",), ()]  # without the callback: retraced, without its key
+
+
+def test_a_new_callback_instance_reports_its_own_values(toy_classification):
+    """A traced step reads the variables of the callback it was traced for: a new instance
+    (with variables of its own) gets a new trace."""
+    x, y = toy_classification
+    model = _model(kal.losses.CrossentropyExpectationMix())
+    for focus in (0.1, 0.2):
+        schedule = kal.callbacks.FocusSchedule([focus])
+        history = model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0, callbacks=[schedule])
+        assert history.history["focus"] == pytest.approx([focus])
+
+
+def test_evaluate_between_fits_keeps_the_keys_right(toy_classification):
+    x, y = toy_classification
+    model = _model(kal.losses.CrossentropyExpectationMix())
+    schedule = kal.callbacks.FocusSchedule([0.25])
+    model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0, callbacks=[schedule])
+    assert model.evaluate(x, y, verbose=0, return_dict=True).keys() == {"loss"}
+    assert sorted(model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0).history) == ["loss"]
+    history = model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0, callbacks=[schedule])
+    assert history.history["beta"] == [2.0]
+
+
 def test_custom_train_step_still_gets_the_values_for_later_loggers(tmp_path, toy_classification):
     """A model whose train_step returns its own logs: the callback writes the missing keys."""
 

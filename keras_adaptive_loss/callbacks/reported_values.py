@@ -12,6 +12,7 @@ eager, graph and ``jit_compile=True`` mode, on every replica.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,12 @@ class ReportedValues(keras.metrics.Metric):
     empty while evaluating (fit's validation pass calls ``pause``), so no ``val_``-prefixed copy
     of a training parameter appears in the logs.
 
+    A traced train step keeps the sources it was traced with, so `synchronize` rebuilds the
+    model's train function whenever the registered sources differ from those of the function
+    it built last: at the start of a `fit` with reporting callbacks and, through
+    ``reset_state`` (which `fit` calls at every epoch start), at the start of a later `fit`
+    without them. Repeated fits with the same callbacks reuse the traced function.
+
     Example:
 
     >>> import keras
@@ -50,6 +57,29 @@ class ReportedValues(keras.metrics.Metric):
         super().__init__(name=name)
         self._sources: dict[int, dict[str, Source]] = {}
         self._paused = False
+        self._model: Callable[[], Any] = lambda: None
+        self._function: Any = None
+        self._function_signature: tuple = ()
+
+    def attach(self, model: keras.Model) -> None:
+        """Remembers (weakly) the model whose train function `reset_state` keeps in sync."""
+        self._model = weakref.ref(model)
+
+    def _signature(self) -> tuple:
+        return tuple((owner, key) for owner, sources in self._sources.items() for key in sources)
+
+    def synchronize(self, model: keras.Model) -> None:
+        """Rebuilds ``model``'s train function if it was built for other sources.
+
+        Rebuilding only replaces the `tf.function`; the trace happens at the next train step.
+        """
+        if self._paused or model.train_function is None:
+            return
+        signature = self._signature()
+        if model.train_function is not self._function or signature != self._function_signature:
+            model.make_train_function(force=True)
+            self._function = model.train_function
+            self._function_signature = signature
 
     def register(self, owner: Any, sources: dict[str, Source]) -> None:
         """Adds (or replaces) ``owner``'s sources: ``log key -> callable returning a scalar``."""
@@ -76,7 +106,10 @@ class ReportedValues(keras.metrics.Metric):
         """Nothing to accumulate: the values are read when the result is asked for."""
 
     def reset_state(self) -> None:
-        """Nothing to reset."""
+        """Nothing to reset; keeps the model's train function in sync with the sources."""
+        model = self._model()
+        if model is not None:
+            self.synchronize(model)
 
     def result(self) -> dict[str, Any]:
         if self._paused:
@@ -94,6 +127,7 @@ def reported_values(model: keras.Model) -> ReportedValues:
     if not isinstance(reported, ReportedValues):
         reported = ReportedValues()
         setattr(model, _ATTRIBUTE, reported)
+        reported.attach(model)
     return reported
 
 
@@ -108,8 +142,9 @@ class ReportingCallback(keras.callbacks.Callback):
     returns custom logs (there the metric results are not used): it writes the keys still
     missing, which then reach only the loggers listed after the callback.
 
-    The train function is rebuilt at the start and end of each ``fit`` with a reporting callback,
-    so the metric's keys match the traced step (a retrace only when the model had trained before).
+    The train function is rebuilt when the reporting callbacks of a ``fit`` differ from those
+    it was traced for (see `ReportedValues`), so the logged keys always match the traced step
+    and repeated fits with the same callbacks trace once.
 
     Example:
 
@@ -144,7 +179,7 @@ class ReportingCallback(keras.callbacks.Callback):
         self._reporting = reported_values(self.model)
         self._reporting.register(self, self._report_sources)
         self._reporting.resume()
-        self.model.make_train_function(force=True)
+        self._reporting.synchronize(self.model)
 
     def _fill_missing(self, logs: dict | None) -> None:
         if logs is None:
@@ -163,7 +198,6 @@ class ReportingCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._reporting is not None:
+            # A later fit without this callback rebuilds the train function (reset_state).
             self._reporting.unregister(self)
             self._reporting = None
-            # The next fit (perhaps without this callback) must not trace our keys in.
-            self.model.make_train_function(force=True)
