@@ -83,21 +83,42 @@ def stochastic_loss(
     *,
     num_samples: tuple[int, int] = (1, 5),
     temperature: tuple[float, float] = (0.1, 10.0),
+    entropy: tuple[float, float] | float | None = (0.0, 2.0),
     prefix: str = "slf_",
     **kwargs: Any,
 ) -> StochasticLoss:
-    """A `StochasticLoss` whose K and tau are KerasTuner hyper-parameters.
+    """A `StochasticLoss` whose K, tau and entropy bonus are KerasTuner hyper-parameters.
 
-    Registers ``hp.Int(prefix + "num_samples", *num_samples)`` and
-    ``hp.Float(prefix + "temperature", *temperature, sampling="log")``.
+    Registers ``hp.Int(prefix + "num_samples", *num_samples)``,
+    ``hp.Float(prefix + "temperature", *temperature, sampling="log")`` and
+    ``hp.Float(prefix + "entropy", *entropy)``. The entropy bonus is what keeps the selection
+    from collapsing onto one candidate (the default 1.0 was chosen by a paired study, see
+    `StochasticLoss`); 0 is the paper's objective. A number fixes it for every trial, and
+    ``None`` leaves the `StochasticLoss` default.
 
     Args:
         hp: the ``keras_tuner.HyperParameters`` of the trial.
         candidates: the candidate losses, as for `StochasticLoss`.
         num_samples: inclusive range of K (>= 1).
         temperature: range of tau (> 0), searched on a log scale.
+        entropy: range of the entropy-bonus weight (>= 0); a number or ``None`` not to
+            search it.
         prefix: prepended to the hyper-parameter names.
         **kwargs: further `StochasticLoss` arguments (fixed for every trial).
+
+    Raises:
+        ValueError: for a range that is not ``(low, high)`` within its bounds.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> import keras_adaptive_loss as kal
+    >>> hp = keras_tuner.HyperParameters()
+    >>> loss = kal.tuning.stochastic_loss(hp, ["crossentropy", "mse"], seed=0)
+    >>> sorted(hp.values)
+    ['slf_entropy', 'slf_num_samples', 'slf_temperature']
+    >>> loss.num_samples == hp["slf_num_samples"], loss.entropy == hp["slf_entropy"]
+    (True, True)
     """
     low_k, high_k = _range("num_samples", num_samples, low=1, inclusive=True)
     low_t, high_t = _range("temperature", temperature, low=0)
@@ -107,6 +128,13 @@ def stochastic_loss(
     tau = hp.Float(
         prefix + "temperature", min_value=float(low_t), max_value=float(high_t), sampling="log"
     )
+    if isinstance(entropy, (int, float)):
+        kwargs["entropy"] = float(entropy)  # StochasticLoss checks it
+    elif entropy is not None:
+        low_e, high_e = _range("entropy", entropy, low=0, inclusive=True)
+        kwargs["entropy"] = hp.Float(
+            prefix + "entropy", min_value=float(low_e), max_value=float(high_e)
+        )
     return StochasticLoss(candidates, num_samples=k, temperature=tau, **kwargs)
 
 

@@ -41,10 +41,30 @@ def test_stochastic_loss_space_registers_prefixed_k_and_log_tau():
     assert loss.num_samples == hp["slf_num_samples"]
 
 
+def test_stochastic_loss_space_searches_the_entropy_bonus():
+    hp = keras_tuner.HyperParameters()
+    loss = kal.tuning.stochastic_loss(hp, ["crossentropy", "mse"], entropy=(0.5, 1.5))
+    space = {p.name: p for p in hp.space}
+    assert (space["slf_entropy"].min_value, space["slf_entropy"].max_value) == (0.5, 1.5)
+    assert loss.entropy == hp["slf_entropy"]
+
+
+@pytest.mark.parametrize(
+    ("entropy", "expected"),
+    [(None, kal.losses.stochastic.DEFAULT_ENTROPY), (0.0, 0.0), (0.25, 0.25)],
+)
+def test_stochastic_loss_space_can_fix_the_entropy_bonus(entropy, expected):
+    hp = keras_tuner.HyperParameters()
+    loss = kal.tuning.stochastic_loss(hp, ["crossentropy", "mse"], entropy=entropy)
+    assert "slf_entropy" not in hp.values
+    assert loss.entropy == expected
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"num_samples": (0, 3)}, "num_samples must be a range"),
-     ({"temperature": (1.0, 0.5)}, "temperature must be a range")],
+     ({"temperature": (1.0, 0.5)}, "temperature must be a range"),
+     ({"entropy": (-1.0, 1.0)}, "entropy must be a range")],
 )  # fmt: skip
 def test_search_space_helper_rejects_bad_ranges(kwargs, message):
     with pytest.raises(ValueError, match=message):
