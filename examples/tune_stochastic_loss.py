@@ -1,4 +1,4 @@
-"""Tune K and tau of a StochasticLoss with KerasTuner (random search, 2 trials by default).
+"""Tune K, tau and the entropy bonus of a StochasticLoss with KerasTuner (random search).
 
 Needs the tuner extra: ``pip install -e ".[tuner,datasets]"``. Runs offline on scikit-learn's
 digits; each trial trains a small MLP and is scored by validation accuracy.
@@ -25,7 +25,7 @@ CANDIDATES = ["crossentropy", "mse", "mae", "hinge", "cosine"]
 
 
 class StochasticLossHyperModel(keras_tuner.HyperModel):
-    """An MLP on digits whose StochasticLoss has tunable K and tau."""
+    """An MLP on digits whose StochasticLoss has tunable K, tau and entropy bonus."""
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         model = keras.Sequential(
@@ -61,7 +61,8 @@ def main(trials: int = 2, epochs: int = 10, directory: str | None = None, verbos
         values = trial.hyperparameters.values
         print(
             f"trial {trial.trial_id}: {trial.status}  K={values['slf_num_samples']} "
-            f"tau={values['slf_temperature']:.3g}  val_accuracy={trial.score}"
+            f"tau={values['slf_temperature']:.3g} entropy={values['slf_entropy']:.3g}  "
+            f"val_accuracy={trial.score}"
         )
     return tuner
 
