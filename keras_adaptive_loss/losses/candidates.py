@@ -69,7 +69,11 @@ _LOW_PRECISION = ("float16", "bfloat16")
 
 
 def as_float(x: Any) -> Any:
-    """``x`` as a tensor in float32, or float64 if it is float64 already."""
+    """``x`` as a tensor in float32, or float64 if it is float64 already.
+
+    >>> as_float(np.array([1, 2])).dtype, as_float(np.array([1.0], "float64")).dtype
+    (tf.float32, tf.float64)
+    """
     x = ops.convert_to_tensor(x)
     dtype = keras.backend.standardize_dtype(x.dtype)
     if dtype in _LOW_PRECISION or not dtype.startswith("float"):
@@ -98,6 +102,12 @@ def sparse_labels(y_true: Any, y_pred: Any, *, check_ids: bool = True) -> Any | 
 
     Raises:
         ValueError: if the shapes fit neither layout.
+
+    >>> p = np.full((2, 3), 1 / 3)
+    >>> ops.convert_to_numpy(sparse_labels(np.array([[2], [0]]), p)).tolist()
+    [2, 0]
+    >>> sparse_labels(np.eye(3)[[2, 0]], p) is None  # one-hot labels
+    True
     """
     num_classes = _num_classes(y_pred)
     y_true = ops.convert_to_tensor(y_true)
@@ -182,6 +192,9 @@ def labels_as_distribution(y_true: Any, y_pred: Any) -> Any:
     """Returns the labels as a float class distribution shaped like ``y_pred``.
 
     Sparse integer labels are one-hot encoded; one-hot or soft labels are returned as floats.
+
+    >>> ops.convert_to_numpy(labels_as_distribution(np.array([1]), np.full((1, 3), 1 / 3)))
+    array([[0., 1., 0.]])
     """
     sparse = sparse_labels(y_true, y_pred)
     if sparse is not None:
@@ -195,6 +208,11 @@ def labels_and_log_probs(y_true: Any, y_pred: Any, *, from_logits: bool = False)
     This is the shared front end of the candidates: ``p = exp(log_p)``. Probabilities are
     normalised to sum to 1 and clipped to ``[epsilon, 1 - epsilon]``, as Keras's
     cross-entropy does; logits go through ``log_softmax``.
+
+    >>> logits = np.array([[0.0, 0.0]])
+    >>> labels, log_p = labels_and_log_probs(np.array([0]), logits, from_logits=True)
+    >>> ops.convert_to_numpy(ops.exp(log_p)).tolist()
+    [[0.5, 0.5]]
     """
     y_pred = as_float(y_pred)
     labels = labels_as_distribution(y_true, y_pred)
@@ -216,6 +234,10 @@ def crossentropy_and_true_probability(
     ops instead of a one-hot product: this keeps `CrossentropyExpectationMix` within a few
     percent of plain cross-entropy per step). One-hot or soft labels use
     `labels_and_log_probs`, with ``p_y = sum_k y_k p_k``.
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(crossentropy_and_true_probability(y, p)[1]).round(4).tolist()
+    [0.8, 0.6]
     """
     y_pred = as_float(y_pred)
     sparse = sparse_labels(y_true, y_pred)
@@ -235,6 +257,12 @@ class ClassificationTerms:
         p: probabilities ``exp(log_p)`` (computed on first use).
         p_y: ``sum_k y_k p_k``, the probability of the true class (on first use).
         crossentropy: ``-sum_k y_k log p_k`` (on first use).
+
+    >>> terms = classification_terms(np.array([1]), np.array([[0.25, 0.75]]))
+    >>> ops.convert_to_numpy(terms.p_y).tolist()
+    [0.75]
+    >>> ops.convert_to_numpy(terms.crossentropy).round(4).tolist()
+    [0.2877]
     """
 
     def __init__(self, labels: Any, log_p: Any) -> None:
@@ -257,7 +285,12 @@ class ClassificationTerms:
 def classification_terms(
     y_true: Any, y_pred: Any, *, from_logits: bool = False
 ) -> ClassificationTerms:
-    """The shared front end of the candidates, for one batch (see `labels_and_log_probs`)."""
+    """The shared front end of the candidates, for one batch (see `labels_and_log_probs`).
+
+    >>> terms = classification_terms(np.array([0]), np.array([[0.0, 0.0]]), from_logits=True)
+    >>> ops.convert_to_numpy(terms.p).tolist()
+    [[0.5, 0.5]]
+    """
     return ClassificationTerms(*labels_and_log_probs(y_true, y_pred, from_logits=from_logits))
 
 
@@ -266,6 +299,12 @@ def _candidate(from_terms: Callable[..., Any]) -> Callable[..., Any]:
 
     The candidate keeps ``from_terms`` as an attribute, so that a loss evaluating several
     candidates on one batch (`StochasticLoss`) computes `ClassificationTerms` once.
+
+    >>> def half_mse(terms):
+    ...     return 0.5 * mse.from_terms(terms)
+    >>> candidate = candidate_from_terms(half_mse)
+    >>> ops.convert_to_numpy(candidate(np.array([0]), np.array([[0.8, 0.2]]))).round(4).tolist()
+    [0.02]
     """
 
     @functools.wraps(from_terms)
@@ -282,12 +321,22 @@ candidate_from_terms = _candidate
 
 
 def crossentropy(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Cross-entropy ``-log p_y`` (mixing paper Eq. 1)."""
+    """Cross-entropy ``-log p_y`` (mixing paper Eq. 1).
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(crossentropy(y, p)).round(4).tolist()
+    [0.2231, 0.5108]
+    """
     return crossentropy_and_true_probability(y_true, y_pred, from_logits=from_logits)[0]
 
 
 def expectation(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """Expectation loss ``1 - p_y``, the expected zero-one loss (mixing paper Eq. 9)."""
+    """Expectation loss ``1 - p_y``, the expected zero-one loss (mixing paper Eq. 9).
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(expectation(y, p)).round(4).tolist()
+    [0.2, 0.4]
+    """
     return 1.0 - crossentropy_and_true_probability(y_true, y_pred, from_logits=from_logits)[1]
 
 
@@ -295,6 +344,10 @@ def poly1(y_true: Any, y_pred: Any, *, from_logits: bool = False, epsilon: float
     """Poly-1 loss ``-log p_y + epsilon (1 - p_y)`` (PolyLoss, Leng et al. 2022).
 
     Equal to `CrossentropyExpectationMix` with ``alpha=1, beta=epsilon``.
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(poly1(y, p)).round(4).tolist()
+    [0.4231, 0.9108]
     """
     ce, p_y = crossentropy_and_true_probability(y_true, y_pred, from_logits=from_logits)
     return ce + epsilon * (1.0 - p_y)
@@ -307,13 +360,23 @@ poly1.from_terms = lambda terms, epsilon=1.0: terms.crossentropy + epsilon * (1.
 
 @_candidate
 def mse(terms: ClassificationTerms) -> Any:
-    """Squared error between probabilities and one-hot labels, averaged over the classes."""
+    """Squared error between probabilities and one-hot labels, averaged over the classes.
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(mse(y, p)).round(4).tolist()
+    [0.04, 0.16]
+    """
     return ops.mean(ops.square(terms.labels - terms.p), axis=-1)
 
 
 @_candidate
 def mae(terms: ClassificationTerms) -> Any:
-    """Absolute error between probabilities and one-hot labels, averaged over the classes."""
+    """Absolute error between probabilities and one-hot labels, averaged over the classes.
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(mae(y, p)).round(4).tolist()
+    [0.2, 0.4]
+    """
     return ops.mean(ops.abs(terms.labels - terms.p), axis=-1)
 
 
@@ -323,6 +386,10 @@ def hinge(terms: ClassificationTerms) -> Any:
 
     This is Keras's ``categorical_hinge`` applied to ``p`` (the "categorical hinge" candidate of
     the stochastic-loss paper, Sec. "Stochastic Loss Function"); its value lies in ``[0, 2]``.
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(hinge(y, p)).round(4).tolist()
+    [0.4, 0.8]
     """
     # initial=0 (p >= 0 so the value is unchanged): eager calls on an empty batch work too.
     negative = ops.max((1.0 - terms.labels) * terms.p, axis=-1, initial=0.0)
@@ -331,7 +398,12 @@ def hinge(terms: ClassificationTerms) -> Any:
 
 @_candidate
 def squared_hinge(terms: ClassificationTerms) -> Any:
-    """Square of the categorical hinge on the probabilities (see `hinge`)."""
+    """Square of the categorical hinge on the probabilities (see `hinge`).
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(squared_hinge(y, p)).round(4).tolist()
+    [0.16, 0.64]
+    """
     return ops.square(hinge.from_terms(terms))
 
 
@@ -341,6 +413,10 @@ def cosine(terms: ClassificationTerms) -> Any:
 
     Keras's ``cosine_similarity`` returns ``-cos``; the constant shift keeps the value
     non-negative so that it can be mixed and normalised with the other candidates.
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(cosine(y, p)).round(4).tolist()
+    [0.0299, 0.1679]
     """
     squares = ops.sum(ops.square(terms.labels), axis=-1) * ops.sum(ops.square(terms.p), axis=-1)
     return 1.0 - terms.p_y / ops.maximum(ops.sqrt(squares), keras.config.epsilon())
@@ -348,13 +424,25 @@ def cosine(terms: ClassificationTerms) -> Any:
 
 @_candidate
 def bce(terms: ClassificationTerms) -> Any:
-    """Per-class binary cross-entropy between ``p_k`` and ``y_k``, averaged over the classes."""
+    """Per-class binary cross-entropy between ``p_k`` and ``y_k``, averaged over the classes.
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(bce(y, p)).round(4).tolist()
+    [0.2231, 0.5108]
+    """
     log_not_p = ops.log(ops.clip(1.0 - terms.p, keras.config.epsilon(), 1.0))
     return -ops.mean(terms.labels * terms.log_p + (1.0 - terms.labels) * log_not_p, axis=-1)
 
 
 @_candidate
 def focal(terms: ClassificationTerms, gamma: float = 2.0) -> Any:
-    """Focal loss ``-(1 - p_y)^gamma log p_y`` (mixing paper Eq. 2, without class weight)."""
+    """Focal loss ``-(1 - p_y)^gamma log p_y`` (mixing paper Eq. 2, without class weight).
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(focal(y, p)).round(4).tolist()
+    [0.0089, 0.0817]
+    >>> ops.convert_to_numpy(focal(y, p, gamma=0.0)).round(4).tolist()  # gamma 0: CE
+    [0.2231, 0.5108]
+    """
     modulation = ops.power(1.0 - terms.p, gamma)
     return -ops.sum(terms.labels * modulation * terms.log_p, axis=-1)

@@ -64,7 +64,13 @@ def _focal_terms(terms: ClassificationTerms, gamma: float) -> Any:
 
 @candidate_from_terms
 def nce(terms: ClassificationTerms) -> Any:
-    """Normalized cross-entropy ``(-sum_k q_k log p_k) / (-sum_k log p_k)`` (Ma et al. Eq. 4)."""
+    """Normalized cross-entropy ``(-sum_k q_k log p_k) / (-sum_k log p_k)`` (Ma et al. Eq. 4).
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(nce(y, p)).round(4).tolist()
+    [0.1218, 0.3579]
+    """
     return terms.crossentropy / ops.sum(-terms.log_p, axis=-1)
 
 
@@ -73,6 +79,11 @@ def normalized_focal(terms: ClassificationTerms, gamma: float = 0.5) -> Any:
     """Normalized focal loss (Ma et al. Eq. 5): focal loss over its sum over all labels.
 
     ``gamma`` 0.5 as in the paper's experiments; ``gamma = 0`` is `nce`.
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(normalized_focal(y, p)).round(4).tolist()
+    [0.0648, 0.3128]
     """
     per_class = _focal_terms(terms, gamma)
     return ops.sum(terms.labels * per_class, axis=-1) / ops.sum(per_class, axis=-1)
@@ -80,7 +91,13 @@ def normalized_focal(terms: ClassificationTerms, gamma: float = 0.5) -> Any:
 
 @candidate_from_terms
 def rce(terms: ClassificationTerms, log_zero: float = REVERSE_LOG_ZERO) -> Any:
-    """Reverse cross-entropy ``-sum_k p_k log q_k`` with ``log 0 = log_zero`` (A = -4)."""
+    """Reverse cross-entropy ``-sum_k p_k log q_k`` with ``log 0 = log_zero`` (A = -4).
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(rce(y, p)).round(4).tolist()  # -A (1 - p_y) for a hard label
+    [0.8, 1.6]
+    """
     safe = ops.where(terms.labels > 0, terms.labels, 1.0)
     log_q = ops.where(terms.labels > 0, ops.log(safe), log_zero)
     return -ops.sum(terms.p * log_q, axis=-1)
@@ -91,6 +108,11 @@ def l1_distance(terms: ClassificationTerms) -> Any:
     """The noisy-label papers' MAE, ``sum_k |p_k - q_k|`` (``2 (1 - p_y)`` for a hard label).
 
     The registry's ``"mae"`` is the *mean* over classes, this sum divided by C.
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(l1_distance(y, p)).round(4).tolist()
+    [0.4, 0.8]
     """
     return ops.sum(ops.abs(terms.p - terms.labels), axis=-1)
 
@@ -120,18 +142,36 @@ def active_passive(
     beta: float = 1.0,
     gamma: float = 0.5,
 ) -> Any:
-    """``alpha * active + beta * passive`` (Ma et al. Eq. 6); see `ActivePassiveLoss`."""
+    """``alpha * active + beta * passive`` (Ma et al. Eq. 6); see `ActivePassiveLoss`.
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # beta 0 below: NCE
+    >>> ops.convert_to_numpy(active_passive(y, p, alpha=1.0, beta=0.0)).round(4).tolist()
+    [0.1218, 0.3579]
+    """
     passive_value = rce.from_terms(terms) if passive == "rce" else l1_distance.from_terms(terms)
     return alpha * _active(terms, active, gamma) + beta * passive_value
 
 
 def nce_rce(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """NCE + RCE with ``alpha = beta = 1`` (Ma et al., APL)."""
+    """NCE + RCE with ``alpha = beta = 1`` (Ma et al., APL).
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(nce_rce(y, p)).round(4).tolist()
+    [0.9218, 1.9579]
+    """
     return active_passive(y_true, y_pred, from_logits=from_logits)
 
 
 def nce_mae(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
-    """NCE + MAE with ``alpha = beta = 1`` (Ma et al., APL)."""
+    """NCE + MAE with ``alpha = beta = 1`` (Ma et al., APL).
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(nce_mae(y, p)).round(4).tolist()
+    [0.5218, 1.1579]
+    """
     return active_passive(y_true, y_pred, from_logits=from_logits, passive="mae")
 
 
@@ -142,7 +182,13 @@ nce_mae.from_terms = lambda terms: active_passive.from_terms(terms, passive="mae
 def gce(y_true: Any, y_pred: Any, *, from_logits: bool = False, q: float = 0.7) -> Any:
     """Keras's generalized cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu 2018), with our
     label handling: sparse or one-hot labels, probabilities or logits. ``q = 0.7`` as in the
-    paper's experiments (Keras's default is 0.5)."""
+    paper's experiments (Keras's default is 0.5).
+
+    >>> import numpy as np
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(gce(y, p)).round(4).tolist()  # (1 - p_y^0.7) / 0.7
+    [0.2066, 0.4295]
+    """
     y_pred = candidates.as_float(y_pred)
     probabilities = ops.softmax(y_pred, axis=-1) if from_logits else y_pred
     sparse = candidates.sparse_labels(y_true, y_pred)

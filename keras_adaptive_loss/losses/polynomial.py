@@ -40,7 +40,12 @@ def _epsilons(epsilon: float | Sequence[float]) -> tuple[float, ...]:
 
 @candidate_from_terms
 def poly(terms: ClassificationTerms, epsilon: float | Sequence[float] = 1.0) -> Any:
-    """``CE + sum_j epsilon_j (1 - p_t)^j`` (PolyLoss, Leng et al. 2022, Eq. 3)."""
+    """``CE + sum_j epsilon_j (1 - p_t)^j`` (PolyLoss, Leng et al. 2022, Eq. 3).
+
+    >>> y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> ops.convert_to_numpy(poly(y, p, epsilon=(1.0, 0.5))).round(4).tolist()
+    [0.4431, 0.9908]
+    """
     remainder = 1.0 - terms.p_y
     value = terms.crossentropy
     for power, coefficient in enumerate(_epsilons(epsilon), start=1):
@@ -53,6 +58,11 @@ def squentropy(y_true: Any, y_pred: Any, *, from_logits: bool = False) -> Any:
 
     Needs logits (``from_logits=True``): probabilities fix the logits only up to a constant.
     With soft labels, "incorrect" classes are weighted by ``1 - q_k``.
+
+    >>> logits = np.array([[2.0, 1.0], [1.0, 0.0]])
+    >>> value = squentropy(np.array([0, 1]), logits, from_logits=True)
+    >>> ops.convert_to_numpy(value).round(4).tolist()  # CE + the wrong class's logit squared
+    [1.3133, 2.3133]
     """
     if not from_logits:
         raise ValueError(
