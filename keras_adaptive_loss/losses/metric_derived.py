@@ -78,6 +78,11 @@ def multiclass_confusion_metric(metric: str, fn: Any, fp: Any, tp: Any, beta: fl
     macro-averaged; balanced accuracy the mean recall; G-mean the geometric mean of the
     recalls. (Averaging one-vs-rest *accuracies* instead would reward predicting no class at
     all: each column is 1/C positives. Measured on digits, that trained to 10 % accuracy.)
+
+    >>> tp, fn, fp = np.array([3.0, 1.0]), np.array([1.0, 1.0]), np.array([1.0, 1.0])
+    >>> [round(float(multiclass_confusion_metric(m, fn, fp, tp)), 4)
+    ...  for m in ("accuracy", "f1", "balanced_accuracy", "gmean")]
+    [0.6667, 0.625, 0.625, 0.6124]
     """
     epsilon = keras.config.epsilon()
     if metric == "accuracy":
@@ -278,6 +283,10 @@ def ensloss_derivatives(margins: Any, normal: Any, clip: float = 1.0) -> Any:
     does not decrease with the margin (convexity) and is negative everywhere (calibration:
     ``phi'(0) < 0``). Where ``z > 1`` the derivative is divided by ``z``, a tail that vanishes
     as the margin grows, and ``1e-6`` is subtracted so that it is strictly negative.
+
+    >>> margins, normal = np.array([-1.0, 0.5, 2.0]), np.array([0.0, 1.0, -1.0])
+    >>> ops.convert_to_numpy(ensloss_derivatives(margins, normal)).round(4).tolist()
+    [-1.0, -1.0, -0.1839]
     """
     draws = ops.maximum(-ops.exp(normal), -clip)
     ordered = ops.sort(draws)  # most negative first

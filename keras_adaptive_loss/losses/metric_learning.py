@@ -31,7 +31,12 @@ __all__ = ["MultiSimilarityLoss", "cosine_similarities", "mine_pairs"]
 
 
 def cosine_similarities(embeddings: Any) -> Any:
-    """``S = Z Z^T`` of the L2-normalised rows ``Z``: ``[batch, batch]``, entries in [-1, 1]."""
+    """``S = Z Z^T`` of the L2-normalised rows ``Z``: ``[batch, batch]``, entries in [-1, 1].
+
+    >>> s = cosine_similarities(np.array([[3.0, 4.0], [-4.0, 3.0]]))
+    >>> ops.convert_to_numpy(s).round(4).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
     embeddings = candidates.as_float(embeddings)
     unit = embeddings / ops.sqrt(ops.sum(ops.square(embeddings), axis=-1, keepdims=True) + 1e-12)
     return ops.matmul(unit, ops.transpose(unit))
@@ -42,8 +47,19 @@ def mine_pairs(similarities: Any, positive: Any, negative: Any, epsilon: float) 
 
     A negative pair is kept when it is more similar than the anchor's least similar positive
     minus ``epsilon``; a positive pair when it is less similar than the anchor's most similar
-    negative plus ``epsilon``. An anchor without positives keeps all its negatives (and vice
-    versa): there is nothing to compare them with.
+    negative plus ``epsilon``. An anchor without positives keeps none of its negatives (and
+    vice versa), so it adds nothing to the loss, as the authors' code skips it.
+
+    >>> s = cosine_similarities(np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]]))
+    >>> ops.convert_to_numpy(s).round(4).tolist()
+    [[1.0, 0.7071, 0.0], [0.7071, 1.0, 0.7071], [0.0, 0.7071, 1.0]]
+    >>> labels = np.array([0, 0, 1])
+    >>> same, other = labels[:, None] == labels, labels[:, None] != labels
+    >>> keep_positive, keep_negative = mine_pairs(s, same & ~np.eye(3, dtype=bool), other, 0.1)
+    >>> ops.convert_to_numpy(keep_positive).astype(int).tolist()  # only 1 -> 0 is hard
+    [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
+    >>> ops.convert_to_numpy(keep_negative).astype(int).tolist()  # anchor 2 has no positive
+    [[0, 0, 0], [0, 0, 1], [0, 0, 0]]
     """
     big = ops.cast(2.0, similarities.dtype)  # beyond any cosine similarity
     hardest_positive = ops.min(ops.where(positive, similarities, big), axis=-1, keepdims=True)
