@@ -65,7 +65,21 @@ __all__ = [
 
 
 class Refactoring:
-    """Base class of metric refactorings (see the module docstring for the interface)."""
+    """Base class of metric refactorings (see the module docstring for the interface).
+
+    A minimal refactoring: the fraction of scores above 0, one comparison per score.
+
+    >>> class Positive(Refactoring):
+    ...     def comparisons(self, y_true, y_pred):
+    ...         scores = ops.convert_to_tensor(y_pred)
+    ...         return scores, ops.ones_like(scores) > 0
+    ...     def metric(self, configurations, y_true, valid):
+    ...         return ops.mean(configurations, axis=-1)
+    >>> c, valid = Positive().comparisons(None, np.array([0.3, -0.2]))
+    >>> configurations = np.array([[1.0, 0.0], [1.0, 1.0]])  # A = 2 binary configurations
+    >>> ops.convert_to_numpy(Positive().metric(configurations, None, valid)).tolist()
+    [0.5, 1.0]
+    """
 
     set_metric: bool = False
 
@@ -104,6 +118,14 @@ class AccuracyRefactoring(Refactoring):
     Scores are log-probabilities (from logits: log-softmax), whose differences are the logit
     differences; ``scores="probability"`` compares probabilities instead (the official code's
     choice: differences in [-1, 1], so ``sigmoid(c)`` stays in [0.27, 0.73] at scale 1).
+
+    >>> refactoring = AccuracyRefactoring()
+    >>> c, valid = refactoring.comparisons(np.array([0]), np.array([[0.7, 0.2, 0.1]]))
+    >>> ops.convert_to_numpy(c).round(4).tolist(), ops.convert_to_numpy(valid).tolist()
+    ([[0.0, 1.2528, 1.9459]], [[False, True, True]])
+    >>> configurations = np.array([[[1.0, 1.0, 1.0]], [[1.0, 0.0, 1.0]]])
+    >>> ops.convert_to_numpy(refactoring.metric(configurations, None, valid)).tolist()
+    [1.0, 0.0]
     """
 
     def __init__(self, from_logits: bool = False, scores: str = "log_odds") -> None:
@@ -144,7 +166,11 @@ def _check_scores(scores: str) -> str:
 
 
 def binary_labels(y_true: Any) -> Any:
-    """0/1 float labels ``[batch]`` from ``[batch]``, ``[batch, 1]`` or one-hot ``[batch, 2]``."""
+    """0/1 float labels ``[batch]`` from ``[batch]``, ``[batch, 1]`` or one-hot ``[batch, 2]``.
+
+    >>> ops.convert_to_numpy(binary_labels(np.array([[1, 0], [0, 1]]))).tolist()
+    [0.0, 1.0]
+    """
     y_true = ops.cast(y_true, "float32")
     if len(y_true.shape) == 2 and y_true.shape[-1] == 2:
         return y_true[:, 1]
@@ -162,6 +188,10 @@ def binary_scores(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any
     ``y_pred`` is one probability/logit per sample (shape ``[batch]`` or ``[batch, 1]``) or a
     two-class output ``[batch, 2]``; ``y_true`` holds 0/1 labels (``[batch]``, ``[batch, 1]``)
     or one-hot pairs ``[batch, 2]``.
+
+    >>> scores, labels = binary_scores(np.array([0, 1]), np.array([0.5, 0.8]), from_logits=False)
+    >>> ops.convert_to_numpy(scores).round(4).tolist()  # log-odds: 0 and log 4
+    [0.0, 1.3863]
     """
     y_pred = ops.cast(y_pred, "float32")
     width = y_pred.shape[-1] if len(y_pred.shape) == 2 else 1
@@ -240,6 +270,13 @@ class AveragePrecisionRefactoring(Refactoring):
             which pads data-dependent shapes.
         scores: ``"log_odds"`` (default) or ``"probability"``: compare the positive class's
             log-odds or its probability (the official code's choice; see `SCORE_SPACES`).
+
+    >>> refactoring = AveragePrecisionRefactoring(layout="masked")
+    >>> y, p = np.array([1.0, 0.0, 1.0]), np.array([0.9, 0.5, 0.3])
+    >>> c, valid = refactoring.comparisons(y, p)
+    >>> configuration = ops.cast(c > 0, "float32")[None]  # the binaries of these scores
+    >>> round(float(refactoring.metric(configuration, y, valid)[0]), 4)  # (1 + 2/3) / 2
+    0.8333
     """
 
     set_metric = True
@@ -312,6 +349,13 @@ class FBetaRefactoring(Refactoring):
     from a configuration, ``F = (1 + beta^2) TP / ((1 + beta^2) TP + beta^2 FN + FP)``. The best
     configuration predicts every label. A set metric: gathered across replicas. A batch without
     positives or negatives is degenerate.
+
+    >>> refactoring = FBetaRefactoring(beta=1.0)
+    >>> y, p = np.array([1.0, 0.0, 1.0]), np.array([0.9, 0.6, 0.3])
+    >>> c, valid = refactoring.comparisons(y, p)
+    >>> configuration = ops.cast(c > 0, "float32")[None]  # predicted 1, 1, 0: TP = FP = FN = 1
+    >>> float(refactoring.metric(configuration, y, valid)[0])
+    0.5
     """
 
     set_metric = True
@@ -355,6 +399,9 @@ def pckh_targets(keypoints: Any, visible: Any, head_sizes: Any) -> np.ndarray:
         keypoints: ``[batch, joints, 2]`` (row, column) in heatmap pixels.
         visible: ``[batch, joints]``, 1 for annotated joints.
         head_sizes: ``[batch]`` head segment length in heatmap pixels.
+
+    >>> pckh_targets([[[1, 2]]], [[1]], [4.0]).tolist()
+    [[[1.0, 2.0, 1.0, 4.0]]]
     """
     keypoints = np.asarray(keypoints, dtype="float32")
     batch, joints = keypoints.shape[:2]
@@ -376,6 +423,15 @@ class PCKhRefactoring(Refactoring):
     gives exactly PCKh with ``height * width`` binaries per joint, where the paper's
     positive-by-negative pairs need ``m_k (height * width - m_k)``. A joint whose disk contains
     no pixel centre is left out; a batch without a counted joint is degenerate.
+
+    >>> refactoring = PCKhRefactoring()
+    >>> y = pckh_targets([[[1, 1]], [[1, 1]]], [[1], [1]], [2.0, 2.0])  # within 1 pixel of (1, 1)
+    >>> heatmaps = np.zeros((2, 3, 3, 1), "float32")
+    >>> heatmaps[0, 0, 1, 0], heatmaps[1, 0, 0, 0] = 1.0, 1.0  # peaks at (0, 1): hit; (0, 0): miss
+    >>> c, valid, grid = refactoring.comparisons(y, heatmaps)
+    >>> configuration = ops.cast(c > 0, "float32")[None]
+    >>> ops.convert_to_numpy(refactoring.metric(configuration, y, valid, grid)).tolist()
+    [0.5]
     """
 
     def __init__(self, threshold: float = 0.5) -> None:
