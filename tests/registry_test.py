@@ -137,3 +137,17 @@ def test_every_public_loss_and_callback_is_reachable_from_the_top_level():
         assert getattr(kal, name) is getattr(kal.losses, name) and name in kal.__all__
     for name in callbacks:
         assert getattr(kal, name) is getattr(kal.callbacks, name) and name in kal.__all__
+
+
+def test_a_keras_huber_candidate_keeps_its_delta_when_saved():
+    """Keras's Huber.get_config drops delta; the candidate's config must carry it."""
+    loss = kal.StochasticLoss(["mse", keras.losses.Huber(delta=2.5)], task="regression")
+    restored = kal.losses.deserialize(kal.losses.serialize(loss))
+    huber = restored.candidates[1]
+    value = float(np.asarray(huber(np.zeros((1, 1)), np.full((1, 1), 3.0)))[0])
+    assert value == pytest.approx(2.5 * (3.0 - 2.5 / 2))  # delta 1 would give 2.5
+
+
+def test_huber_delta_beyond_the_probe_cannot_be_saved():
+    with pytest.raises(ValueError, match="its delta exceeds"):
+        kal.losses.serialize_candidate(keras.losses.Huber(delta=1e5))

@@ -36,6 +36,12 @@ class DecisionNetwork(keras.layers.Layer):
         beta_1: Adam constants.
         beta_2: Adam constants.
         epsilon: Adam constants.
+
+    >>> import numpy as np
+    >>> network = DecisionNetwork(3)
+    >>> logits = network(np.full((2, 4), 0.25, "float32"))
+    >>> tuple(logits.shape), float(ops.max(ops.abs(logits)))  # uniform start: zero logits
+    ((2, 3), 0.0)
     """
 
     def __init__(

@@ -68,13 +68,30 @@ def loss_classes() -> dict[str, type[keras.losses.Loss]]:
 
 def serialize(loss: Any) -> Any:
     """The config of a loss (the package's or Keras's), as `keras.losses.serialize` gives it;
-    `deserialize` and `get` turn it back, with every adapted value stored in it."""
+    `deserialize` and `get` turn it back, with every adapted value stored in it.
+
+    >>> import keras_adaptive_loss as kal
+    >>> loss = kal.losses.PolyLoss(epsilon=[2.0, 0.5])
+    >>> config = kal.losses.serialize(loss)
+    >>> config["class_name"]
+    'PolyLoss'
+    >>> kal.losses.deserialize(config).get_config() == loss.get_config()
+    True
+    """
     return keras.saving.serialize_keras_object(loss)
 
 
 def deserialize(config: Any, custom_objects: dict[str, Any] | None = None) -> Any:
     """The loss described by ``config`` (from `serialize`, or a name), as
-    `keras.losses.deserialize` does, with the package's loss classes known by name."""
+    `keras.losses.deserialize` does, with the package's loss classes known by name.
+
+    >>> import keras_adaptive_loss as kal
+    >>> type(kal.losses.deserialize("Squentropy")).__name__
+    'Squentropy'
+    >>> mix = kal.losses.CrossentropyExpectationMix(alpha=0.5, beta=2.0)
+    >>> kal.losses.deserialize(kal.losses.serialize(mix)).parameters
+    {'alpha': 0.5, 'beta': 2.0}
+    """
     known = {**_keras_objects(), **loss_classes()}
     return keras.saving.deserialize_keras_object(
         config, module_objects=known, custom_objects=custom_objects
@@ -96,6 +113,12 @@ def get(identifier: Any) -> Any:
         ValueError: for a name neither the package nor Keras knows (the message lists the
             package's names and points per-sample candidates to `get_candidate`), and for a
             class that cannot be built without arguments (the message names them).
+
+    >>> import keras_adaptive_loss as kal
+    >>> type(kal.losses.get("crossentropy_expectation_mix")).__name__
+    'CrossentropyExpectationMix'
+    >>> kal.losses.get("categorical_crossentropy").__name__  # Keras's names resolve too
+    'categorical_crossentropy'
     """
     if identifier is None:
         return None

@@ -143,6 +143,13 @@ class Candidate:
         identifier: what `get_candidate` was given (a name is stored in canonical form).
         options: keyword arguments passed to the function on every call (``from_logits`` for
             registry candidates).
+
+    >>> import numpy as np
+    >>> candidate = get_candidate("mse")
+    >>> candidate.name
+    'mse'
+    >>> ops.convert_to_numpy(candidate(np.array([0]), np.array([[0.8, 0.2]]))).tolist()
+    [0.04]
     """
 
     def __init__(
@@ -260,6 +267,11 @@ def serialize_candidate(identifier: Any) -> Any:
 
     Registry candidates serialize to their canonical name; Keras loss objects and registered
     loss functions to their Keras config. Unregistered callables (lambdas) cannot be saved.
+
+    >>> serialize_candidate("mean_squared_error")  # stored in canonical form
+    'mse'
+    >>> serialize_candidate(keras.losses.Huber(delta=2.0))["config"]["delta"]  # see huber_delta
+    2.0
     """
     if isinstance(identifier, Candidate):
         identifier = identifier.identifier
@@ -267,11 +279,44 @@ def serialize_candidate(identifier: Any) -> Any:
         return _canonical_name(identifier)
     if _is_registered_function(identifier):
         return _NAME_OF_FUNCTION[identifier]
-    return keras.saving.serialize_keras_object(identifier)
+    config = keras.saving.serialize_keras_object(identifier)
+    if isinstance(identifier, keras.losses.Huber) and "delta" not in config["config"]:
+        config["config"]["delta"] = huber_delta(identifier)
+    return config
+
+
+def huber_delta(loss: keras.losses.Huber) -> float:
+    """The ``delta`` of a `keras.losses.Huber`, which its ``get_config`` drops (Keras 3.15).
+
+    Without it a saved Huber candidate would load with the default delta 1, silently. It is read
+    back from the loss's own value at a large error ``e``, ``delta * (e - delta / 2)`` (public
+    API only).
+
+    Raises:
+        ValueError: if ``delta`` is beyond ``1e4`` (the error probed).
+
+    >>> huber_delta(keras.losses.Huber(delta=2.5))
+    2.5
+    """
+    error = 1e4
+    target, prediction = ops.zeros((1, 1)), ops.full((1, 1), error)
+    value = float(ops.convert_to_numpy(loss.call(target, prediction))[0])
+    if value >= error**2 / 2 * (1 - 1e-6):
+        raise ValueError(
+            f"Cannot save the Huber loss {loss.name!r}: its delta exceeds {error:g}, and Keras's "
+            "Huber.get_config does not record delta. Use a smaller delta."
+        )
+    return round(error - (error**2 - 2 * value) ** 0.5, 6)
 
 
 def deserialize_candidate(config: Any, *, from_logits: bool = False) -> Candidate:
-    """Inverse of `serialize_candidate`: returns the `Candidate` described by ``config``."""
+    """Inverse of `serialize_candidate`: returns the `Candidate` described by ``config``.
+
+    >>> deserialize_candidate(serialize_candidate(keras.losses.Huber())).name
+    'huber_loss'
+    >>> deserialize_candidate("hinge", from_logits=True).options
+    {'from_logits': True}
+    """
     if isinstance(config, str):
         return get_candidate(config, from_logits=from_logits)
     return get_candidate(keras.saving.deserialize_keras_object(config), from_logits=from_logits)
