@@ -236,6 +236,14 @@ class DistanceMixtureLoss(AdaptiveLoss):
         reduction: as for any Keras loss.
         dtype: as for any Keras loss.
 
+    Example:
+
+    >>> embeddings = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])  # d = 1, 2, sqrt(5)
+    >>> labels = np.array([0, 0, 1])
+    >>> # anchors: 1 + 0.5/2, 1 + 0.5/sqrt(5), mean(0.5/2, 0.5/sqrt(5)); then their mean
+    >>> round(float(DistanceMixtureLoss()(labels, embeddings)), 4)
+    0.9035
+
     References:
         Huang et al., "Addressing the Loss-Metric Mismatch with Adaptive Loss Alignment",
         ICML 2019, Eq. 9.
@@ -288,6 +296,14 @@ class FocalWeightingLoss(AdaptiveLoss):
         name: as for any Keras loss.
         reduction: as for any Keras loss.
         dtype: as for any Keras loss.
+
+    Example:
+
+    >>> embeddings = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])  # d = 1, 2, sqrt(5)
+    >>> labels = np.array([0, 0, 1])
+    >>> # anchor 0: log 2 + log(1 + e^-1); 1: log 2 + log(1 + e^(1 - sqrt 5)); 2: negatives only
+    >>> round(float(FocalWeightingLoss()(labels, embeddings)), 4)
+    0.8201
 
     References:
         Huang et al., "Addressing the Loss-Metric Mismatch with Adaptive Loss Alignment",

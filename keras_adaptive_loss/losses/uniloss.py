@@ -454,6 +454,15 @@ class UniLossAveragePrecision(_UniLossWithRefactoring):
         scores: ``"log_odds"`` (default) or ``"probability"`` comparisons.
         **kwargs: `UniLoss` arguments.
 
+    Example:
+
+    >>> import numpy as np
+    >>> y = np.array([1.0, 0.0, 1.0, 0.0])
+    >>> ranked, reversed_ = np.array([4.0, -4.0, 3.0, -3.0]), np.array([-4.0, 4.0, -3.0, 3.0])
+    >>> loss = UniLossAveragePrecision(from_logits=True, seed=0)
+    >>> float(loss(y, ranked)) < float(loss(y, reversed_))  # 1 - interpolated AP
+    True
+
     References:
         Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
         ECCV 2020, Sec. 4.2.
@@ -488,6 +497,15 @@ class UniLossFBeta(_UniLossWithRefactoring):
         from_logits: whether ``y_pred`` holds logits.
         **kwargs: `UniLoss` arguments.
 
+    Example:
+
+    >>> import numpy as np
+    >>> y = np.array([1.0, 0.0, 1.0, 0.0])
+    >>> ranked, reversed_ = np.array([4.0, -4.0, 3.0, -3.0]), np.array([-4.0, 4.0, -3.0, 3.0])
+    >>> loss = UniLossFBeta(from_logits=True, seed=0)
+    >>> float(loss(y, ranked)) < float(loss(y, reversed_))
+    True
+
     References:
         Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
         ECCV 2020 (F-beta refactored as AP is, Sec. 4.2).
@@ -516,6 +534,17 @@ class UniLossPCKh(_UniLossWithRefactoring):
     Args:
         threshold: a prediction is correct within ``threshold * head size`` (PCKh@0.5).
         **kwargs: `UniLoss` arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adaptive_loss.losses.refactorings import pckh_targets
+    >>> y = pckh_targets([[[1, 1]]], [[1]], [2.0])  # one joint at (1, 1), 1-pixel radius
+    >>> hit, miss = np.zeros((1, 3, 3, 1), "float32"), np.zeros((1, 3, 3, 1), "float32")
+    >>> hit[0, 1, 1, 0], miss[0, 2, 2, 0] = 5.0, 5.0
+    >>> loss = UniLossPCKh(seed=0)
+    >>> float(loss(y, hit)) < float(loss(y, miss))
+    True
 
     References:
         Liu, Wang & Deng, "UniLoss: Unified Surrogate Loss by Adaptive Interpolation",
