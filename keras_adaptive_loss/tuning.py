@@ -155,6 +155,14 @@ def focus_schedule(
         protocols: the protocols to choose from.
         prefix: prepended to the hyper-parameter name.
         **kwargs: `CrossentropyExpectationMix` arguments (e.g. ``from_logits``).
+
+    >>> import keras_tuner
+    >>> import keras_adaptive_loss as kal
+    >>> hp = keras_tuner.HyperParameters()
+    >>> loss, schedule = kal.tuning.focus_schedule(hp)
+    >>> protocol = hp.values["ce_el_protocol"]  # "0", "0,0.5" or "0-0.5"
+    >>> schedule.phases == kal.schedules.focus_phases(protocol)
+    True
     """
     if not protocols:
         raise ValueError("protocols must name at least one F protocol, e.g. ('0', '0-0.5').")
@@ -181,6 +189,13 @@ def uniloss(
         num_anchors: inclusive range of anchors per type (>= 1).
         prefix: prepended to the hyper-parameter names.
         **kwargs: further loss arguments (``from_logits``, ``seed``, ...).
+
+    >>> import keras_tuner
+    >>> import keras_adaptive_loss as kal
+    >>> hp = keras_tuner.HyperParameters()
+    >>> loss = kal.tuning.uniloss(hp, "average_precision", from_logits=True)
+    >>> sorted(hp.values), type(loss).__name__
+    (['uniloss_num_anchors', 'uniloss_scale'], 'UniLossAveragePrecision')
     """
     classes = {"accuracy": UniLossAccuracy, "average_precision": UniLossAveragePrecision}
     if metric not in classes:
@@ -211,6 +226,15 @@ def adaptive_loss_alignment(
         step_size: range of the step beta (> 0).
         prefix: prepended to the hyper-parameter names.
         **kwargs: further `AdaptiveLossAlignment` arguments.
+
+    >>> import keras_tuner
+    >>> import keras_adaptive_loss as kal
+    >>> hp = keras_tuner.HyperParameters()
+    >>> import numpy as np
+    >>> x_val, y_val = np.zeros((8, 4), "float32"), np.arange(8) % 2
+    >>> ala = kal.tuning.adaptive_loss_alignment(hp, (x_val, y_val))
+    >>> ala.period == hp["ala_period"], ala.step_size == hp["ala_step_size"]
+    (True, True)
     """
     low_k, high_k = _range("period", period, low=1, inclusive=True)
     low_b, high_b = _range("step_size", step_size, low=0)
@@ -245,6 +269,13 @@ def related_loss(
             `keras_adaptive_loss.losses.imbalance.class_counts`.
         prefix: prepended to the hyper-parameter names; default ``name + "_"``.
         **kwargs: further arguments of the loss (``from_logits``, ``active``, ``metric``, ...).
+
+    >>> import keras_tuner
+    >>> import keras_adaptive_loss as kal
+    >>> hp = keras_tuner.HyperParameters()
+    >>> loss = kal.tuning.related_loss(hp, "ldam", class_counts=[90, 10])
+    >>> sorted(hp.values), type(loss).__name__
+    (['ldam_max_margin', 'ldam_scale'], 'LDAMLoss')
     """
     if name not in RELATED_LOSSES:
         raise ValueError(f"name must be one of {RELATED_LOSSES}; got {name!r}.")
