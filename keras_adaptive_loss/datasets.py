@@ -43,6 +43,12 @@ class Dataset:
     Features are float32 ``[samples, features]`` (images flattened), labels int64 class ids.
     ``image_shape`` is ``(height, width, channels)`` when the features are image pixels (digits,
     TFDS image datasets), so image models can reshape them; ``None`` otherwise.
+
+    >>> from keras_adaptive_loss.datasets import Dataset
+    >>> x_train, y_train = np.zeros((4, 2)), np.array([0, 1, 2, 1])
+    >>> data = Dataset("toy", x_train, y_train, np.zeros((2, 2)), np.array([0, 1]))
+    >>> data.num_classes, data.num_features
+    (3, 2)
     """
 
     name: str
@@ -68,6 +74,13 @@ def load(name: str, *, split_seed: int = 0, test_size: float = 0.25) -> Dataset:
     other scikit-learn tables to zero mean and unit variance. ``mnist1d`` keeps its own
     train/test split (4000/1000, generated with its default seed) and ignores ``split_seed``
     and ``test_size``.
+
+    >>> from keras_adaptive_loss import datasets
+    >>> iris = datasets.load("iris")
+    >>> iris.x_train.shape, iris.x_test.shape, iris.num_classes
+    ((112, 4), (38, 4), 3)
+    >>> bool(abs(iris.x_train.mean(0)).max() < 1e-5)  # standardised on the training split
+    True
     """
     if name not in NAMES:
         raise ValueError(f"Unknown dataset {name!r}; offline datasets: {', '.join(NAMES)}.")
@@ -158,6 +171,12 @@ def load_tfds(
             not a (features, integer label) classification dataset.
         RuntimeError: TFDS could not download or prepare it (e.g. no internet); the message
             says how to prepare it elsewhere and pass ``data_dir``.
+
+    >>> from keras_adaptive_loss import datasets
+    >>> datasets.load_tfds("no_such_dataset")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown dataset 'no_such_dataset': neither an offline dataset (digits, ...
     """
     import tensorflow_datasets as tfds
 

@@ -77,6 +77,11 @@ def multi_worker_strategy(**kwargs: Any) -> tf.distribute.MultiWorkerMirroredStr
 
     Raises:
         ValueError: with Keras 2, which needs no workaround (use the TF strategy directly).
+
+    >>> import keras_adaptive_loss as kal
+    >>> strategy = kal.distribute.multi_worker_strategy()  # without TF_CONFIG: this worker only
+    >>> strategy.num_replicas_in_sync, kal.distribute.is_multi_worker(strategy)
+    (1, False)
     """
     version = _keras_version()
     if version[0] != 3:
@@ -96,7 +101,13 @@ def multi_worker_strategy(**kwargs: Any) -> tf.distribute.MultiWorkerMirroredStr
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy | None = None) -> bool:
-    """Whether ``strategy`` (default: the current one) spans more than one worker process."""
+    """Whether ``strategy`` (default: the current one) spans more than one worker process.
+
+    >>> import tensorflow as tf
+    >>> import keras_adaptive_loss as kal
+    >>> kal.distribute.is_multi_worker(tf.distribute.MirroredStrategy(["/cpu:0"]))
+    False
+    """
     return worker_count(strategy) > 1
 
 
@@ -128,6 +139,10 @@ def broadcast_from_chief(value: Any, strategy: tf.distribute.Strategy | None = N
 
     Call it at the same point on every worker, from host code (e.g. a callback), with a value
     of the same shape: it is an all-reduce of ``value`` on the chief and zeros elsewhere.
+
+    >>> import keras_adaptive_loss as kal
+    >>> kal.distribute.broadcast_from_chief([1.0, 2.0]).tolist()  # one process: the value itself
+    [1.0, 2.0]
     """
     array = np.asarray(value)
     strategy = strategy or tf.distribute.get_strategy()

@@ -35,6 +35,18 @@ class LossDiagnostics(ReportingCallback):
 
     Args:
         loss_name: name of the loss when several compiled losses have diagnostics.
+
+    >>> import keras
+    >>> import numpy as np
+    >>> import keras_adaptive_loss as kal
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> model.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse"], seed=0))
+    >>> x, y = np.random.default_rng(0).normal(size=(32, 4)), np.arange(32) % 3
+    >>> diagnostics = kal.callbacks.LossDiagnostics()
+    >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[diagnostics])
+    >>> weights = [history.history[f"slf_weight_{n}"] for n in ("crossentropy", "mse")]
+    >>> np.round(np.sum(weights, axis=0), 5).tolist()  # the mean selection weights sum to one
+    [1.0, 1.0]
     """
 
     def __init__(self, loss_name: str | None = None) -> None:
