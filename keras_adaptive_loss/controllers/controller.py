@@ -30,6 +30,11 @@ class Observation:
             were not finite (no decision is taken for this model then).
         parameters: the current values of the loss parameters.
         progress: training progress in [0, 1].
+
+    >>> member = AlignmentController(8, seed=0).add_member(2, 2, history=1, max_measurements=1)
+    >>> observation = Observation(member, 0.3, np.ones((2, 2)), np.zeros(2), progress=0.5)
+    >>> observation.statistics.shape
+    (2, 2)
     """
 
     member: MemberState
@@ -68,6 +73,16 @@ class AlignmentController(keras.layers.Layer):
         baseline_momentum: momentum of the reward baseline.
         updates_per_step: REINFORCE updates (each on a freshly replayed batch) per decision.
         seed: seed of the policy's initial weights and of all sampling.
+
+    >>> controller = AlignmentController(feature_size(num_statistics=2, history=1), seed=0)
+    >>> member = controller.add_member(3, num_statistics=2, history=1, max_measurements=1)
+    >>> statistics, values = np.ones((3, 2)), np.zeros(3)  # 3 loss parameters
+    >>> [(actions, reward)] = controller.step([Observation(member, 0.30, statistics, values, 0.1)])
+    >>> actions.shape, reward  # a first decision: nothing to reward yet
+    ((3,), None)
+    >>> [(actions, reward)] = controller.step([Observation(member, 0.25, statistics, values, 0.2)])
+    >>> reward  # the error fell from 0.30 to 0.25 (Eq. 5)
+    1.0
     """
 
     def __init__(

@@ -46,6 +46,11 @@ class Policy:
         seed: seed of the initial weights and of the action sampling.
         keep_prior: initial probability of the "keep" action, in (0, 1); 1/3 is uniform.
         entropy_weight: weight of the entropy bonus.
+
+    >>> policy = Policy(feature_size=4, seed=0)
+    >>> probabilities = policy.probabilities(np.zeros((2, 4), "float32"))  # 2 parameters
+    >>> probabilities.shape, round(float(probabilities[0, 1]), 4)  # "keep" starts at keep_prior
+    ((2, 3), 0.8)
     """
 
     def __init__(

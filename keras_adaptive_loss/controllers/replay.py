@@ -28,6 +28,14 @@ class ReplayMemory(keras.layers.Layer):
         capacity: maximum number of transitions.
         feature_size: length of a state vector.
         seed: seed of the sampling stream.
+
+    >>> memory = ReplayMemory(capacity=2, feature_size=3, seed=0)
+    >>> memory.add(np.zeros((3, 3)), [0, 1, 2], rewards=1.0)  # 3 transitions, capacity 2
+    >>> memory.size
+    2
+    >>> states, actions, rewards, references = memory.sample(5)
+    >>> sorted(actions.tolist()), rewards.tolist()  # the oldest was overwritten
+    ([1, 2], [1.0, 1.0])
     """
 
     def __init__(

@@ -39,6 +39,9 @@ def sign_reward(previous: float, current: float, higher_is_better: bool = False)
 
     The paper's metrics are errors (lower is better); pass ``higher_is_better=True`` for
     metrics such as AUC-PR. Non-finite values raise `ValueError` (never a NaN reward).
+
+    >>> sign_reward(0.30, 0.25), sign_reward(0.30, 0.25, higher_is_better=True), sign_reward(1, 1)
+    (1.0, -1.0, 0.0)
     """
     if not (math.isfinite(previous) and math.isfinite(current)):
         raise ValueError(f"sign_reward needs finite metrics; got {previous!r} and {current!r}.")

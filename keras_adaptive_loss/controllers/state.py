@@ -13,7 +13,11 @@ _EPSILON = 1e-8
 
 
 def feature_size(num_statistics: int, history: int) -> int:
-    """Length of one parameter's state vector (see `state_features`)."""
+    """Length of one parameter's state vector (see `state_features`).
+
+    >>> feature_size(num_statistics=2, history=3)  # 3 * 2 * 2 + 2 + 2
+    16
+    """
     return history * 2 * num_statistics + num_statistics + 2
 
 
@@ -41,6 +45,13 @@ def state_features(
     the policy then gave nearly the same probabilities to every pair; so each statistic is
     given twice: standardised across the parameters at that step (what tells one pair from
     another) and divided by its mean magnitude (what tells early from late training).
+
+    >>> statistics = np.array([[1.0, 2.0], [3.0, 4.0]])  # 2 parameters, 2 statistics
+    >>> states = state_features([statistics], np.zeros((2, 2)), [0.1, 0.2], 0.5, history=1)
+    >>> states.shape == (2, feature_size(2, 1))
+    True
+    >>> states[:, 0].tolist(), states[:, -2:].round(4).tolist()  # standardised; value, progress
+    ([-1.0, 1.0], [[0.1, 0.5], [0.2, 0.5]])
     """
     if not past:
         raise ValueError("state_features: no statistics observed yet.")
@@ -68,6 +79,13 @@ class MemberState(keras.layers.Layer):
         history: decisions of statistics kept (10 in the paper).
         max_measurements: validation measurements per period.
         momentum: momentum of the moving average behind the relative change.
+
+    >>> from keras_adaptive_loss.controllers import AlignmentController, Observation
+    >>> controller = AlignmentController(feature_size(2, 1), seed=0)
+    >>> member = controller.add_member(3, num_statistics=2, history=1, max_measurements=1)
+    >>> _ = controller.step([Observation(member, 0.3, np.ones((3, 2)), np.zeros(3), 0.1)])
+    >>> member.counter("decisions"), member.previous
+    (1, 0.3)
     """
 
     def __init__(
