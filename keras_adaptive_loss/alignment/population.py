@@ -47,6 +47,13 @@ class PopulationResult:
         metrics: validation metric of every child at every decision and at the end,
             ``[decisions + 1][children]``.
         exploits: ``(decision, source, target)`` of every copy made by the exploit step.
+
+    >>> from keras_adaptive_loss.controllers import AlignmentController
+    >>> controller = AlignmentController(8, seed=0)
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> result = PopulationResult(model, 0, [model], controller, control_index=None)
+    >>> result.policy is controller.policy  # what transfers to a new run (fit_children's docs)
+    True
     """
 
     best_model: keras.Model

@@ -44,7 +44,16 @@ SLF_CANDIDATES = ("crossentropy", "mse", "mae", "hinge", "cosine")
 
 @dataclass(frozen=True)
 class LossContext:
-    """What a loss preset may need to know about the run."""
+    """What a loss preset may need to know about the run.
+
+    >>> import numpy as np
+    >>> context = LossContext(
+    ...     num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
+    ...     validation_data=(np.zeros((4, 2), "float32"), np.zeros(4, "int64")),
+    ... )
+    >>> context.num_classes, context.class_counts
+    (3, None)
+    """
 
     num_classes: int
     seed: int
@@ -61,6 +70,15 @@ class LossSetup:
 
     ``logits=True``: the loss reads logits, so `compare` removes the softmax of the model's
     output layer for this run (and applies it when scoring).
+
+    >>> import numpy as np
+    >>> context = LossContext(
+    ...     num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
+    ...     validation_data=(np.zeros((4, 2), "float32"), np.zeros(4, "int64")),
+    ... )
+    >>> setup = LOSSES["stochastic"](context)
+    >>> type(setup.loss).__name__, [type(c).__name__ for c in setup.callbacks], setup.logits
+    ('StochasticLoss', ['LossDiagnostics'], False)
     """
 
     loss: keras.losses.Loss
@@ -219,7 +237,17 @@ def canonical_name(name: str) -> str:
 
 
 def build_loss(name: str, context: LossContext) -> LossSetup:
-    """The loss and callbacks of preset ``name`` (one of `LOSSES`; see `canonical_name`)."""
+    """The loss and callbacks of preset ``name`` (one of `LOSSES`; see `canonical_name`).
+
+    >>> import numpy as np
+    >>> context = LossContext(
+    ...     num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
+    ...     validation_data=(np.zeros((4, 2), "float32"), np.zeros(4, "int64")),
+    ... )
+    >>> setup = build_loss("ce_el_0-0.5", context)
+    >>> type(setup.loss).__name__, [type(c).__name__ for c in setup.callbacks]
+    ('CrossentropyExpectationMix', ['FocusSchedule'])
+    """
     return LOSSES[canonical_name(name)](context)
 
 

@@ -87,6 +87,10 @@ def build_model(
 
     Every model takes flat features ``[batch, num_features]`` and outputs class probabilities
     ``[batch, num_classes]`` (softmax), which is what every loss of `kal.compare` expects.
+
+    >>> model = build_model("mlp", num_features=8, num_classes=3)
+    >>> model.output_shape, model.layers[-1].activation.__name__
+    ((None, 3), 'softmax')
     """
     if isinstance(model, str):
         if model not in MODELS:

@@ -64,6 +64,9 @@ class PairedDifference:
         ties: seeds where it equals the reference.
         losses: seeds where it is below the reference.
         excludes_zero: the interval lies entirely above or below 0.
+
+    >>> PairedDifference(n=5, mean=0.4, low=0.1, high=0.7, wins=4, ties=1, losses=0).excludes_zero
+    True
     """
 
     n: int
@@ -91,6 +94,12 @@ def paired_difference(
         values: the loss's metric, one number per seed.
         reference: the reference's metric, one number per seed, in the same seed order.
         confidence: coverage of the two-sided interval.
+
+    >>> d = paired_difference([0.90, 0.80, 0.85], [0.80, 0.80, 0.80])  # differences 0.1, 0, 0.05
+    >>> round(d.mean, 4), round(d.low, 4), round(d.high, 4)  # 0.05 -/+ t(0.975, 2) 0.05 / sqrt 3
+    (0.05, -0.0742, 0.1742)
+    >>> d.wins, d.ties, d.losses, d.excludes_zero
+    (2, 1, 0, False)
     """
     values, reference = np.asarray(values, "float64"), np.asarray(reference, "float64")
     if values.shape != reference.shape or values.ndim != 1 or len(values) == 0:

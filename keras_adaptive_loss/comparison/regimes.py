@@ -39,6 +39,14 @@ def add_label_noise(
         num_classes: number of classes (>= 2).
         kind: one of `NOISE_TYPES`.
         rng: the generator that decides which labels flip and to what.
+
+    >>> labels = np.zeros(10, "int64")
+    >>> noisy = add_label_noise(labels, 0.3, 3, "symmetric", np.random.default_rng(0))
+    >>> int((noisy != labels).sum())
+    3
+    >>> pair = add_label_noise(labels, 0.3, 3, "pair", np.random.default_rng(0))
+    >>> sorted(set(pair[pair != labels].tolist()))  # class 0 flips to class 1
+    [1]
     """
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"label noise rate must lie in [0, 1); got {rate!r}.")
@@ -63,6 +71,9 @@ def long_tail_counts(class_counts: np.ndarray, ratio: float) -> np.ndarray:
     Class ``c`` of ``C`` keeps ``n_max * ratio ** (-c / (C - 1))`` samples (at least 1, at most
     what it has), where ``n_max`` is the smallest class's count, so class 0 keeps ``n_max`` and
     the last class ``n_max / ratio``: the head-to-tail ratio is ``ratio``.
+
+    >>> long_tail_counts(np.array([100, 100, 100]), 10.0).tolist()  # 100 * 10^(-c/2)
+    [100, 32, 10]
     """
     if not ratio >= 1.0:
         raise ValueError(f"imbalance ratio must be >= 1 (head : tail); got {ratio!r}.")
@@ -75,7 +86,13 @@ def long_tail_counts(class_counts: np.ndarray, ratio: float) -> np.ndarray:
 
 
 def long_tail_indices(labels: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices (sorted) of a random subset of ``labels`` with the `long_tail_counts` profile."""
+    """Indices (sorted) of a random subset of ``labels`` with the `long_tail_counts` profile.
+
+    >>> labels = np.repeat([0, 1, 2], 100)
+    >>> kept = long_tail_indices(labels, 10.0, np.random.default_rng(0))
+    >>> np.bincount(labels[kept]).tolist()
+    [100, 32, 10]
+    """
     labels = np.asarray(labels, "int64")
     classes = int(labels.max()) + 1
     counts = long_tail_counts(np.bincount(labels, minlength=classes), ratio)
@@ -85,7 +102,12 @@ def long_tail_indices(labels: np.ndarray, ratio: float, rng: np.random.Generator
 
 def subsample(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """Indices (sorted) of a stratified random subset of ``size`` samples (each class keeps
-    its share, and at least one sample)."""
+    its share, and at least one sample).
+
+    >>> labels = np.repeat([0, 1], [80, 20])
+    >>> np.bincount(labels[subsample(labels, 10, np.random.default_rng(0))]).tolist()
+    [8, 2]
+    """
     labels = np.asarray(labels, "int64")
     if not isinstance(size, (int, np.integer)) or not 0 < size <= len(labels):
         raise ValueError(
