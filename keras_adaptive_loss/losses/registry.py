@@ -245,6 +245,12 @@ def per_sample_values(candidate_list: list[Candidate], y_true: Any, y_pred: Any)
     Registry candidates read `keras_adaptive_loss.losses.candidates.ClassificationTerms`
     (labels, log-probabilities, probabilities), built once per ``from_logits`` setting; other
     candidates are called as they are.
+
+    >>> import numpy as np
+    >>> mse, hinge = get_candidate("mse"), get_candidate("hinge")
+    >>> values = per_sample_values([mse, hinge], np.array([0]), np.array([[0.8, 0.2]]))
+    >>> [ops.convert_to_numpy(v).round(4).tolist() for v in values]
+    [[0.04], [0.4]]
     """
     terms: dict[bool, candidates.ClassificationTerms] = {}
     values = []
