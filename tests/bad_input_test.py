@@ -334,6 +334,7 @@ def test_alignment_controller_skips_non_finite_metrics_with_a_warning(toy_classi
     assert np.isfinite(model.loss.get_parameter("phi")).all()
 
 
+@pytest.mark.slow
 def test_uniloss_ap_size_guard_fires_before_allocation():
     y = (np.arange(50_000) % 2).astype("float32")
     p = np.random.default_rng(0).random(50_000).astype("float32")

@@ -262,6 +262,7 @@ def test_models_saved_during_and_after_training_load(tmp_path, toy_classificatio
         assert restored.evaluate(x, y, verbose=0, return_dict=True).keys() == {"loss"}
 
 
+@pytest.mark.slow
 def test_reported_under_a_mirrored_strategy(mirrored_strategy, tmp_path, toy_classification):
     x, y = toy_classification
     with mirrored_strategy.scope():

@@ -190,6 +190,7 @@ def test_collapse_is_named_and_warned_once(toy_classification):
     assert len(messages) == 1 and "'_tiny'" in messages[0]
 
 
+@pytest.mark.slow
 def test_spread_selection_is_not_reported_as_collapsed(toy_classification):
     loss = kal.StochasticLoss(["crossentropy", "mse"], seed=0, decision_learning_rate=0.0)
     history, messages = _fit(loss, toy_classification)

@@ -138,6 +138,7 @@ def test_loss_matches_numpy_eq11_with_fixed_noise(normalize, hard):
     np.testing.assert_allclose(ops.convert_to_numpy(parts["loss"]), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_temperature_is_read_from_its_variable_in_compiled_code():
     loss = kal.StochasticLoss(["crossentropy", "mse"], num_classes=NUM_CLASSES)
     labels, probs = _batch()
@@ -314,6 +315,7 @@ def test_raw_mixture_collapses_onto_the_smallest_candidate():
 # Diagnostics, temperature schedule, serialization ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_selection_weights_and_temperature_reach_history_and_csv(tmp_path, toy_classification):
     x, y = toy_classification
     loss = kal.StochasticLoss(["crossentropy", "mse", "crossentropy"], seed=0)

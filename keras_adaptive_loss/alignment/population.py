@@ -187,7 +187,7 @@ def fit_children(
     ...     model.compile(optimizer="adam", loss=kal.losses.ClassCorrelationLoss(3))
     ...     return model
     >>> result = kal.alignment.fit_children(
-    ...     build, x[:64], y[:64], (x[64:], y[64:]), num_children=3, epochs=2,
+    ...     build, x[:64], y[:64], (x[64:], y[64:]), num_children=3, epochs=1,
     ...     batch_size=16, period=2)
     >>> len(result.children), result.control_index
     (3, 0)
