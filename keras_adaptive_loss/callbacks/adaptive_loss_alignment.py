@@ -295,6 +295,8 @@ class AdaptiveLossAlignment(ReportingCallback):
         # checkpoints and saved files carry the controller's variables.
         loss.alignment_state = self.member
         self._epoch_rewards: list[float] = []
+        self._step_offset: int | None = None  # optimizer step - batch index, per epoch
+        self._next_event = 0
         self._total_steps: int | None = None
         self.rewards: list[float] = []
         self._set_up_for = self.model
@@ -306,6 +308,7 @@ class AdaptiveLossAlignment(ReportingCallback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_rewards = []
+        self._step_offset = None
         self._update_reported()
 
     def _update_reported(self) -> None:
@@ -318,13 +321,18 @@ class AdaptiveLossAlignment(ReportingCallback):
     # The control loop: measure, let the controller step, apply ------------------------------
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        step = int(self.model.optimizer.iterations.numpy())
+        # The optimizer's step count and the member's schedule are read once per epoch (and
+        # after each event), then followed in Python: ordinary steps cost no variable read,
+        # which on an accelerator would also wait for the step in flight.
+        if self._step_offset is None:
+            self._step_offset = int(self.model.optimizer.iterations.numpy()) - batch
+            self._next_event = self._next_event_step()
+        step = self._step_offset + batch
+        if step < self._next_event:
+            return
         warmup = self.warmup_steps
         member = self.member
-        next_measurement = max(member.counter("next_measurement"), warmup)
         next_decision = max(member.counter("next_decision"), warmup)
-        if step < next_measurement and step < next_decision:
-            return
         interval = max(self.period // self.evaluations_per_period, 1)
         predictions = self._validation_predictions()
         value = self._metric(self.y_val, predictions)
@@ -344,6 +352,13 @@ class AdaptiveLossAlignment(ReportingCallback):
                 "next_decision", warmup + ((step - warmup) // self.period + 1) * self.period
             )
             self._decide(step, predictions)
+        self._next_event = self._next_event_step()
+
+    def _next_event_step(self) -> int:
+        """The training step of the next measurement or decision."""
+        warmup = self.warmup_steps
+        measurement = max(self.member.counter("next_measurement"), warmup)
+        return min(measurement, max(self.member.counter("next_decision"), warmup))
 
     def _validation_predictions(self) -> np.ndarray:
         size = self.validation_batch_size
