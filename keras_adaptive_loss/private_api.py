@@ -4,8 +4,9 @@ Neither has a public equivalent in the tested versions (TensorFlow 2.21, Keras 3
 
 - `in_xla_compilation` asks TensorFlow whether the code is being traced for XLA
   (``jit_compile=True``). UniLoss's average precision picks its comparison layout from it: a
-  compact ``[positives, negatives]`` grid is 2x faster without XLA but 5x slower under XLA,
-  which pads data-dependent shapes. A loss cannot see ``model.jit_compile`` itself.
+  compact ``[positives, negatives]`` grid is the fastest without XLA but 5x slower under XLA,
+  which pads data-dependent shapes, where static grids bucketed by the number of positives
+  take its place. A loss cannot see ``model.jit_compile`` itself.
 - `keras_mask` reads the mask Keras attaches to a layer's output (``Embedding(mask_zero=True)``,
   ``Masking``), the attribute Keras's own ``Loss.__call__`` reads. `StochasticLoss` needs it
   per position, before the reduction that Keras would mask.
@@ -66,8 +67,8 @@ def in_xla_compilation() -> bool:
             f"TensorFlow {tf.__version__} has no tf.__internal__.get_enclosing_xla_context "
             f"(tested with {TESTED_TENSORFLOW[0][0]}.{TESTED_TENSORFLOW[0][1]}-"
             f"{TESTED_TENSORFLOW[1][0]}.{TESTED_TENSORFLOW[1][1]}); keras-adaptive-loss assumes "
-            "XLA, so UniLoss average precision uses its masked layout (correct, slower without "
-            "XLA). Pass layout='compact' to UniLossAveragePrecision to choose it yourself.",
+            "XLA, so UniLoss average precision uses its bucketed layout (correct, slower "
+            "without XLA). Pass layout='compact' to UniLossAveragePrecision to choose it yourself.",
         )
         return True
     return enclosing() is not None

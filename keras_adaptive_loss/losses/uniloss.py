@@ -10,6 +10,7 @@ gradient has the quotient rule's sign wrong).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -134,6 +135,18 @@ def sample_anchors(
     random_bits = ops.reshape(uniform[:, 2 * num_flips :] < 0.5, (num_anchors, *ops.shape(best)))
     bad = ops.where(selectable[None], ops.cast(random_bits, best.dtype), current[None])
     return ops.concatenate([keep[None], good, nearby, bad], axis=0)
+
+
+def _run_branch(index: Any, branches: list) -> Any:
+    """``branches[index]()``, as nested `tf.cond`s: only the chosen branch runs.
+
+    Not `tf.switch_case`: under XLA (TensorFlow 2.21) the gradient of a ``Case`` op over these
+    branches never finished compiling, while the same branches under ``cond`` compile in
+    seconds.
+    """
+    if len(branches) == 1:
+        return branches[0]()
+    return tf.cond(index <= 0, branches[0], lambda: _run_branch(index - 1, branches[1:]))
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
@@ -277,8 +290,37 @@ class UniLoss(AdaptiveLoss):
         return int(self._draws.numpy())
 
     def interpolated_metric(self, y_true: Any, y_pred: Any, seed: Any) -> Any:
-        """``g~`` for one batch with anchors drawn from ``seed`` (a stateless-RNG seed)."""
-        refactoring = self.refactoring
+        """``g~`` for one batch with anchors drawn from ``seed`` (a stateless-RNG seed).
+
+        A refactoring with ``static_variants`` (average precision's bucketed layout) offers
+        static-shape grids of several sizes: the one that fits the batch is computed, in
+        nested `tf.cond`s whose other branches do not run.
+        """
+        variants = getattr(self.refactoring, "static_variants", None)
+        chosen = variants(y_true) if variants is not None else None
+        if chosen is None:
+            return self._interpolate(self.refactoring, y_true, y_pred, seed)
+        index, refactorings = chosen
+
+        def value_and_gradient(refactoring: Refactoring, y_pred: Any) -> tuple[Any, Any]:
+            with tf.GradientTape() as tape:
+                tape.watch(y_pred)
+                value = self._interpolate(refactoring, y_true, y_pred, seed)
+            return value, tape.gradient(value, y_pred)
+
+        @tf.custom_gradient
+        def interpolated(y_pred: Any) -> tuple[Any, Any]:
+            # Each branch returns its value and its gradient, both of fixed shapes, so the
+            # conds need no gradient of their own: differentiating through a cond makes every
+            # branch output its intermediates (zeros when not taken), which cost as much as
+            # the masked grid they were meant to avoid.
+            branches = [functools.partial(value_and_gradient, r, y_pred) for r in refactorings]
+            value, gradient = _run_branch(index, branches)
+            return value, lambda upstream: ops.cast(upstream, gradient.dtype) * gradient
+
+        return interpolated(ops.convert_to_tensor(y_pred))
+
+    def _interpolate(self, refactoring: Refactoring, y_true: Any, y_pred: Any, seed: Any) -> Any:
         count = getattr(refactoring, "binary_count", None)
         if count is not None:  # check before the comparisons themselves are allocated
             y_pred = self._within_budget(y_pred, count(y_true, y_pred))
