@@ -86,6 +86,42 @@ def test_member_state_observes_and_keeps_its_history():
         controller.add_member(2, 1, history=3, max_measurements=2)
 
 
+def test_a_transaction_reads_once_and_writes_back_on_leaving():
+    controller = controllers.AlignmentController(controllers.feature_size(2, 3), seed=0)
+    member = controller.add_member(2, 2, history=3, max_measurements=2)
+    counters = member.arrays["counters"]
+    with member.transaction():
+        member.set_counter("decisions", 3)
+        member.add_measurement(0.25)
+        with member.transaction():  # nested: joins the outer one
+            member.set_counter("decisions", member.counter("decisions") + 1)
+        assert member.counter("decisions") == 4  # reads see the transaction's writes
+        assert counters.numpy().tolist() == [0] * 8  # nothing written yet
+    assert member.counter("decisions") == 4
+    assert member.take_measurements() == [0.25]
+    # An exception inside writes nothing; a value assigned to the variable from outside (a
+    # restored checkpoint) is what the next transaction reads.
+    with pytest.raises(RuntimeError), member.transaction():
+        member.set_counter("decisions", 99)
+        raise RuntimeError
+    counters.assign(np.arange(8))
+    with member.transaction():
+        assert member.counter("decisions") == 5
+        assert member.counter("next_decision") == 7
+
+
+def test_policy_construction_runs_its_graphs_without_changing_anything():
+    policy = controllers.Policy(6, seed=3)
+    assert int(policy.optimizer.iterations.numpy()) == 0
+    assert all(not np.any(v.numpy()) for v in policy.optimizer.variables[2:])  # Adam moments
+    keep_bias = np.log(2 * 0.8 / 0.2)
+    np.testing.assert_allclose(policy.network.layers[-1].bias.numpy(), [0, keep_bias, 0])
+    twin = keras.Sequential.from_config(policy.network.get_config())
+    twin.set_weights([keras.initializers.GlorotUniform(seed=3)(w.shape) for w in twin.weights])
+    for actual, layer in zip(policy.network.layers, twin.layers, strict=True):
+        np.testing.assert_array_equal(actual.kernel.numpy(), layer.kernel.numpy())
+
+
 def test_feature_size_does_not_depend_on_the_number_of_parameters():
     for pairs in (45, 10):  # class pairs of 10 and of 5 classes
         past = [np.random.default_rng(pairs).random((pairs, 2))]

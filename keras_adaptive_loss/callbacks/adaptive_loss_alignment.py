@@ -330,6 +330,10 @@ class AdaptiveLossAlignment(ReportingCallback):
         step = self._step_offset + batch
         if step < self._next_event:
             return
+        with self.member.transaction():
+            self._measure_and_decide(step)
+
+    def _measure_and_decide(self, step: int) -> None:
         warmup = self.warmup_steps
         member = self.member
         next_decision = max(member.counter("next_decision"), warmup)

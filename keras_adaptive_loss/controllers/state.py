@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -61,6 +63,14 @@ def state_features(
     columns = [_normalised(step) for step in padded]
     columns += [np.clip(relative, -10.0, 10.0), parameters, progress_column]
     return np.concatenate(columns, axis=1).astype("float32")
+
+
+class _Transaction:
+    """The arrays read and changed inside one `MemberState.transaction`."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, np.ndarray] = {}
+        self.changed: set[str] = set()
 
 
 class MemberState(keras.layers.Layer):
@@ -129,6 +139,7 @@ class MemberState(keras.layers.Layer):
             )
             for name, (shape, dtype) in shapes.items()
         }
+        self._transaction: _Transaction | None = None
         self.built = True
 
     _COUNTERS = (
@@ -142,20 +153,60 @@ class MemberState(keras.layers.Layer):
         "next_decision",
     )
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Within it, each array is read from its variable once and each changed array is
+        written back once, on leaving (nothing is written if the block raises).
+
+        One decision reads and writes the counters some 50 times; each variable read or
+        assignment costs 0.2-0.4 ms on 2 CPU cores, a measurable share of ALA's amortised
+        step time. Outside a transaction every read and write goes to the variables, so a
+        restored checkpoint is always seen. Nested transactions join the outer one.
+
+        >>> from keras_adaptive_loss.controllers import AlignmentController
+        >>> member = AlignmentController(feature_size(2, 1), seed=0).add_member(3, 2, 1, 1)
+        >>> with member.transaction():
+        ...     member.set_counter("decisions", 7)
+        ...     int(member.arrays["counters"].numpy()[5])  # not written yet
+        0
+        >>> member.counter("decisions")
+        7
+        """
+        if self._transaction is not None:
+            yield
+            return
+        self._transaction = _Transaction()
+        try:
+            yield
+            for name in self._transaction.changed:
+                self.arrays[name].assign(self._transaction.values[name])
+        finally:
+            self._transaction = None
+
     def counter(self, name: str) -> int:
-        return int(self.arrays["counters"].numpy()[self._COUNTERS.index(name)])
+        return int(self.read("counters")[self._COUNTERS.index(name)])
 
     def set_counter(self, name: str, value: int) -> None:
-        counters = self.arrays["counters"].numpy()
+        counters = self.read("counters")
         counters[self._COUNTERS.index(name)] = int(value)
-        self.arrays["counters"].assign(counters)
+        self.write("counters", counters)
 
     def read(self, name: str) -> np.ndarray:
-        return np.asarray(self.arrays[name].numpy())
+        transaction = self._transaction
+        if transaction is None:
+            return np.asarray(self.arrays[name].numpy())
+        if name not in transaction.values:
+            transaction.values[name] = np.asarray(self.arrays[name].numpy())
+        return transaction.values[name].copy()
 
     def write(self, name: str, value: Any) -> None:
         variable = self.arrays[name]
-        variable.assign(np.asarray(value, dtype=variable.dtype).reshape(variable.shape))
+        value = np.asarray(value, dtype=variable.dtype).reshape(variable.shape)
+        if self._transaction is None:
+            variable.assign(value)
+        else:
+            self._transaction.values[name] = value.copy()
+            self._transaction.changed.add(name)
 
     # Measurements of the current period ---------------------------------------------------
 
