@@ -197,6 +197,7 @@ def test_bucketed_layout_picks_the_smallest_grid_that_holds_the_positives(positi
     )
 
 
+@pytest.mark.slow  # two XLA compilations of five branches each: about 10 s
 def test_bucketed_layout_matches_its_branch_in_value_and_gradient_under_xla():
     rng = np.random.default_rng(3)
     labels = (rng.random(48) < 0.25).astype("float32")  # 12 positives: the 16-row branch
