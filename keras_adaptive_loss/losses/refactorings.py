@@ -316,7 +316,7 @@ class AveragePrecisionRefactoring(Refactoring):
         which the one at ``index`` (a scalar tensor) fits this batch; else ``None``.
 
         `keras_adaptive_loss.losses.UniLoss` computes the loss with the chosen variant inside
-        a `tf.switch_case`, so every branch has static shapes and only one runs.
+        nested `tf.cond`s, so every branch has static shapes and only one runs.
 
         >>> variants = AveragePrecisionRefactoring(layout="bucketed").static_variants(
         ...     np.array([1.0] * 9 + [0.0] * 23))
@@ -349,7 +349,11 @@ class AveragePrecisionRefactoring(Refactoring):
 
     def _rows(self, positive: Any) -> tuple[Any, Any]:
         """The grid's rows (``None``: every sample, in order) and which rows are positives."""
-        return None, positive
+        return None, self._real_rows(positive)
+
+    def _real_rows(self, positive: Any) -> Any:
+        """Which rows of the grid are positives."""
+        return positive
 
     def binary_count(self, y_true: Any, y_pred: Any) -> Any:
         """``positives * negatives``: the binaries of this batch, before they are built."""
@@ -365,7 +369,7 @@ class AveragePrecisionRefactoring(Refactoring):
             count = ops.cast(ops.shape(ranked)[-1], "float32")
         else:
             positive, _ = _positives_and_negatives(binary_labels(y_true))
-            _, real = self._rows(positive)
+            real = self._real_rows(positive)
             above = ops.sum(ops.where(valid, 1.0 - configurations, 0.0), axis=-1)  # [A, rows]
             ranked = ops.sort(ops.where(real[None], above, 1e9), axis=-1)
             count = ops.sum(ops.cast(positive, "float32"))
@@ -413,9 +417,14 @@ class _PositiveRows(AveragePrecisionRefactoring):
         # Positives first (top_k keeps index order among ties); padding keeps k <= length.
         padded = ops.concatenate([ops.cast(positive, "int32"), ops.zeros((self.rows,), "int32")])
         _, rows = tf.math.top_k(padded, k=self.rows)
-        real = ops.arange(self.rows) < ops.sum(ops.cast(positive, "int32"))
+        real = self._real_rows(positive)
         # Padding rows (index past the batch) point at sample 0; `real` masks them out.
         return ops.where(real, rows, 0), real
+
+    def _real_rows(self, positive: Any) -> Any:
+        if self.rows is None:
+            return positive
+        return ops.arange(self.rows) < ops.sum(ops.cast(positive, "int32"))
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
