@@ -12,6 +12,7 @@ from keras_adaptive_loss.callbacks.loss_diagnostics import LossDiagnostics
 from keras_adaptive_loss.callbacks.loss_parameter_logger import LossParameterLogger
 from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
 from keras_adaptive_loss.callbacks.temperature_schedule import TemperatureSchedule
+from keras_adaptive_loss.callbacks.validation_selection import ValidationSelection
 
 __all__ = [
     "AdaptiveLossAlignment",
@@ -21,4 +22,5 @@ __all__ = [
     "LossParameterLogger",
     "ParameterSchedule",
     "TemperatureSchedule",
+    "ValidationSelection",
 ]

@@ -1,0 +1,292 @@
+"""`ValidationSelection`: steer a `StochasticLoss` towards candidates that help held-out data."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
+from keras_adaptive_loss.losses import registry
+from keras_adaptive_loss.losses.stochastic import StochasticLoss
+
+__all__ = ["ValidationSelection"]
+
+#: Held-out objectives by name (registry candidates, per sample).
+OBJECTIVES = ("crossentropy", "expectation")
+
+
+class ValidationSelection(ReportingCallback):
+    """Steers a `kal.StochasticLoss` towards the candidates whose gradient lowers a held-out loss.
+
+    The paper's decision network is to be "adjusted with the performance on the validation
+    set" (Liu & Lai 2020, Sec. 1), but Algorithm 1 never uses validation data, and the
+    selection it learns cannot tell a useful candidate from a useless one (see
+    `kal.StochasticLoss`). This callback adds what is missing, as a one-step lookahead
+    (first-order hypergradient):
+
+    - every ``period`` training steps it draws two disjoint batches from ``validation_data``,
+      A and B, and computes, for the model's trainable weights theta, each candidate's
+      gradient ``g_i = grad_theta mean_A l_i`` and the held-out objective's gradient
+      ``g_val = grad_theta mean_B objective``;
+    - a step of length eta on candidate i changes the held-out objective by about
+      ``-eta |g_i| |g_val| cos(g_i, g_val)``, so the *alignment* ``a_i = cos(g_i, g_val)``
+      says whether (and how well) candidate i's direction lowers it. The cosine, not the dot
+      product: it is scale-free (the candidates are normalised by their running means inside
+      the loss anyway) and keeps one ``sharpness`` meaningful as gradients shrink in training;
+    - the alignments are averaged (exponential moving average, bias-corrected, ``momentum``),
+      and the loss's selection logits get the prior ``b_i = sharpness * (a_i - mean_j a_j)``:
+      in the selection probabilities a candidate is multiplied by ``exp(b_i)`` relative to the
+      others. A difference of 0.1 in mean alignment is a factor e^1 at the default sharpness
+      10; 0.3 (a useless candidate against a useful one) is e^3 = 20, and the selection
+      collapses onto the useful one. Candidates that are equally useful keep equal shares.
+      As the alignments change during training, so does the prior.
+
+    A and B are both held out: ``g_i`` on A is the direction candidate i would move the
+    weights on data like the training data (unbiased by what the model memorised), and the
+    two batches are disjoint so that a candidate is not rewarded for agreeing with the
+    objective on the very same samples. The callback reads the model only (``training=False``,
+    so batch statistics and dropout do not move) and writes only the loss's prior; it costs
+    ``len(candidates) + 1`` backward passes every ``period`` steps.
+
+    Measured (5 seeds, paired against cross-entropy; every figure in the documentation's
+    "Measured results", section StochasticLoss): with the five candidates of the
+    ``stochastic`` preset of `kal.compare`, Δ +0.36 on digits, +0.58 on MNIST-1D, +4.48*
+    under 20 % label noise and +2.80* under a 10:1 long tail, within ±0.5 points of the
+    unsteered selection, whose selection it moves while that one stays uniform; with one
+    useful and one harmful candidate it collapses onto the useful one. The held-out
+    objective is cross-entropy because ``"expectation"`` lost under the long tail (-3.48*).
+    ``sharpness=10`` and ``period=20`` were set once, from the reading above, not tuned.
+
+    The alignments are logged as ``slf_alignment_<candidate>`` (History, CSVLogger,
+    TensorBoard, whatever the callback order); the selection weights themselves as
+    ``slf_weight_<candidate>`` by `LossDiagnostics`. They are kept in the loss's
+    `SelectionState`, so ``model.save`` and checkpoints carry them.
+
+    Args:
+        validation_data: ``(x, y)`` held out from training, at least 2 samples.
+        period: training steps between measurements.
+        batch_size: samples in each of the two batches (fewer, halves of the validation set,
+            when it holds under ``2 * batch_size``).
+        sharpness: how strongly a difference in mean alignment shifts the selection (0: the
+            prior stays zero).
+        momentum: of the moving average of the alignments, in ``[0, 1)``.
+        objective: the held-out loss, ``"crossentropy"`` or ``"expectation"`` (``1 - p_y``,
+            closer to accuracy), or a Keras loss / callable ``(y_true, y_pred) -> values``
+            (e.g. for ``task="regression"``).
+        seed: of the batch draws.
+        loss_name: the `StochasticLoss` to drive when several are compiled.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> import keras_adaptive_loss as kal
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(96, 4)).astype("float32"), np.arange(96) % 3
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> model.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse"], seed=0))
+    >>> steer = kal.callbacks.ValidationSelection((x[64:], y[64:]), period=2, batch_size=8)
+    >>> history = model.fit(x[:64], y[:64], epochs=2, verbose=0, callbacks=[steer])
+    >>> sorted(k for k in history.history if k.startswith("slf_alignment_"))
+    ['slf_alignment_crossentropy', 'slf_alignment_mse']
+    """
+
+    def __init__(
+        self,
+        validation_data: tuple[Any, Any],
+        period: int = 20,
+        batch_size: int = 128,
+        sharpness: float = 10.0,
+        momentum: float = 0.9,
+        objective: Any = "crossentropy",
+        seed: int = 0,
+        loss_name: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError(
+                "ValidationSelection needs validation_data=(x_val, y_val), held out from "
+                f"training; got {type(validation_data).__name__}."
+            )
+        x_val, y_val = (np.asarray(part) for part in validation_data)
+        if len(x_val) != len(y_val) or len(x_val) < 2:
+            raise ValueError(
+                "ValidationSelection needs at least 2 validation samples with one label each; "
+                f"got {len(x_val)} inputs and {len(y_val)} labels."
+            )
+        if not isinstance(period, (int, np.integer)) or period < 1:
+            raise ValueError(f"period must be an integer >= 1 (training steps); got {period!r}.")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
+        if not np.isfinite(sharpness) or sharpness < 0:
+            raise ValueError(f"sharpness must be >= 0; got {sharpness!r}.")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1); got {momentum!r}.")
+        if isinstance(objective, str) and objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective must be one of {OBJECTIVES} or a Keras loss / callable "
+                f"(y_true, y_pred) -> per-sample values; got {objective!r}."
+            )
+        self.x_val, self.y_val = x_val, y_val
+        self.period = int(period)
+        self.batch_size = int(batch_size)
+        self.sharpness = float(sharpness)
+        self.momentum = float(momentum)
+        self.objective = objective
+        self.seed = int(seed)
+        self.loss_name = loss_name
+        self._rng = np.random.default_rng(self.seed)
+        self._loss: StochasticLoss | None = None
+        self._steps = 0
+        self._measure: Any = None
+
+    def __deepcopy__(self, memo: dict) -> ValidationSelection:
+        """A copy bound to no model (KerasTuner deep-copies callbacks for each trial): the
+        settings, the data and the position of the batch draws, not the traced function."""
+        twin = ValidationSelection(
+            (copy.deepcopy(self.x_val, memo), copy.deepcopy(self.y_val, memo)),
+            period=self.period,
+            batch_size=self.batch_size,
+            sharpness=self.sharpness,
+            momentum=self.momentum,
+            objective=copy.deepcopy(self.objective, memo),
+            seed=self.seed,
+            loss_name=self.loss_name,
+        )
+        twin._rng = copy.deepcopy(self._rng, memo)
+        return twin
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        loss = find_compiled_loss(
+            self.model,
+            lambda candidate: isinstance(candidate, StochasticLoss),
+            caller="ValidationSelection",
+            wanted="a kal.StochasticLoss",
+            loss_name=self.loss_name,
+            example='kal.StochasticLoss(["crossentropy", "mse", "hinge"])',
+        )
+        if isinstance(self.objective, str) and loss.task != "classification":
+            raise ValueError(
+                f"objective={self.objective!r} scores class predictions, but the StochasticLoss "
+                f"has task={loss.task!r}: pass the held-out loss itself, e.g. "
+                "objective=keras.losses.MeanSquaredError()."
+            )
+        if loss is not self._loss:
+            self._loss = loss
+            self._objective = (
+                registry.get_candidate(self.objective, from_logits=loss.from_logits)
+                if isinstance(self.objective, str)
+                else registry.get_candidate(self.objective)
+            )
+            self._measure = tf.function(self._measure_alignments, reduce_retracing=True)
+        if not loss.decision_network.built:
+            num_classes = self.model.outputs[0].shape[-1] if self.model.outputs else None
+            if num_classes is None:
+                raise ValueError(
+                    "ValidationSelection could not tell the StochasticLoss's number of classes "
+                    "before the first step: pass num_classes= to the StochasticLoss."
+                )
+            loss._build(int(num_classes))
+        state = loss.state
+        names = loss.candidate_names
+
+        def alignment_of(index: int) -> Any:
+            def read() -> Any:
+                count = ops.convert_to_tensor(state.alignment_updates)
+                corrected = ops.convert_to_tensor(state.alignments)[index] / ops.maximum(
+                    1.0 - ops.power(self.momentum, count), 1e-12
+                )
+                return ops.where(count > 0, corrected, 0.0)
+
+            return read
+
+        self._steps = 0
+        self._start_reporting(
+            {f"slf_alignment_{name}": alignment_of(i) for i, name in enumerate(names)}
+        )
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        # At the start of the step after every ``period`` steps: the same moment as the end
+        # of the step before, but a callback with ``on_train_batch_end`` would switch off
+        # Keras's asynchronous batch dispatch for the whole run.
+        if self._steps and self._steps % self.period == 0:
+            self.measure()
+        self._steps += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._fill_missing(logs)
+
+    def measure(self) -> np.ndarray:
+        """Measures the alignments once and updates the prior; returns this measurement's
+        alignments (NaN where not finite, in which case nothing was updated)."""
+        if self._loss is None:
+            raise ValueError(
+                "ValidationSelection.measure() runs inside fit, after on_train_begin: add the "
+                "callback to model.fit(callbacks=[...])."
+            )
+        half = min(self.batch_size, len(self.x_val) // 2)
+        chosen = self._rng.permutation(len(self.x_val))[: 2 * half]
+        a, b = chosen[:half], chosen[half:]
+        alignments, finite = self._measure(
+            self.x_val[a], self.y_val[a], self.x_val[b], self.y_val[b]
+        )
+        if not bool(finite):
+            warnings.warn(
+                "ValidationSelection: a gradient on the validation batches was not finite; the "
+                "selection prior was left unchanged for this measurement.",
+                stacklevel=2,
+            )
+        return np.asarray(alignments)
+
+    def _measure_alignments(self, x_a: Any, y_a: Any, x_b: Any, y_b: Any) -> tuple[Any, Any]:
+        loss = self._loss
+        variables = self.model.trainable_variables
+        n = len(loss.candidates)
+        with tf.GradientTape(persistent=True) as tape:
+            values = loss.candidate_values(y_a, self.model(x_a, training=False))
+            # Sliced inside the tape: a slice taken outside it has no gradient.
+            means = ops.unstack(ops.mean(ops.reshape(values, (-1, n)), axis=0), n)
+            predictions = self.model(x_b, training=False)
+            [objective] = registry.per_sample_values([self._objective], y_b, predictions)
+            objective = ops.mean(ops.cast(objective, "float32"))
+        target = _flat(tape.gradient(objective, variables), variables)
+        rows = ops.stack([_flat(tape.gradient(means[i], variables), variables) for i in range(n)])
+        del tape
+        norms = ops.sqrt(ops.sum(rows * rows, axis=1)) * ops.sqrt(ops.sum(target * target))
+        alignments = ops.sum(rows * target[None, :], axis=1) / ops.maximum(norms, 1e-12)
+        finite = ops.all(ops.isfinite(alignments))
+        state = loss.state
+
+        def update():
+            moving = self.momentum * state.alignments.value + (1.0 - self.momentum) * alignments
+            count = state.alignment_updates.value + 1.0
+            corrected = moving / (1.0 - ops.power(self.momentum, count))
+            prior = self.sharpness * (corrected - ops.mean(corrected))
+            with tf.control_dependencies(
+                [
+                    state.alignments.assign(moving),
+                    state.alignment_updates.assign(count),
+                    state.prior.assign(prior),
+                ]
+            ):
+                return tf.constant(True)
+
+        tf.cond(finite, update, lambda: tf.constant(False))
+        return ops.where(finite, alignments, float("nan")), finite
+
+
+def _flat(gradients: list[Any], variables: list[Any]) -> Any:
+    """The gradients as one float32 vector (zeros for weights the objective does not reach)."""
+    parts = [
+        ops.zeros((int(np.prod(v.shape)),), "float32")
+        if g is None
+        else ops.reshape(ops.cast(g, "float32"), (-1,))
+        for g, v in zip(gradients, variables, strict=True)
+    ]
+    return ops.concatenate(parts, axis=0)
