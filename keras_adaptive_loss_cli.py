@@ -29,9 +29,10 @@ PROGRAM = "keras-adaptive-loss"
 #: `kal.datasets.NAMES`.
 LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",
-    "stochastic_paper", "uniloss_accuracy", "uniloss_ap", "ala", "nce_rce", "nce_mae", "ce_rce",
-    "normalized_focal", "rce", "gce", "squentropy", "sparsemax", "ldam_drw", "class_balanced",
-    "anyloss_f1", "anyloss_accuracy", "anyloss_balanced_accuracy", "anyloss_gmean", "ensloss",
+    "stochastic_no_validation", "stochastic_paper", "uniloss_accuracy", "uniloss_ap", "ala",
+    "nce_rce", "nce_mae", "ce_rce", "normalized_focal", "rce", "gce", "squentropy", "sparsemax",
+    "ldam_drw", "class_balanced", "anyloss_f1", "anyloss_accuracy", "anyloss_balanced_accuracy",
+    "anyloss_gmean", "ensloss",
 )  # fmt: skip
 DEFAULT_LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",

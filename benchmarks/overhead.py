@@ -71,6 +71,13 @@ LOSSES: dict[str, tuple[str, Callable[[], tuple[keras.losses.Loss, list]]]] = {
         "multiclass",
         lambda: (kal.StochasticLoss(["crossentropy", "mse", "mae", "hinge", "cosine"], seed=0), []),
     ),
+    "StochasticLoss + ValidationSelection(period=20)": (
+        "multiclass",
+        lambda: (
+            kal.StochasticLoss(["crossentropy", "mse", "mae", "hinge", "cosine"], seed=0),
+            [kal.callbacks.ValidationSelection(VALIDATION, period=20, seed=0)],
+        ),
+    ),
     "StochasticLoss.paper() (K=3, 5 candidates)": (
         "multiclass",
         lambda: (kal.StochasticLoss.paper(seed=0), []),

@@ -13,7 +13,11 @@ a 10:1 long tail. The arms:
   probabilities (decision network frozen at its uniform start; the Gumbel samples still vary);
 - ``paper``: `StochasticLoss.paper()` (Eqs. 4-11 as written);
 - ``learned, entropy E``: the normalised, learned selection with entropy bonus E (0 is the
-  selection of sessions 1-5, which collapsed); the default is the E chosen from these.
+  selection of sessions 1-5, which collapsed); the default is the E chosen from these;
+- ``validated, O``: the default plus `kal.callbacks.ValidationSelection` (the prior from the
+  candidates' gradient alignment with held-out objective O, on the run's validation split).
+
+``--arms`` keeps a subset (labels separated by ";"; ``crossentropy`` is always kept).
 
 Prints each task's paired table and the final mean selection weights of the SLF arms.
 
@@ -35,6 +39,7 @@ import keras_adaptive_loss as kal
 
 CANDIDATES = ["crossentropy", "mse", "mae", "hinge", "cosine"]
 ENTROPIES = (0.0, 0.1, 1.0)
+OBJECTIVES = ("crossentropy", "expectation")
 #: task -> compare keyword arguments
 TASKS = {
     "digits": {"dataset": "digits"},
@@ -48,6 +53,17 @@ def _stochastic(candidates=CANDIDATES, **kwargs):
     def factory(context):
         loss = kal.StochasticLoss(list(candidates), seed=context.seed, **kwargs)
         return kal.comparison.LossSetup(loss, [kal.callbacks.LossDiagnostics()])
+
+    return factory
+
+
+def _validated(objective, **kwargs):
+    def factory(context):
+        loss = kal.StochasticLoss(list(CANDIDATES), seed=context.seed)
+        steer = kal.callbacks.ValidationSelection(
+            context.validation_data, objective=objective, seed=context.seed, **kwargs
+        )
+        return kal.comparison.LossSetup(loss, [kal.callbacks.LossDiagnostics(), steer])
 
     return factory
 
@@ -70,6 +86,8 @@ def arms(entropies=ENTROPIES) -> dict:
     result["paper"] = _paper
     for entropy in entropies:
         result[f"learned, entropy {entropy:g}"] = _stochastic(entropy=entropy)
+    for objective in OBJECTIVES:
+        result[f"validated, {objective}"] = _validated(objective)
     return result
 
 
@@ -93,14 +111,21 @@ def main(
     entropies=ENTROPIES,
     output: str | None = None,
     verbose: int = 1,
+    keep: tuple[str, ...] | None = None,
 ) -> dict:
     """Returns ``{task: ComparisonResult}``; each comparison prints its paired table."""
     results = {}
     for task in tasks:
         options = dict(TASKS[task])
+        chosen = arms(entropies)
+        if keep is not None:
+            unknown = set(keep) - set(chosen)
+            if unknown:
+                raise ValueError(f"Unknown arms {sorted(unknown)}; choose from {list(chosen)}.")
+            chosen = {k: v for k, v in chosen.items() if k == "crossentropy" or k in keep}
         results[task] = result = kal.compare(
             options.pop("dataset"),
-            arms(entropies),
+            chosen,
             seeds=seeds,
             epochs=epochs,
             **options,
@@ -122,6 +147,8 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--entropies", default=",".join(f"{e:g}" for e in ENTROPIES))
     parser.add_argument("--output", default=None)
+    parser.add_argument("--arms", default=None, help='arm labels to keep, separated by ";"')
     args = parser.parse_args()
     entropies = tuple(float(e) for e in args.entropies.split(","))
-    main(tuple(args.tasks.split(",")), args.seeds, args.epochs, entropies, args.output)
+    keep = None if args.arms is None else tuple(a.strip() for a in args.arms.split(";"))
+    main(tuple(args.tasks.split(",")), args.seeds, args.epochs, entropies, args.output, keep=keep)

@@ -78,7 +78,7 @@ class LossSetup:
     ... )
     >>> setup = LOSSES["stochastic"](context)
     >>> type(setup.loss).__name__, [type(c).__name__ for c in setup.callbacks], setup.logits
-    ('StochasticLoss', ['LossDiagnostics'], False)
+    ('StochasticLoss', ['LossDiagnostics', 'ValidationSelection'], False)
     """
 
     loss: keras.losses.Loss
@@ -101,6 +101,14 @@ def _focus_protocol(protocol: str) -> Callable[[LossContext], LossSetup]:
 
 
 def _stochastic(context: LossContext) -> LossSetup:
+    # The recommended setup: the selection steered by held-out data (see ValidationSelection;
+    # chosen by the paired study in StochasticLoss's docstring).
+    loss = StochasticLoss(list(SLF_CANDIDATES), seed=context.seed)
+    steer = kal_callbacks.ValidationSelection(context.validation_data, seed=context.seed)
+    return LossSetup(loss, [kal_callbacks.LossDiagnostics(), steer])
+
+
+def _stochastic_no_validation(context: LossContext) -> LossSetup:
     loss = StochasticLoss(list(SLF_CANDIDATES), seed=context.seed)
     return LossSetup(loss, [kal_callbacks.LossDiagnostics()])
 
@@ -178,6 +186,7 @@ LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
     "ce_el_0+0.5": _focus_protocol("0,0.5"),
     "ce_el_0-0.5": _focus_protocol("0-0.5"),
     "stochastic": _stochastic,
+    "stochastic_no_validation": _stochastic_no_validation,
     "stochastic_paper": _stochastic_paper,
     "uniloss_accuracy": _uniloss_accuracy,
     "uniloss_ap": _uniloss_ap,
