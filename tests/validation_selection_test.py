@@ -186,31 +186,33 @@ def test_alignments_and_prior_match_a_numpy_reference():
 # Logs, saving, distribution -------------------------------------------------------------------
 
 
-def test_alignments_reach_history_and_csvlogger_listed_first(tmp_path):
+def _steered_two_candidate_fit(callbacks=(), epochs=1, batch_size=16, **options):
+    """A small MLP trained on blobs with [crossentropy, mse], steered; returns (model, steer)."""
     x, y = _blobs(64)
     model = _model()
     model.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse"], seed=0))
+    steer = ValidationSelection(_blobs(32, seed=1), **{"batch_size": 8, **options})
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[*callbacks, steer])
+    return model, steer
+
+
+def test_alignments_reach_history_and_csvlogger_listed_first(tmp_path):
     path = tmp_path / "log.csv"
-    steer = ValidationSelection(_blobs(32, seed=1), period=1, batch_size=8)
-    history = model.fit(
-        x, y, epochs=2, batch_size=32, verbose=0,
-        callbacks=[keras.callbacks.CSVLogger(str(path)), steer],
-    )  # fmt: skip
+    model, _ = _steered_two_candidate_fit(
+        [keras.callbacks.CSVLogger(str(path))], epochs=2, batch_size=32, period=1
+    )
+    history = model.history.history
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2
     for key in ("slf_alignment_crossentropy", "slf_alignment_mse"):
-        assert len(history.history[key]) == 2
-        assert float(rows[-1][key]) == pytest.approx(history.history[key][-1], rel=1e-5)
-        assert history.history[key][-1] != 0.0
+        assert len(history[key]) == 2
+        assert float(rows[-1][key]) == pytest.approx(history[key][-1], rel=1e-5)
+        assert history[key][-1] != 0.0
 
 
 def test_prior_and_alignments_survive_save_and_load(tmp_path):
-    x, y = _blobs(64)
-    model = _model()
-    model.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse"], seed=0))
-    steer = ValidationSelection(_blobs(32, seed=1), period=1, batch_size=8)
-    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[steer])
+    model, _ = _steered_two_candidate_fit(period=1)
     state = model.loss.state
     saved = [v.numpy().copy() for v in (state.prior, state.alignments, state.alignment_updates)]
     assert np.abs(saved[0]).sum() > 0
@@ -312,11 +314,7 @@ def test_measure_outside_fit_raises():
 
 
 def test_measures_under_mixed_precision(mixed_precision):
-    x, y = _blobs(64)
-    model = _model()
-    model.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse"], seed=0))
-    steer = ValidationSelection(_blobs(32, seed=1), period=2, batch_size=8)
-    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[steer])
+    model, _ = _steered_two_candidate_fit(period=2)
     state = model.loss.state
     assert state.alignment_updates.numpy() == 1.0  # before step 3 of 4
     assert np.isfinite(state.prior.numpy()).all() and np.abs(state.prior.numpy()).sum() > 0
@@ -324,15 +322,12 @@ def test_measures_under_mixed_precision(mixed_precision):
 
 def test_a_deep_copy_after_fit_drives_another_model():
     """KerasTuner deep-copies callbacks; a used one copies without its traced function."""
-    x, y = _blobs(64)
-    first = _model()
-    first.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse"], seed=0))
-    steer = ValidationSelection(_blobs(32, seed=1), period=2, batch_size=8, sharpness=3.0)
-    first.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[steer])
+    first, steer = _steered_two_candidate_fit(period=2, sharpness=3.0)
     twin = copy.deepcopy(steer)
     assert (twin.period, twin.batch_size, twin.sharpness) == (2, 8, 3.0)
     second = _model()
     second.compile(optimizer="adam", loss=kal.StochasticLoss(["crossentropy", "mse"], seed=0))
+    x, y = _blobs(64)
     second.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[twin])
     assert second.loss.state.alignment_updates.numpy() == 1.0
     assert first.loss.state.alignment_updates.numpy() == 1.0  # the original's loss untouched
