@@ -193,23 +193,23 @@ class ValidationSelection(ReportingCallback):
                     "before the first step: pass num_classes= to the StochasticLoss."
                 )
             loss._build(int(num_classes))
-        state = loss.state
-        names = loss.candidate_names
-
-        def alignment_of(index: int) -> Any:
-            def read() -> Any:
-                count = ops.convert_to_tensor(state.alignment_updates)
-                corrected = ops.convert_to_tensor(state.alignments)[index] / ops.maximum(
-                    1.0 - ops.power(self.momentum, count), 1e-12
-                )
-                return ops.where(count > 0, corrected, 0.0)
-
-            return read
-
+        # Reported from variables of the callback's own, set after each measurement: a read
+        # per key in the train step instead of recomputing the bias correction every step.
+        self._keys = [f"slf_alignment_{name}" for name in loss.candidate_names]
+        variables = {key: self._owned_variable(key) for key in self._keys}
+        self._update_reported()
         self._steps = 0
-        self._start_reporting(
-            {f"slf_alignment_{name}": alignment_of(i) for i, name in enumerate(names)}
-        )
+        self._start_reporting({key: lambda v=variable: v for key, variable in variables.items()})
+
+    def _update_reported(self) -> None:
+        """Copies the loss's bias-corrected mean alignments into the reported variables."""
+        state = self._loss.state
+        count = float(state.alignment_updates.numpy())
+        corrected = np.asarray(state.alignments.numpy(), "float64")
+        if count > 0:
+            corrected = corrected / (1.0 - self.momentum**count)
+        for key, value in zip(self._keys, corrected, strict=True):
+            self._set_owned(key, float(value))
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         # At the start of the step after every ``period`` steps: the same moment as the end
@@ -236,6 +236,7 @@ class ValidationSelection(ReportingCallback):
         alignments, finite = self._measure(
             self.x_val[a], self.y_val[a], self.x_val[b], self.y_val[b]
         )
+        self._update_reported()
         if not bool(finite):
             warnings.warn(
                 "ValidationSelection: a gradient on the validation batches was not finite; the "
