@@ -32,7 +32,7 @@ LOSS_NAMES = (
     "stochastic_no_validation", "stochastic_paper", "uniloss_accuracy", "uniloss_ap", "ala",
     "nce_rce", "nce_mae", "ce_rce", "normalized_focal", "rce", "gce", "squentropy", "sparsemax",
     "ldam_drw", "class_balanced", "anyloss_f1", "anyloss_accuracy", "anyloss_balanced_accuracy",
-    "anyloss_gmean", "ensloss",
+    "anyloss_gmean", "ensloss", "ensloss_paper",
 )  # fmt: skip
 DEFAULT_LOSS_NAMES = (
     "crossentropy", "focal", "poly1", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",

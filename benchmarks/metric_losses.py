@@ -11,7 +11,9 @@ Through `kal.compare` (5 seeds, paired against cross-entropy):
 
 Ablations: AnyLoss's cross-entropy anchor (the default weight 1.0 against the paper's 0 and
 0.1), its amplifying scale (the paper's L = 73 against a gentler L = 10, both without the
-anchor), and EnsLoss against the logistic loss its reported value uses (plain cross-entropy).
+anchor; and a heavier anchor, 3.0), and EnsLoss against the logistic loss its reported value uses
+(plain cross-entropy): the default (the logistic loss's tail beyond margin 1) and the paper's
+``1/z`` tail (`EnsLoss.paper`). ``--losses`` keeps a subset (labels separated by ";").
 
     python benchmarks/metric_losses.py --output runs/metric-losses
     python benchmarks/metric_losses.py --tasks breast-cancer --seeds 2 --epochs 2
@@ -40,8 +42,10 @@ BINARY_LOSSES = {
     "anyloss_f1 paper": _anyloss("f1"),
     "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
     "anyloss_f1 L=10": _anyloss("f1", 10.0),
+    "anyloss_f1 + 3 CE": _anyloss("f1", crossentropy_weight=3.0),
     "anyloss_gmean": "anyloss_gmean",
     "ensloss": "ensloss",
+    "ensloss paper": "ensloss_paper",
 }
 MULTICLASS_LOSSES = {
     "crossentropy": "crossentropy",
@@ -49,6 +53,7 @@ MULTICLASS_LOSSES = {
     "anyloss_f1 paper": _anyloss("f1"),
     "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
     "anyloss_f1 L=10": _anyloss("f1", 10.0),
+    "anyloss_f1 + 3 CE": _anyloss("f1", crossentropy_weight=3.0),
     "anyloss_accuracy": "anyloss_accuracy",
 }
 #: task -> (compare keyword arguments, losses)
@@ -73,7 +78,9 @@ TASKS = {
             "anyloss_f1": "anyloss_f1",
             "anyloss_f1 paper": _anyloss("f1"),
             "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
+            "anyloss_f1 + 3 CE": _anyloss("f1", crossentropy_weight=3.0),
             "ensloss": "ensloss",
+            "ensloss paper": "ensloss_paper",
         },
     ),
 }
@@ -85,12 +92,15 @@ def main(
     epochs: int | None = None,
     output: str | None = None,
     verbose: int = 1,
+    keep: tuple[str, ...] | None = None,
 ) -> dict:
     """Returns ``{task: ComparisonResult}``; each comparison prints its paired table."""
     results = {}
     for task in tasks:
         options, losses = TASKS[task]
         options = dict(options)
+        if keep is not None:
+            losses = {k: v for k, v in losses.items() if k == "crossentropy" or k in keep}
         if epochs is not None:
             options["epochs"] = epochs
         results[task] = kal.compare(
@@ -110,5 +120,7 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=None, help="override every task")
     parser.add_argument("--output", default=None)
+    parser.add_argument("--losses", default=None, help='labels to keep, separated by ";"')
     args = parser.parse_args()
-    main(tuple(args.tasks.split(",")), args.seeds, args.epochs, args.output)
+    keep = None if args.losses is None else tuple(a.strip() for a in args.losses.split(";"))
+    main(tuple(args.tasks.split(",")), args.seeds, args.epochs, args.output, keep=keep)

@@ -73,6 +73,14 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def np_ensloss_logistic_derivatives(margins, normal, clip=1.0):  # the logistic tail beyond 1
+    draws = np.maximum(-np.exp(normal), -clip)
+    g = np.empty_like(margins)
+    g[np.argsort(margins, kind="stable")] = np.sort(draws)
+    g = np.where(margins > 1.0, g * _sigmoid(-margins) / _sigmoid(-1.0), g)
+    return g - 1e-6
+
+
 # AnyLoss ---------------------------------------------------------------------------------------
 
 
@@ -129,7 +137,7 @@ def test_anyloss_crossentropy_anchor_adds_the_weighted_crossentropy(classes):
     assert value == pytest.approx(expected(logits), rel=1e-6)
     np.testing.assert_allclose(gradient, numeric_gradient(expected, logits), atol=1e-6)
     assert L.AnyLoss.from_config(loss.get_config()).crossentropy_weight == 0.3
-    assert L.AnyLoss().crossentropy_weight == 1.0 and L.AnyLoss.paper().crossentropy_weight == 0
+    assert L.AnyLoss().crossentropy_weight == 3.0 and L.AnyLoss.paper().crossentropy_weight == 0
     with pytest.raises(ValueError, match="crossentropy_weight must be >= 0"):
         L.AnyLoss("f1", crossentropy_weight=-1.0)
 
@@ -165,15 +173,21 @@ def test_anyloss_bad_arguments_and_labels_raise():
 # EnsLoss ---------------------------------------------------------------------------------------
 
 
-def test_ensloss_gradient_is_the_drawn_derivatives_and_its_value_the_logistic_loss():
+@pytest.mark.parametrize(
+    ("tail", "derivatives"),
+    [("inverse", np_ensloss_derivatives), ("logistic", np_ensloss_logistic_derivatives)],
+)
+def test_ensloss_gradient_is_the_drawn_derivatives_and_its_value_the_logistic_loss(
+    tail, derivatives
+):
     y = np.array([1, 0, 1, 1, 0, 1, 0, 0, 1, 1], "float64")
     logits = RNG.normal(size=10) * 2
-    loss = L.EnsLoss(from_logits=True, seed=11)
+    loss = L.EnsLoss(from_logits=True, seed=11, tail=tail)
     value, gradient = value_and_gradient(loss, y, logits)
     signs = 2 * y - 1
     margins = signs * logits
     normal = tf.random.stateless_normal([10], seed=[11, 0], alg="philox").numpy()
-    g = np_ensloss_derivatives(margins, normal.astype("float64"))
+    g = derivatives(margins, normal.astype("float64"))
     np.testing.assert_allclose(gradient, g * signs / len(y), rtol=1e-5, atol=1e-9)
     assert value == pytest.approx(np.log1p(np.exp(-margins)).mean(), rel=1e-6)
     assert loss.draws == 1
@@ -191,7 +205,7 @@ def test_ensloss_gradient_is_the_drawn_derivatives_and_its_value_the_logistic_lo
 def test_ensloss_derivatives_are_those_of_a_convex_calibrated_loss(margins, seed):
     z = np.asarray(margins, "float32")
     normal = np.random.default_rng(seed).normal(size=z.shape).astype("float32")
-    g = metric_derived.ensloss_derivatives(z, normal).numpy()
+    g = metric_derived.ensloss_derivatives(z, normal, tail="inverse").numpy()
     assert (g < 0).all()  # calibrated: phi'(0) < 0, and phi decreasing everywhere
     order = np.argsort(z, kind="stable")
     steps = np.diff(g[order])
@@ -200,9 +214,32 @@ def test_ensloss_derivatives_are_those_of_a_convex_calibrated_loss(margins, seed
     assert (g >= -1.0 - 1e-6).all()  # clipped magnitudes
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    margins=st.lists(st.floats(-8, 8, width=32, allow_subnormal=False), min_size=1, max_size=40),
+    seed=st.integers(0, 2**16),
+)
+def test_ensloss_logistic_derivatives_are_those_of_a_convex_calibrated_loss(margins, seed):
+    z = np.asarray(margins, "float32")
+    normal = np.random.default_rng(seed).normal(size=z.shape).astype("float32")
+    g = metric_derived.ensloss_derivatives(z, normal, tail="logistic").numpy()
+    assert (g >= -1.0 - 1e-6).all()  # clipped magnitudes
+    assert (g < 0).all()  # calibrated
+    order = np.argsort(z, kind="stable")
+    steps = np.diff(g[order])
+    distinct = np.diff(z[order]) > 0
+    assert (steps[distinct] >= -1e-6).all()  # non-decreasing in the margin: convex
+    np.testing.assert_allclose(
+        g, np_ensloss_logistic_derivatives(z.astype("float64"), normal.astype("float64")),
+        rtol=1e-4, atol=1e-7,
+    )  # fmt: skip
+
+
 def test_ensloss_bad_arguments_and_labels_raise():
     with pytest.raises(ValueError, match="clip must be > 0"):
         L.EnsLoss(clip=0)
+    with pytest.raises(ValueError, match="tail must be one of"):
+        L.EnsLoss(tail="hinge")
     with pytest.raises(ValueError, match="needs binary labels"):
         L.EnsLoss()(np.array([0, 3]), np.array([0.2, 0.7]))
     with pytest.raises(ValueError, match=r"\[batch\], \[batch, 1\] or \[batch, 2\]"):

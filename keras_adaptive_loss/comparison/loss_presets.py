@@ -163,6 +163,11 @@ def _ensloss(context: LossContext) -> LossSetup:
     return LossSetup(EnsLoss(seed=context.seed))
 
 
+def _ensloss_paper(context: LossContext) -> LossSetup:
+    _ensloss(context)  # the same check of the task
+    return LossSetup(EnsLoss.paper(seed=context.seed))
+
+
 def _ala(context: LossContext) -> LossSetup:
     # The callback's default K = 200 steps, shortened so that a run makes at least 10
     # decisions (and at least 4 steps, for the 4 measurements per period). The loss and the
@@ -206,6 +211,7 @@ LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
     "anyloss_balanced_accuracy": _anyloss("balanced_accuracy"),
     "anyloss_gmean": _anyloss("gmean"),
     "ensloss": _ensloss,
+    "ensloss_paper": _ensloss_paper,
 }
 
 
