@@ -37,6 +37,7 @@ from keras_adaptive_loss.callbacks import (
     LossParameterLogger,
     ParameterSchedule,
     TemperatureSchedule,
+    ValidationSelection,
 )
 from keras_adaptive_loss.comparison import compare
 from keras_adaptive_loss.losses import (
@@ -102,6 +103,7 @@ __all__ = [
     "UniLossAveragePrecision",
     "UniLossFBeta",
     "UniLossPCKh",
+    "ValidationSelection",
     "__version__",
     "alignment",
     "callbacks",

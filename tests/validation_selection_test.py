@@ -98,6 +98,7 @@ def test_does_not_collapse_when_two_candidates_both_help():
 # Adaptation inside compiled fit ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["eager", "graph", "jit"])
 def test_prior_changes_inside_fit_and_takes_effect(mode):
     loss, history, _ = _train(
@@ -196,6 +197,7 @@ def _steered_two_candidate_fit(callbacks=(), epochs=1, batch_size=16, **options)
     return model, steer
 
 
+@pytest.mark.slow
 def test_alignments_reach_history_and_csvlogger_listed_first(tmp_path):
     path = tmp_path / "log.csv"
     model, _ = _steered_two_candidate_fit(
@@ -320,6 +322,7 @@ def test_measures_under_mixed_precision(mixed_precision):
     assert np.isfinite(state.prior.numpy()).all() and np.abs(state.prior.numpy()).sum() > 0
 
 
+@pytest.mark.slow
 def test_a_deep_copy_after_fit_drives_another_model():
     """KerasTuner deep-copies callbacks; a used one copies without its traced function."""
     first, steer = _steered_two_candidate_fit(period=2, sharpness=3.0)
