@@ -153,18 +153,22 @@ def _anyloss(metric: str) -> Callable[[LossContext], LossSetup]:
     return lambda context: LossSetup(AnyLoss(metric))
 
 
-def _ensloss(context: LossContext) -> LossSetup:
+def _binary_only(context: LossContext, preset: str) -> None:
     if context.num_classes != 2:
         raise ValueError(
-            f"Loss 'ensloss' is for binary tasks; this one has {context.num_classes} classes. "
+            f"Loss {preset!r} is for binary tasks; this one has {context.num_classes} classes. "
             "Make it binary with positive_class=k (CLI: --positive-class k), or use "
             "'anyloss_f1' (macro-averaged over classes)."
         )
+
+
+def _ensloss(context: LossContext) -> LossSetup:
+    _binary_only(context, "ensloss")
     return LossSetup(EnsLoss(seed=context.seed))
 
 
 def _ensloss_paper(context: LossContext) -> LossSetup:
-    _ensloss(context)  # the same check of the task
+    _binary_only(context, "ensloss_paper")
     return LossSetup(EnsLoss.paper(seed=context.seed))
 
 

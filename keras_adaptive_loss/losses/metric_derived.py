@@ -22,6 +22,7 @@ batch), so they are Keras losses and `compare` presets (``"anyloss_f1"``, ...,
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -50,6 +51,7 @@ __all__ = [
 ANYLOSS_METRICS = ("accuracy", "f1", "fbeta", "balanced_accuracy", "gmean")
 #: EnsLoss's derivative tail beyond margin 1: the logistic loss's (default) or the paper's 1/z.
 ENSLOSS_TAILS = ("logistic", "inverse")
+_SIGMOID_OF_MINUS_ONE = 1.0 / (1.0 + math.e)
 
 
 def confusion_metric(metric: str, tn: Any, fn: Any, fp: Any, tp: Any, beta: float = 1.0) -> Any:
@@ -316,7 +318,7 @@ def ensloss_derivatives(
     ordered = ops.sort(draws)  # most negative first
     derivatives = ops.take(ordered, rank)
     if tail == "logistic":
-        decay = ops.sigmoid(-margins) / ops.sigmoid(ops.ones_like(margins) * -1.0)
+        decay = ops.sigmoid(-margins) / _SIGMOID_OF_MINUS_ONE
     else:
         decay = 1.0 / ops.maximum(margins, 1.0)
     derivatives = ops.where(margins > 1.0, derivatives * decay, derivatives)
