@@ -9,10 +9,11 @@ Through `kal.compare` (5 seeds, paired against cross-entropy):
 - **overfitting** — the regime EnsLoss was made for: MNIST-1D "digit 0 vs rest" with 1,000
   training samples, 20 % of their labels flipped, trained for 60 epochs.
 
-Ablations: AnyLoss's cross-entropy anchor (the default weight 1.0 against the paper's 0 and
-0.1), its amplifying scale (the paper's L = 73 against a gentler L = 10, both without the
-anchor; and a heavier anchor, 3.0), and EnsLoss against the logistic loss its reported value uses
-(plain cross-entropy): the default (the logistic loss's tail beyond margin 1) and the paper's
+Ablations: AnyLoss's cross-entropy anchor and amplifier — the default (anchor weight 3.0,
+L = 10) against the paper's loss (no anchor, L = 73), the anchor at 0.1 and 3.0 with L = 73
+(3.0 with L = 73 was the default before session 11), L = 10 without the anchor, and weight
+1.0 with L = 10 — and EnsLoss against the logistic loss its reported value uses (plain
+cross-entropy): the default (the logistic loss's tail beyond margin 1) and the paper's
 ``1/z`` tail (`EnsLoss.paper`). ``--losses`` keeps a subset (labels separated by ";").
 
     python benchmarks/metric_losses.py --output runs/metric-losses
@@ -43,6 +44,7 @@ BINARY_LOSSES = {
     "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
     "anyloss_f1 L=10": _anyloss("f1", 10.0),
     "anyloss_f1 + 3 CE": _anyloss("f1", crossentropy_weight=3.0),
+    "anyloss_f1 + 1 CE, L=10": _anyloss("f1", 10.0, crossentropy_weight=1.0),
     "anyloss_gmean": "anyloss_gmean",
     "ensloss": "ensloss",
     "ensloss paper": "ensloss_paper",
@@ -54,6 +56,7 @@ MULTICLASS_LOSSES = {
     "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
     "anyloss_f1 L=10": _anyloss("f1", 10.0),
     "anyloss_f1 + 3 CE": _anyloss("f1", crossentropy_weight=3.0),
+    "anyloss_f1 + 1 CE, L=10": _anyloss("f1", 10.0, crossentropy_weight=1.0),
     "anyloss_accuracy": "anyloss_accuracy",
 }
 #: task -> (compare keyword arguments, losses)
@@ -79,6 +82,7 @@ TASKS = {
             "anyloss_f1 paper": _anyloss("f1"),
             "anyloss_f1 + 0.1 CE": _anyloss("f1", crossentropy_weight=0.1),
             "anyloss_f1 + 3 CE": _anyloss("f1", crossentropy_weight=3.0),
+            "anyloss_f1 + 1 CE, L=10": _anyloss("f1", 10.0, crossentropy_weight=1.0),
             "ensloss": "ensloss",
             "ensloss paper": "ensloss_paper",
         },

@@ -138,6 +138,8 @@ def test_anyloss_crossentropy_anchor_adds_the_weighted_crossentropy(classes):
     np.testing.assert_allclose(gradient, numeric_gradient(expected, logits), atol=1e-6)
     assert L.AnyLoss.from_config(loss.get_config()).crossentropy_weight == 0.3
     assert L.AnyLoss().crossentropy_weight == 3.0 and L.AnyLoss.paper().crossentropy_weight == 0
+    assert L.AnyLoss().amplifier == 10.0 and L.AnyLoss.paper().amplifier == 73.0
+    assert L.AnyLoss.paper(amplifier=4.0).amplifier == 4.0
     with pytest.raises(ValueError, match="crossentropy_weight must be >= 0"):
         L.AnyLoss("f1", crossentropy_weight=-1.0)
 
