@@ -154,7 +154,7 @@ class AnyLoss(keras.losses.Loss):
             ``"gmean"``.
         beta: ``beta`` of ``"fbeta"`` (> 0; recall is ``beta`` times as important).
         amplifier: ``L`` > 0 of the approximation function. The default 10 (the paper: 73)
-            was chosen by the session-11 paired study (5 seeds, with the anchor at 3.0; F1
+            was chosen by a paired study (5 seeds, with the anchor at 3.0; F1
             points vs cross-entropy, accuracy on digits): L = 73 / 10 — MNIST-1D "0 vs rest"
             -4.05* / -0.22, breast cancer +0.11 / -0.11, digits -0.13 / -0.04, and MNIST-1D
             "0 vs rest" with 20 % flipped labels (850 samples, 60 epochs) +0.53 / -0.61 (AP
