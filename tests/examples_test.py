@@ -51,8 +51,9 @@ def test_overhead_benchmark_runs(capsys):
     overhead = _load("benchmarks/overhead.py")
     with pytest.warns(UserWarning, match="AdaptiveLossAlignment: this run has 6 training steps"):
         ratios = overhead.main(rounds=1, steps=6, jit_modes=(False,))  # too short for ALA
-    assert ratios[False][overhead.BASELINE] == pytest.approx(1.0)
-    assert set(ratios[False]) == set(overhead.LOSSES)
+    assert ratios[False][overhead.POOLED] == pytest.approx(1.0)
+    assert ratios[False][overhead.BINARY_BASELINE] == pytest.approx(1.0)
+    assert set(ratios[False]) == {*overhead.LOSSES, overhead.POOLED}
     assert "CrossentropyExpectationMix" in capsys.readouterr().out
 
 
