@@ -13,8 +13,9 @@ Ablations: AnyLoss's cross-entropy anchor and amplifier — the default (anchor 
 L = 10) against the paper's loss (no anchor, L = 73), the anchor at 0.1 and 3.0 with L = 73
 (3.0 with L = 73 was the default before session 11), L = 10 without the anchor, and weight
 1.0 with L = 10 — and EnsLoss against the logistic loss its reported value uses (plain
-cross-entropy): the default (the logistic loss's tail beyond margin 1) and the paper's
-``1/z`` tail (`EnsLoss.paper`). ``--losses`` keeps a subset (labels separated by ";").
+cross-entropy): the default (the logistic loss's tail beyond margin 1, derivatives clipped
+at 3), the clip at 1 (the default until session 12) and at 10, and the paper's ``1/z`` tail
+with the clip at 1 (`EnsLoss.paper`). ``--losses`` keeps a subset (labels separated by ";").
 
     python benchmarks/metric_losses.py --output runs/metric-losses
     python benchmarks/metric_losses.py --tasks breast-cancer --seeds 2 --epochs 2
@@ -29,6 +30,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_adaptive_loss as kal
+
+
+def _ensloss(clip: float):
+    return lambda context: kal.losses.EnsLoss(clip=clip, seed=context.seed)
 
 
 def _anyloss(metric: str, amplifier: float = 73.0, crossentropy_weight: float = 0.0):
@@ -47,6 +52,8 @@ BINARY_LOSSES = {
     "anyloss_f1 + 1 CE, L=10": _anyloss("f1", 10.0, crossentropy_weight=1.0),
     "anyloss_gmean": "anyloss_gmean",
     "ensloss": "ensloss",
+    "ensloss clip=1": _ensloss(1.0),
+    "ensloss clip=10": _ensloss(10.0),
     "ensloss paper": "ensloss_paper",
 }
 MULTICLASS_LOSSES = {
@@ -84,6 +91,8 @@ TASKS = {
             "anyloss_f1 + 3 CE": _anyloss("f1", crossentropy_weight=3.0),
             "anyloss_f1 + 1 CE, L=10": _anyloss("f1", 10.0, crossentropy_weight=1.0),
             "ensloss": "ensloss",
+            "ensloss clip=1": _ensloss(1.0),
+            "ensloss clip=10": _ensloss(10.0),
             "ensloss paper": "ensloss_paper",
         },
     ),

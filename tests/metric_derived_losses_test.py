@@ -175,21 +175,23 @@ def test_anyloss_bad_arguments_and_labels_raise():
 # EnsLoss ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("clip", [1.0, 3.0])
 @pytest.mark.parametrize(
     ("tail", "derivatives"),
     [("inverse", np_ensloss_derivatives), ("logistic", np_ensloss_logistic_derivatives)],
 )
 def test_ensloss_gradient_is_the_drawn_derivatives_and_its_value_the_logistic_loss(
-    tail, derivatives
+    tail, derivatives, clip
 ):
     y = np.array([1, 0, 1, 1, 0, 1, 0, 0, 1, 1], "float64")
     logits = RNG.normal(size=10) * 2
-    loss = L.EnsLoss(from_logits=True, seed=11, tail=tail)
+    loss = L.EnsLoss(clip=clip, from_logits=True, seed=11, tail=tail)
     value, gradient = value_and_gradient(loss, y, logits)
     signs = 2 * y - 1
     margins = signs * logits
     normal = tf.random.stateless_normal([10], seed=[11, 0], alg="philox").numpy()
-    g = derivatives(margins, normal.astype("float64"))
+    g = derivatives(margins, normal.astype("float64"), clip=clip)
+    assert (normal > np.log(clip)).any()  # some draw is clipped, so the clip is tested
     np.testing.assert_allclose(gradient, g * signs / len(y), rtol=1e-5, atol=1e-9)
     assert value == pytest.approx(np.log1p(np.exp(-margins)).mean(), rel=1e-6)
     assert loss.draws == 1
@@ -235,6 +237,15 @@ def test_ensloss_logistic_derivatives_are_those_of_a_convex_calibrated_loss(marg
         g, np_ensloss_logistic_derivatives(z.astype("float64"), normal.astype("float64")),
         rtol=1e-4, atol=1e-7,
     )  # fmt: skip
+
+
+def test_ensloss_defaults_and_paper_mode():
+    default, paper = L.EnsLoss(), L.EnsLoss.paper()
+    assert (default.clip, default.tail) == (3.0, "logistic")
+    assert (paper.clip, paper.tail) == (1.0, "inverse")
+    assert L.EnsLoss.paper(clip=2.0).clip == 2.0
+    restored = L.EnsLoss.from_config(L.EnsLoss(clip=5.0, seed=1).get_config())
+    assert restored.clip == 5.0
 
 
 def test_ensloss_bad_arguments_and_labels_raise():
