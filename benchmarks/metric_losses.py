@@ -23,11 +23,12 @@ with the clip at 1 (`EnsLoss.paper`). ``--losses`` keeps a subset (labels separa
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from paired_tasks import run_from_command_line, script_main
 
 import keras_adaptive_loss as kal
 
@@ -99,41 +100,11 @@ TASKS = {
 }
 
 
-def main(
-    tasks=tuple(TASKS),
-    seeds: int = 5,
-    epochs: int | None = None,
-    output: str | None = None,
-    verbose: int = 1,
-    keep: tuple[str, ...] | None = None,
-) -> dict:
-    """Returns ``{task: ComparisonResult}``; each comparison prints its paired table."""
-    results = {}
-    for task in tasks:
-        options, losses = TASKS[task]
-        options = dict(options)
-        if keep is not None:
-            losses = {k: v for k, v in losses.items() if k == "crossentropy" or k in keep}
-        if epochs is not None:
-            options["epochs"] = epochs
-        results[task] = kal.compare(
-            losses=dict(losses),
-            seeds=seeds,
-            output=None if output is None else os.path.join(output, task),
-            plots=False,
-            verbose=verbose,
-            **options,
-        )
-    return results
+#: ``main(tasks, seeds, epochs, output, verbose, keep)`` -> ``{task: ComparisonResult}``; each
+#: comparison prints its paired table, and ``keep`` names the arms to run (cross-entropy, the
+#: reference, always runs).
+main = script_main(TASKS)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=None, help="override every task")
-    parser.add_argument("--output", default=None)
-    parser.add_argument("--losses", default=None, help='labels to keep, separated by ";"')
-    args = parser.parse_args()
-    keep = None if args.losses is None else tuple(a.strip() for a in args.losses.split(";"))
-    main(tuple(args.tasks.split(",")), args.seeds, args.epochs, args.output, keep=keep)
+    run_from_command_line(__doc__.splitlines()[0], TASKS, main)

@@ -25,11 +25,12 @@ falls. Run it at 20 % and 40 % noise:
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from paired_tasks import argument_parser, kept_arms, run_tasks
 
 import keras_adaptive_loss as kal
 
@@ -48,6 +49,8 @@ LOSSES = {
     "nce+rce a10 b0.1": _active_passive("nce", "rce", 10.0, 0.1),
     "ce+rce a1 b1": _active_passive("crossentropy", "rce", 1.0, 1.0),
     "ce+rce a1 b0.1": _active_passive("crossentropy", "rce", 1.0, 0.1),
+    "ce+rce a1 b0.05": _active_passive("crossentropy", "rce", 1.0, 0.05),
+    "ce+rce a1 b0.02": _active_passive("crossentropy", "rce", 1.0, 0.02),
     "nce+mae a1 b1": _active_passive("nce", "mae", 1.0, 1.0),
     "gce": "gce",
 }
@@ -74,37 +77,19 @@ def main(
 
     ``keep`` names the arms to run (cross-entropy, the reference, always runs).
     """
-    unknown = sorted(set(keep or ()) - set(LOSSES))
-    if unknown:
-        raise ValueError(f"Unknown arms {unknown}; arms: {sorted(LOSSES)}.")
-    losses = {k: v for k, v in LOSSES.items() if keep is None or k == "crossentropy" or k in keep}
-    results = {}
-    for length in lengths:
-        options = dict(LENGTHS[length])
-        if epochs is not None:
-            options["epochs"] = epochs
-        results[length] = kal.compare(
-            losses=dict(losses),
-            seeds=seeds,
-            label_noise=noise,
-            **options,
-            output=None if output is None else os.path.join(output, length),
-            plots=False,
-            verbose=verbose,
-        )
-    return results
+    tasks = {length: (options, LOSSES) for length, options in LENGTHS.items()}
+    return run_tasks(tasks, lengths, seeds, epochs, output, verbose, keep, label_noise=noise)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", default=",".join(LENGTHS))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=None, help="override every length")
+    parser = argument_parser(__doc__.splitlines()[0], LENGTHS, flag="--lengths")
     parser.add_argument("--noise", type=float, default=0.2)
-    parser.add_argument("--output", default=None)
-    parser.add_argument("--losses", default=None, help='arms to keep, separated by ";"')
     args = parser.parse_args()
-    keep = None if args.losses is None else tuple(args.losses.split(";"))
     main(
-        tuple(args.lengths.split(",")), args.seeds, args.epochs, args.noise, args.output, keep=keep
+        tuple(args.lengths.split(",")),
+        args.seeds,
+        args.epochs,
+        args.noise,
+        args.output,
+        keep=kept_arms(args.losses),
     )

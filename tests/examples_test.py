@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(relative_path: str):
+    """Imports a script as ``python <script>`` would run it: its folder first on the path, so
+    that it finds its sibling modules (the benchmarks share ``benchmarks/paired_tasks.py``)."""
     path = ROOT / relative_path
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it executes
@@ -205,6 +209,31 @@ def test_related_losses_regimes_benchmark_runs():
     assert {row["loss"] for row in result.paired()} == set(benchmark.IMBALANCE_LOSSES) - {
         "crossentropy"
     }
+
+
+@pytest.mark.slow
+def test_drop_in_losses_benchmark_runs():
+    benchmark = _load("benchmarks/drop_in_losses.py")
+    keep = ("poly eps=-1", "squentropy")
+    results = benchmark.main(tasks=("digits",), seeds=1, epochs=1, verbose=0, keep=keep)
+    result = results["digits"]
+    assert result.config["dataset"] == "digits" and result.config["epochs"] == 1
+    assert {row["loss"] for row in result.paired()} == set(keep)
+    with pytest.raises(ValueError, match=r"Unknown arms \['poly eps=3'\]"):
+        benchmark.main(tasks=("digits",), keep=("poly eps=3",))
+
+
+@pytest.mark.slow
+def test_metric_and_noise_loss_studies_run_the_kept_arms():
+    metric = _load("benchmarks/metric_losses.py")
+    keep = ("ensloss clip=1",)
+    result = metric.main(("breast-cancer",), seeds=1, epochs=1, verbose=0, keep=keep)
+    assert [row["loss"] for row in result["breast-cancer"].paired()] == list(keep)
+    noise = _load("benchmarks/noise_losses_study.py")
+    keep = ("ce+rce a1 b0.02",)
+    result = noise.main(("digits-memorise",), seeds=1, epochs=1, noise=0.4, verbose=0, keep=keep)
+    assert result["digits-memorise"].config["label_noise"] == 0.4
+    assert [row["loss"] for row in result["digits-memorise"].paired()] == list(keep)
 
 
 def _run_python(code: str, cwd) -> subprocess.CompletedProcess:
