@@ -160,9 +160,9 @@ def test_limits_that_hold_by_construction():
     assert float(rce) == pytest.approx(np.mean(4.0 * (1 - p_y)), rel=1e-6)  # -A (1 - p_y)
 
 
-def test_active_passive_default_is_ce_plus_a_tenth_rce_and_paper_mode_is_nce_plus_rce():
+def test_active_passive_default_is_ce_plus_a_twentieth_rce_and_paper_mode_is_nce_plus_rce():
     default = float(L.ActivePassiveLoss(from_logits=True)(IDS, LOGITS))
-    expected = (-np.log(_p(LOGITS))[np.arange(6), IDS] + 0.1 * np_rce(LOGITS, ONE_HOT)).mean()
+    expected = (-np.log(_p(LOGITS))[np.arange(6), IDS] + 0.05 * np_rce(LOGITS, ONE_HOT)).mean()
     assert default == pytest.approx(expected, rel=1e-6)
     paper = L.ActivePassiveLoss.paper(from_logits=True)
     assert paper.get_config()["active"] == "nce" and paper.get_config()["beta"] == 1.0
