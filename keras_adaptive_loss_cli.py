@@ -28,7 +28,7 @@ PROGRAM = "keras-adaptive-loss"
 #: that they equal `kal.comparison.LOSSES`, `MODELS`, `DEFAULT_LOSSES` and
 #: `kal.datasets.NAMES`.
 LOSS_NAMES = (
-    "crossentropy", "focal", "poly1", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",
+    "crossentropy", "focal", "poly1", "poly", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",
     "stochastic_no_validation", "stochastic_paper", "uniloss_accuracy", "uniloss_ap", "ala",
     "nce_rce", "nce_mae", "ce_rce", "normalized_focal", "rce", "gce", "squentropy", "sparsemax",
     "ldam_drw", "class_balanced", "anyloss_f1", "anyloss_accuracy", "anyloss_balanced_accuracy",

@@ -11,10 +11,13 @@ cross-entropy, Adam 1e-3, batch 32):
   labels;
 - **mnist1d-tail-10** — the same with a 10:1 exponential long tail on the training split.
 
-Arms: PolyLoss's default (epsilon = 1, Poly-1, the paper's recommended form; the `poly1`
-preset), epsilon = 2 (the paper's best on ImageNet) and epsilon = -1 (its detection setting,
-which lowers the weight of confident samples as focal loss does), Squentropy, the sparsemax
-loss and focal loss for reference. ``--losses`` keeps a subset (labels separated by ";").
+Arms: PolyLoss with the paper's epsilon = 1 (Poly-1, `PolyLoss.paper`, the `poly1` preset),
+epsilon = 2 (the paper's best on ImageNet) and epsilon = -1 (its detection setting, which
+lowers the weight of confident samples as focal loss does; the default since session 12, the
+`poly` preset), Squentropy, the sparsemax
+loss and focal loss for reference, and cross-entropy on the same linear output layer that
+Squentropy and the sparsemax loss train (``crossentropy from logits``), to tell the loss from
+the output layer. ``--losses`` keeps a subset (labels separated by ";").
 
     python benchmarks/drop_in_losses.py --output runs/drop-in
     python benchmarks/drop_in_losses.py --tasks digits --seeds 2 --epochs 2
@@ -27,6 +30,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 from paired_tasks import run_from_command_line, script_main
 
 import keras_adaptive_loss as kal
@@ -36,14 +40,22 @@ def _poly(epsilon: float):
     return lambda context: kal.losses.PolyLoss(epsilon=epsilon)
 
 
+def _crossentropy_from_logits(context):
+    # The ablation for the losses that read logits (Squentropy, sparsemax): the same linear
+    # output layer, trained with plain cross-entropy.
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return kal.comparison.LossSetup(loss, logits=True)
+
+
 #: label -> compare loss spec
 LOSSES = {
     "crossentropy": "crossentropy",
-    "poly eps=1 (default)": "poly1",
+    "poly eps=1 (paper)": "poly1",
     "poly eps=2": _poly(2.0),
-    "poly eps=-1": _poly(-1.0),
+    "poly eps=-1 (default)": "poly",
     "squentropy": "squentropy",
     "sparsemax": "sparsemax",
+    "crossentropy from logits": _crossentropy_from_logits,
     "focal": "focal",
 }
 _MNIST1D = {"dataset": "mnist1d", "model": "cnn1d", "epochs": 20}

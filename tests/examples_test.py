@@ -214,7 +214,7 @@ def test_related_losses_regimes_benchmark_runs():
 @pytest.mark.slow
 def test_drop_in_losses_benchmark_runs():
     benchmark = _load("benchmarks/drop_in_losses.py")
-    keep = ("poly eps=-1", "squentropy")
+    keep = ("poly eps=-1 (default)", "squentropy")
     results = benchmark.main(tasks=("digits",), seeds=1, epochs=1, verbose=0, keep=keep)
     result = results["digits"]
     assert result.config["dataset"] == "digits" and result.config["epochs"] == 1

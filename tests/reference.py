@@ -46,8 +46,8 @@ def candidate(name, onehot, p, logits=None):
         return candidate("nce", onehot, p) + candidate("rce", onehot, p)
     if name == "nce_mae":  # the paper's MAE: sum_k |p_k - q_k|
         return candidate("nce", onehot, p) + np.abs(p - onehot).sum(-1)
-    if name == "poly":  # PolyLoss with epsilon = (1,)
-        return ce + (1 - p_y)
+    if name == "poly":  # PolyLoss's default, epsilon = (-1,)
+        return ce - (1 - p_y)
     if name == "gce":  # Zhang & Sabuncu, q = 0.7
         return (1 - p_y**0.7) / 0.7
     if name == "squentropy":  # Hui et al. 2023, Eq. 2, on the logits

@@ -135,9 +135,30 @@ def test_polyloss_external_reference_and_soft_labels():
         4.531657285679147, rel=1e-6
     )
     assert np_poly(logits, soft, [2.0])[0] == pytest.approx(4.531657285679147)
-    # poly1 in the registry is PolyLoss with one coefficient
+    # poly1 in the registry is PolyLoss with one coefficient, the paper's epsilon = 1
     poly1 = L.CandidateLoss("poly1", from_logits=True)(IDS, LOGITS)
     assert float(L.PolyLoss(1.0, from_logits=True)(IDS, LOGITS)) == pytest.approx(float(poly1))
+    assert float(L.PolyLoss.paper(from_logits=True)(IDS, LOGITS)) == pytest.approx(float(poly1))
+
+
+def test_polyloss_default_weights_fitted_samples_down_and_stays_non_negative():
+    default, paper = L.PolyLoss(), L.PolyLoss.paper(epsilon=2.0)
+    assert default.epsilon == (-1.0,) and paper.epsilon == (2.0,)
+    assert L.PolyLoss.paper().epsilon == (1.0,)
+    p = np.array([[0.999, 0.001], [0.5, 0.5], [1e-4, 1 - 1e-4]])
+    values = L.PolyLoss(reduction=None)(np.array([0, 0, 0]), p).numpy()
+    expected = -np.log(p[:, 0]) - (1 - p[:, 0])  # Eq. 3 with epsilon_1 = -1
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-7)
+    assert (values >= 0).all()  # log p <= p - 1
+    # d/dz of CE + eps (1 - p_t) is CE's gradient times (1 + eps p_t): fitted samples down
+    logits = tf.constant([[4.0, 0.0], [0.0, 0.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        per_sample = L.PolyLoss(from_logits=True, reduction=None)(np.array([0, 0]), logits)
+    gradient = tape.gradient(per_sample, logits).numpy()
+    p_t = tf.nn.softmax(logits).numpy()[:, 0]
+    ce_gradient = tf.nn.softmax(logits).numpy() - np.array([[1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(gradient, ce_gradient * (1 - p_t)[:, None], rtol=1e-5, atol=1e-7)
 
 
 def test_limits_that_hold_by_construction():
@@ -346,6 +367,7 @@ def test_compare_presets_of_the_family():
             "crossentropy",
             "nce_rce",
             "ce_rce",
+            "poly",
             "squentropy",
             "sparsemax",
             "ldam_drw",
@@ -365,7 +387,8 @@ def test_compare_presets_of_the_family():
     assert setups["squentropy"]["loss"]["class_name"] == "Squentropy"
     assert setups["sparsemax"]["loss"]["class_name"] == "SparsemaxLoss"
     assert setups["nce_rce"]["loss"]["config"]["active"] == "nce"  # the paper's recipe
-    assert setups["ce_rce"]["loss"]["config"]["beta"] == 0.1  # the measured default
+    assert setups["ce_rce"]["loss"]["config"]["beta"] == 0.05  # the measured default
+    assert setups["poly"]["loss"]["config"]["epsilon"] == [-1.0]  # the measured default
     assert all(0.0 <= run.test_metrics["accuracy"] <= 1.0 for run in result.runs)
 
 
