@@ -56,6 +56,22 @@ def test_one_hard_sample_is_one_hot_per_sample():
     np.testing.assert_array_equal(p_hat.sum(-1), [1.0, 1.0])
 
 
+@pytest.mark.parametrize("seed", [[0, 1], [5, 6], [-3, 2**40 + 7]])
+def test_gumbel_noise_is_minus_log_minus_log_of_stateless_uniform(seed):
+    # gumbel_noise builds Philox's key and counter with one op instead of the ~15 of
+    # tf.random.stateless_uniform's wrapper: the draws must stay the same to the bit, eager
+    # and traced, so that a seed keeps drawing the noise it drew before.
+    seed = tf.constant(seed, tf.int64)
+    uniform = tf.random.stateless_uniform((3, 5, 4), seed, minval=1e-20, maxval=1.0, alg="philox")
+    expected = -np.log(-np.log(uniform.numpy().astype("float64")))
+    eager = gumbel_noise((3, 5, 4), seed).numpy()
+    traced = tf.function(lambda s: gumbel_noise((3, 5, 4), s))(seed).numpy()
+    np.testing.assert_array_equal(traced, eager)
+    np.testing.assert_allclose(eager, expected, rtol=1e-5, atol=1e-6)
+    stock = -tf.math.log(tf.maximum(-tf.math.log(uniform), 1e-20))
+    np.testing.assert_array_equal(eager, stock.numpy())
+
+
 def test_hard_samples_average_to_p():  # the Gumbel-max trick (Eqs. 5, 8)
     p = np.array([[0.1, 0.6, 0.3]], dtype="float32")
     draws = 20000
