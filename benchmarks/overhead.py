@@ -13,6 +13,10 @@ its validation pass over 1000 samples and the policy update fall on one step in 
 The multiclass losses' reference is both identical cross-entropy rows' steps, pooled: the
 row built first measured slower than its twin in most runs, which flattered every ratio
 taken against it alone by about 0.05. The A/A row's ratio (to the first row) shows that noise.
+The last column pairs by round: each loss's median step in a round over the reference's in
+the same round, averaged (geometrically) over rounds, with a 95 % interval. The machine's
+load drifts over minutes, which moves whole rounds; pairing cancels that drift, so this
+column is the steadiest of the four and the one its interval makes readable.
 Callbacks that the loss needs (e.g. a per-step FocusSchedule) run inside the timed steps.
 
     python benchmarks/overhead.py                # jit off and on
@@ -38,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+from scipy import stats
 
 import keras_adaptive_loss as kal
 
@@ -124,18 +129,40 @@ class StepTimer(keras.callbacks.Callback):
     def __init__(self, skip: int = 3) -> None:
         super().__init__()
         self.skip = skip
-        self.gaps: list[float] = []
+        self.rounds: list[list[float]] = []  # one list of gaps per epoch (= per round)
+
+    @property
+    def gaps(self) -> list[float]:
+        return [gap for round_gaps in self.rounds for gap in round_gaps]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._last = None
         self._seen = 0
+        self.rounds.append([])
 
     def on_train_batch_begin(self, batch, logs=None):
         now = time.perf_counter()
         if self._last is not None and self._seen >= self.skip:
-            self.gaps.append(now - self._last)
+            self.rounds[-1].append(now - self._last)
         self._last = now
         self._seen += 1
+
+
+def paired_ratio(rounds: list[list[float]], reference: list[list[float]]) -> tuple:
+    """Geometric mean over rounds of (a loss's median step / the reference's median step in
+    the same round), with its 95 % Student-t interval: ``(ratio, low, high)``.
+
+    Pairing by round cancels what drifts between rounds (the machine's load changes over
+    minutes); the interval shows what is left. NaN interval with a single round.
+    """
+    logs = np.log(
+        [np.median(own) / np.median(ref) for own, ref in zip(rounds, reference, strict=True)]
+    )
+    centre = float(np.exp(logs.mean()))
+    if len(logs) < 2:
+        return centre, float("nan"), float("nan")
+    half = stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+    return centre, float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
 
 
 def build_mlp(task: str = "multiclass") -> keras.Model:
@@ -183,7 +210,7 @@ def measure(
             model.fit(
                 x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[*callbacks, timer]
             )
-    return {name: np.asarray(run[2].gaps) for name, run in runs.items()}
+    return {name: run[2].rounds for name, run in runs.items()}
 
 
 def main(
@@ -195,9 +222,12 @@ def main(
     """Prints, per jit mode, each loss's p10 and median step time and ratios to its task's CE."""
     results = {}
     for jit in jit_modes:
-        gaps = measure(jit, rounds, steps, only=only)
-        if BASELINE in gaps and CONTROL in gaps:
-            gaps[POOLED] = np.concatenate([gaps[BASELINE], gaps[CONTROL]])
+        per_round = measure(jit, rounds, steps, only=only)
+        if BASELINE in per_round and CONTROL in per_round:
+            per_round[POOLED] = [
+                a + b for a, b in zip(per_round[BASELINE], per_round[CONTROL], strict=True)
+            ]
+        gaps = {name: np.concatenate(r) for name, r in per_round.items()}
         low = {name: np.percentile(g, 10) for name, g in gaps.items()}
         mean = {name: np.mean(g) for name, g in gaps.items()}
         base = {
@@ -212,13 +242,18 @@ def main(
         mid = {name: np.median(g) for name, g in gaps.items()}
         setting = f"MLP 784-500-300-10, batch 128, {rounds} rounds x {steps} steps"
         print(f"\njit_compile={jit}  ({setting})")
-        print(f"{'loss':<56} {'p10 ms':>7} {'ratio':>6} {'median ratio':>12} {'mean ratio':>10}")
+        print(
+            f"{'loss':<56} {'p10 ms':>7} {'ratio':>6} {'median ratio':>12} {'mean ratio':>10}"
+            f"  {'paired by round [95 % CI]':>26}"
+        )
         for name in gaps:
             if name not in base:
                 continue
+            paired, paired_low, paired_high = paired_ratio(per_round[name], per_round[base[name]])
             print(
                 f"{name:<56} {1000 * low[name]:7.3f} {low[name] / low[base[name]]:6.3f} "
                 f"{mid[name] / mid[base[name]]:12.3f} {mean[name] / mean[base[name]]:10.3f}"
+                f"  {paired:8.3f} [{paired_low:.3f}, {paired_high:.3f}]"
             )
         results[jit] = {name: low[name] / low[base[name]] for name in base}
     return results
