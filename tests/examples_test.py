@@ -50,6 +50,19 @@ def test_format_table_uses_sample_std():
     assert "92.00 ± 2.00  (n=3)" in table
 
 
+def test_overhead_paired_ratio_against_hand_computed_rounds():
+    overhead = _load("benchmarks/overhead.py")
+    reference = [[1.0, 1.0, 9.0], [2.0, 2.0, 2.0], [4.0, 4.0, 1.0]]  # drifts between rounds
+    own = [[2.0, 2.0, 2.0], [2.0, 8.0, 8.0], [4.0, 4.0, 4.0]]  # per-round ratios 2, 4, 1
+    ratio, low, high = overhead.paired_ratio(own, reference)
+    logs = np.log([2.0, 4.0, 1.0])
+    half = 4.302652729911275 * logs.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 degrees of freedom)
+    assert ratio == pytest.approx(2.0)  # geometric mean of the per-round median ratios
+    assert (low, high) == pytest.approx((2.0 * np.exp(-half), 2.0 * np.exp(half)))
+    single = overhead.paired_ratio([[3.0]], [[2.0]])
+    assert single[0] == pytest.approx(1.5) and np.isnan(single[1]) and np.isnan(single[2])
+
+
 @pytest.mark.slow
 def test_overhead_benchmark_runs(capsys):
     overhead = _load("benchmarks/overhead.py")
