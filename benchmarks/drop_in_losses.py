@@ -14,10 +14,10 @@ cross-entropy, Adam 1e-3, batch 32):
 Arms: PolyLoss with the paper's epsilon = 1 (Poly-1, `PolyLoss.paper`, the `poly1` preset),
 epsilon = 2 (the paper's best on ImageNet) and epsilon = -1 (its detection setting, which
 lowers the weight of confident samples as focal loss does; the default since session 12, the
-`poly` preset), Squentropy, the sparsemax
-loss and focal loss for reference, and cross-entropy on the same linear output layer that
-Squentropy and the sparsemax loss train (``crossentropy from logits``), to tell the loss from
-the output layer. ``--losses`` keeps a subset (labels separated by ";").
+`poly` preset), Squentropy, the sparsemax loss and focal loss for reference, and
+cross-entropy on the same linear output layer that Squentropy and the sparsemax loss train
+(``crossentropy from logits``), to tell the loss from the output layer. ``--losses`` keeps
+a subset (labels separated by ";").
 
     python benchmarks/drop_in_losses.py --output runs/drop-in
     python benchmarks/drop_in_losses.py --tasks digits --seeds 2 --epochs 2
@@ -75,4 +75,4 @@ main = script_main(TASKS)
 
 
 if __name__ == "__main__":
-    run_from_command_line(__doc__.splitlines()[0], TASKS, main)
+    run_from_command_line(__doc__.splitlines()[0], TASKS)

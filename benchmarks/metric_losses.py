@@ -107,4 +107,4 @@ main = script_main(TASKS)
 
 
 if __name__ == "__main__":
-    run_from_command_line(__doc__.splitlines()[0], TASKS, main)
+    run_from_command_line(__doc__.splitlines()[0], TASKS)

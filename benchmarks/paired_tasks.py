@@ -77,11 +77,11 @@ def script_main(definitions: Tasks):
     return functools.partial(run_tasks, definitions)
 
 
-def run_from_command_line(description: str, definitions: Tasks, main) -> None:
-    """Parses `argument_parser`'s options and calls a `script_main` ``main`` with them."""
+def run_from_command_line(description: str, definitions: Tasks) -> None:
+    """Parses `argument_parser`'s options and runs `run_tasks` over ``definitions`` with them."""
     args = argument_parser(description, definitions).parse_args()
     tasks = tuple(args.tasks.split(","))
-    main(tasks, args.seeds, args.epochs, args.output, keep=kept_arms(args.losses))
+    run_tasks(definitions, tasks, args.seeds, args.epochs, args.output, keep=kept_arms(args.losses))
 
 
 def argument_parser(description: str, tasks: Iterable[str], flag: str = "--tasks"):
