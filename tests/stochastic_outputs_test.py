@@ -108,7 +108,7 @@ def test_regression_trains_mirrored(mirrored_strategy, regression_data):
         loss = kal.StochasticLoss(REGRESSION, task="regression", seed=0)
         model = _regressor()
     _fit_and_check_learning(model, loss, x, y, {})
-    assert float(loss.decision_network.step.numpy()) == 12
+    assert float(loss.state.updates.numpy()) == 12
 
 
 @pytest.mark.slow
@@ -195,7 +195,7 @@ def test_sequence_trains_in_fit_with_a_keras_mask(mode, sequences):
     valid = loss.valid_positions(labels, model(tokens))
     np.testing.assert_array_equal(ops.convert_to_numpy(valid), (~padding).astype("float32"))
     # One decision step per training step; the statistics saw only real tokens.
-    assert float(loss.decision_network.step.numpy()) == 9
+    assert float(loss.state.updates.numpy()) == 9
     assert np.all(np.isfinite(loss.state.running_means.numpy()))
 
 

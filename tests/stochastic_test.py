@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -184,12 +185,12 @@ def test_decision_network_learns_in_fit_but_not_in_evaluation(mode, toy_classifi
     after_fit = _decision_weights(loss)
     assert _changed(before, after_fit)
     # 3 epochs x 4 steps: one decision step per training step, none for validation
-    assert float(loss.decision_network.step.numpy()) == 12
+    assert float(loss.state.updates.numpy()) == 12
     assert float(loss.state.updates.numpy()) == 12
     model.evaluate(x, y, verbose=0)
     model.predict(x, verbose=0)
     assert not _changed(after_fit, _decision_weights(loss))
-    assert float(loss.decision_network.step.numpy()) == 12
+    assert float(loss.state.updates.numpy()) == 12
 
 
 @pytest.mark.slow
@@ -204,7 +205,7 @@ def test_decision_network_learns_with_a_functional_model(toy_classification):
     before = _decision_weights(loss)
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert _changed(before, _decision_weights(loss))
-    assert float(loss.decision_network.step.numpy()) == 8
+    assert float(loss.state.updates.numpy()) == 8
 
 
 def test_gradients_reach_the_model_and_the_decision_network(toy_classification):
@@ -216,8 +217,50 @@ def test_gradients_reach_the_model_and_the_decision_network(toy_classification):
     model_grads = tape.gradient(value, model.trainable_variables)
     assert all(float(tf.reduce_sum(tf.abs(g))) > 0 for g in model_grads)
     before = _decision_weights(loss)
-    assert float(loss.decision_network.step.numpy()) == 1  # applied by that backward pass
+    assert float(loss.state.updates.numpy()) == 1  # applied by that backward pass
     assert _changed([np.zeros_like(w) for w in before], before)
+
+
+def test_decision_network_adam_step_matches_numpy_adam():
+    network = kal.losses.DecisionNetwork(2, hidden_units=3)
+    network.build((None, 4))
+    start = [v.numpy().astype("float64") for v in network.network.trainable_variables]
+    sizes = [w.size for w in start]
+    rng = np.random.default_rng(0)
+    gradients = [rng.normal(size=sum(sizes)) for _ in range(3)]
+    for step, gradient in enumerate(gradients, start=1):
+        network.adam_step(ops.convert_to_tensor(gradient, "float32"), float(step))
+    # Kingma & Ba with the bias correction folded into the step size (epsilon "hat").
+    weights, m, v = np.concatenate([w.ravel() for w in start]), 0.0, 0.0
+    for t, g in enumerate(gradients, start=1):
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        weights = weights - 1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-7)
+    got = np.concatenate([w.numpy().ravel() for w in network.network.trainable_variables])
+    np.testing.assert_allclose(got, weights, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(network.moments.numpy(), np.stack([m, v]), rtol=1e-5, atol=1e-9)
+
+
+def test_each_step_updates_the_statistics_once_with_the_unnormalised_batch_means():
+    labels, probs = (
+        np.array([0, 2, 1]),
+        np.array([[0.7, 0.2, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]]),
+    )
+    probs = probs.astype("float32")
+    loss = kal.StochasticLoss(["crossentropy", "mse"], seed=0, num_classes=3)
+    picked = probs[np.arange(3), labels]
+    one_hot = np.eye(3)[labels]
+    means = np.array([np.mean(-np.log(picked)), np.mean((one_hot - probs) ** 2)])
+    for _ in range(2):
+        y_pred = tf.constant(probs)
+        with tf.GradientTape() as tape:
+            tape.watch(y_pred)
+            value = loss(labels, y_pred)
+        tape.gradient(value, y_pred)
+    state = loss.state
+    np.testing.assert_allclose(state.running_means.numpy(), (0.01 + 0.99 * 0.01) * means, rtol=1e-5)
+    assert (state.updates.numpy(), state.weight_steps.numpy(), state.skipped.numpy()) == (2, 2, 0)
+    assert state.weight_sums.numpy().sum() == pytest.approx(2.0, rel=1e-5)  # p_hat sums to 1
+    np.testing.assert_array_equal(state.prior.numpy(), [0.0, 0.0])
 
 
 @pytest.mark.slow
@@ -233,7 +276,7 @@ def test_mirrored_training_updates_once_per_step_and_keeps_replicas_equal(
     before = _decision_weights(loss)
     model.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_data=(x, y))
     assert _changed(before, _decision_weights(loss))
-    assert float(loss.decision_network.step.numpy()) == 8
+    assert float(loss.state.updates.numpy()) == 8
     for variable in loss.decision_network.network.trainable_variables:
         copies = [v.numpy() for v in variable.value.values]
         assert len(copies) == 2
@@ -389,7 +432,35 @@ def test_save_load_restores_decision_state_and_training_continues(tmp_path, toy_
     before = _decision_weights(restored)
     loaded.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert _changed(before, _decision_weights(restored))
-    assert float(restored.decision_network.step.numpy()) == 8 + 4
+    assert float(restored.state.updates.numpy()) == 8 + 4
+
+
+#: A model saved (by ``tests/data``'s generating code at commit 42bcac8) when each selection
+#: statistic and each Adam moment was a weight of its own; the ``.npz`` holds those values.
+SEPARATE_WEIGHTS = Path(__file__).parent / "data" / "stochastic_loss_separate_weights"
+
+
+def test_a_file_with_one_weight_per_statistic_and_moment_loads_packed_and_trains_on():
+    want = np.load(f"{SEPARATE_WEIGHTS}.npz")
+    model = keras.models.load_model(f"{SEPARATE_WEIGHTS}.keras")
+    loss, state = model.loss, model.loss.state
+    names = ("running_means", "updates", "weight_sums", "weight_steps", "skipped", "prior")
+    for name in (*names, "alignments", "alignment_updates"):
+        np.testing.assert_array_equal(getattr(state, name).numpy(), want[name], err_msg=name)
+    assert state.draws.numpy() == want["draws"]
+    assert state.updates.numpy() == want["step"] == 4  # the Adam step count moved to `updates`
+    network = loss.decision_network
+    np.testing.assert_array_equal(
+        network.moments.numpy(), np.stack([want["first"], want["second"]])
+    )
+    for i, weight in enumerate(network.network.trainable_variables):
+        np.testing.assert_array_equal(weight.numpy(), want[f"weight_{i}"])
+    np.testing.assert_allclose(model.predict(want["x"], verbose=0), want["predictions"], rtol=1e-6)
+    before = _decision_weights(loss)
+    model.fit(want["x"], np.array([0, 1, 2, 0, 1, 2, 0, 1]), batch_size=4, verbose=0)
+    assert state.updates.numpy() == 6 and state.draws.numpy() == want["draws"] + 2
+    assert _changed(before, _decision_weights(loss))
+    assert np.all(np.isfinite(network.moments.numpy()))
 
 
 def test_custom_decision_network_is_used_and_serialized(tmp_path, toy_classification):

@@ -120,7 +120,7 @@ def test_prior_is_added_to_the_logits_and_the_entropy_bonus_ignores_it():
     y_pred = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
     y_true = np.array([0, 2])
     before = loss.decision_logits(y_pred).numpy()
-    loss.state.prior.assign([2.0, -1.0])
+    loss.state.assign(prior=[2.0, -1.0])
     np.testing.assert_allclose(
         loss.decision_logits(y_pred), before + np.array([2.0, -1.0]), rtol=1e-6
     )
@@ -129,7 +129,7 @@ def test_prior_is_added_to_the_logits_and_the_entropy_bonus_ignores_it():
     noise = np.zeros((loss.num_samples, 2, 2), "float32")
     parts = loss.selection(y_true, y_pred, noise)
     mixture_only = kal.StochasticLoss(["crossentropy", "mse"], seed=0, num_classes=3, entropy=0)
-    mixture_only.state.prior.assign([2.0, -1.0])
+    mixture_only.state.assign(prior=[2.0, -1.0])
     np.testing.assert_allclose(
         loss._logit_gradient(parts), mixture_only._logit_gradient(parts), atol=1e-7
     )
@@ -232,16 +232,54 @@ def test_prior_and_alignments_survive_save_and_load(tmp_path):
     )
 
 
+def _separate_weights(count):
+    """A `SelectionState` as files saved it with one weight per statistic (in file order)."""
+    layout = [
+        ("running_means", [1.0, 2.0, 3.0]), ("updates", 4.0), ("weight_sums", [5.0, 6.0, 7.0]),
+        ("weight_steps", 8.0), ("draws", 9), ("skipped", 10.0), ("prior", [11.0, 12.0, 13.0]),
+        ("alignments", [14.0, 15.0, 16.0]), ("alignment_updates", 17.0),
+    ]  # fmt: skip
+    return {
+        f"{i}": np.asarray(value, "int64" if name == "draws" else "float32")
+        for i, (name, value) in enumerate(layout[:count])
+    }
+
+
 def test_state_saved_before_the_prior_loads_with_a_zero_prior():
-    state = kal.losses.stochastic.SelectionState(3)
-    state.build()
-    old = {f"{i}": v.numpy() + 1 for i, v in enumerate(state.weights[:6])}
     fresh = kal.losses.stochastic.SelectionState(3)
-    fresh.load_own_variables(old)
-    np.testing.assert_allclose(fresh.running_means.numpy(), [1.0, 1.0, 1.0])
-    assert fresh.skipped.numpy() == 1.0
+    fresh.load_own_variables(_separate_weights(6))
+    np.testing.assert_allclose(fresh.running_means.numpy(), [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(fresh.weight_sums.numpy(), [5.0, 6.0, 7.0])
+    assert (fresh.updates.numpy(), fresh.weight_steps.numpy()) == (4.0, 8.0)
+    assert (fresh.skipped.numpy(), fresh.draws.numpy()) == (10.0, 9)
     np.testing.assert_allclose(fresh.prior.numpy(), np.zeros(3))
+    np.testing.assert_allclose(fresh.alignments.numpy(), np.zeros(3))
     assert fresh.alignment_updates.numpy() == 0.0
+
+
+def test_state_saved_with_one_weight_per_statistic_is_packed_on_loading():
+    fresh = kal.losses.stochastic.SelectionState(3)
+    fresh.load_own_variables(_separate_weights(9))
+    np.testing.assert_allclose(fresh.prior.numpy(), [11.0, 12.0, 13.0])
+    np.testing.assert_allclose(fresh.alignments.numpy(), [14.0, 15.0, 16.0])
+    assert fresh.alignment_updates.numpy() == 17.0
+    assert (fresh.updates.numpy(), fresh.skipped.numpy(), fresh.draws.numpy()) == (4.0, 10.0, 9)
+    np.testing.assert_allclose(
+        fresh.statistics.numpy(),
+        [1, 2, 3, 5, 6, 7, 11, 12, 13, 14, 15, 16, 4, 8, 10, 17],  # the `STATISTICS` order
+    )
+
+
+def test_state_assign_writes_only_the_named_statistics_and_rejects_unknown_names():
+    state = kal.losses.stochastic.SelectionState(2)
+    state.build()
+    state.assign(running_means=[1.0, 2.0], skipped=3.0)
+    state.assign(prior=[4.0, 5.0])
+    np.testing.assert_allclose(state.running_means.numpy(), [1.0, 2.0])
+    np.testing.assert_allclose(state.prior.numpy(), [4.0, 5.0])
+    assert state.skipped.numpy() == 3.0 and state.updates.numpy() == 0.0
+    with pytest.raises(ValueError, match="Unknown statistics \\['priors'\\]"):
+        state.assign(priors=[0.0, 0.0])
 
 
 @pytest.mark.slow
@@ -253,10 +291,10 @@ def test_mirrored_strategy_updates_the_prior_on_every_replica(mirrored_strategy)
         model.compile(optimizer="adam", loss=loss)
     steer = ValidationSelection(_blobs(64, seed=1), period=2, batch_size=16, sharpness=30.0)
     model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[steer])
-    variable = loss.state.prior
+    variable, start = loss.state.statistics, loss.state.offset("prior")
 
     def read():
-        return tf.identity(variable.value)
+        return tf.identity(variable.value)[start : start + 2]
 
     values = mirrored_strategy.experimental_local_results(mirrored_strategy.run(read))
     assert len(values) == 2

@@ -265,17 +265,13 @@ class ValidationSelection(ReportingCallback):
         state = loss.state
 
         def update():
-            moving = self.momentum * state.alignments.value + (1.0 - self.momentum) * alignments
-            count = state.alignment_updates.value + 1.0
+            current = state.parts()
+            moving = self.momentum * current["alignments"] + (1.0 - self.momentum) * alignments
+            count = current["alignment_updates"] + 1.0
             corrected = moving / (1.0 - ops.power(self.momentum, count))
             prior = self.sharpness * (corrected - ops.mean(corrected))
-            with tf.control_dependencies(
-                [
-                    state.alignments.assign(moving),
-                    state.alignment_updates.assign(count),
-                    state.prior.assign(prior),
-                ]
-            ):
+            assigned = state.assign(alignments=moving, alignment_updates=count, prior=prior)
+            with tf.control_dependencies([assigned]):
                 return tf.constant(True)
 
         tf.cond(finite, update, lambda: tf.constant(False))
