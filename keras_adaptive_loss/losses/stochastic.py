@@ -564,9 +564,18 @@ class StochasticLoss(AdaptiveLoss):
         mixture_gradient = mixture_objective_logit_gradient(
             logits, soft_samples, values, temperature, probabilities=ops.exp(log_p)
         )
-        weights = p_hat if self.decision_gradient else ops.stop_gradient(p_hat)
         # Without decision_gradient, d loss / d y_pred flows only through the candidates.
-        loss = ops.sum(weights * scaled, axis=-1)
+        loss = ops.sum(ops.stop_gradient(p_hat) * scaled, axis=-1)
+        if self.decision_gradient:
+            # Eq. 11's gradient through p_hat into the logits (and from there through h into
+            # the model), in closed form: each position's loss has the logit gradient of the
+            # objective times the number of positions it averages over. Adding ``t - t`` with
+            # ``t = <that gradient, logits>`` leaves the value and adds the gradient. Autodiff
+            # through the Gumbel-softmax chain put ~25 small ops on the model's backward path
+            # (paper mode measured 1.118x cross-entropy per step without XLA).
+            count = ops.cast(ops.size(values) // values.shape[-1], "float32")
+            through_h = ops.sum(ops.stop_gradient(mixture_gradient * count) * logits, axis=-1)
+            loss = loss + (through_h - ops.stop_gradient(through_h))
         per_position = ops.sum(p_hat * values, axis=-1)
         if valid is None:
             objective = ops.mean(per_position)
