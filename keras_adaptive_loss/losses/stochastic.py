@@ -697,7 +697,9 @@ class StochasticLoss(AdaptiveLoss):
         """The statistics after one step: the running means move towards the batch means,
         the selection weights are summed, and ``updates`` / ``weight_steps`` count the step.
 
-        One multiply-add over the packed vector: ``statistics * decay + step``.
+        One multiply-add over the packed vector: ``statistics * decay + step``. The batch
+        statistics fill its first ``2n`` entries: `STATISTICS` starts with ``running_means``
+        and ``weight_sums`` (a test checks the values after two steps).
         """
         state, n = self.state, len(self.candidates)
         decay = state.constant(1.0, running_means=self.momentum)
