@@ -134,6 +134,11 @@ def multiple_gumbel_softmax(
 
 
 def straight_through(samples: Any) -> Any:
-    """One-hot vectors of the samples' argmax, with the gradient of the soft samples."""
-    one_hot = ops.one_hot(ops.argmax(samples, axis=-1), samples.shape[-1], dtype=samples.dtype)
+    """One-hot vectors of the samples' argmax, with the gradient of the soft samples.
+
+    ``tf.argmax`` is one op; ``keras.ops.argmax`` adds six (bitcast, masks and a select) to
+    rank -0.0 below 0.0, which softmax samples never hold.
+    """
+    index = tf.argmax(samples, axis=-1)
+    one_hot = ops.one_hot(index, samples.shape[-1], dtype=samples.dtype)
     return one_hot + samples - ops.stop_gradient(samples)
