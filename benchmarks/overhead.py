@@ -21,6 +21,12 @@ Callbacks that the loss needs (e.g. a per-step FocusSchedule) run inside the tim
 
     python benchmarks/overhead.py                # jit off and on
     python benchmarks/overhead.py --rounds 5 --steps 50 --jit off
+    python benchmarks/overhead.py --runs 8 --rounds 40 --only StochasticLoss   # pooled runs
+
+With ``--runs N`` the whole run is repeated in N fresh processes and the paired ratios are
+pooled over the runs (`across_runs`): whole runs move together with the machine's state, by
+as much as one run's interval is wide, so a target is judged on the runs' mean and its
+interval, with every single run's figure printed beside it.
 
 Losses of the binary task (UniLossAveragePrecision) train the same MLP with one logit output on
 labels y == 0 and are compared with Keras BinaryCrossentropy on that model.
@@ -33,7 +39,11 @@ ALA amortised with period 200: <= 1.10).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -155,14 +165,40 @@ def paired_ratio(rounds: list[list[float]], reference: list[list[float]]) -> tup
     Pairing by round cancels what drifts between rounds (the machine's load changes over
     minutes); the interval shows what is left. NaN interval with a single round.
     """
-    logs = np.log(
+    return geometric_mean_interval(
         [np.median(own) / np.median(ref) for own, ref in zip(rounds, reference, strict=True)]
     )
+
+
+def geometric_mean_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of ``ratios`` with its 95 % Student-t interval (taken on their logs):
+    ``(mean, low, high)``; NaN interval with a single ratio."""
+    logs = np.log(np.asarray(ratios, dtype=float))
     centre = float(np.exp(logs.mean()))
     if len(logs) < 2:
         return centre, float("nan"), float("nan")
     half = stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
     return centre, float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+
+
+def across_runs(runs: list[dict]) -> dict:
+    """Pools the paired ratios of several whole runs (each a `main` result).
+
+    A run's paired interval covers the drift *within* a run; what the machine does between
+    runs (other load, the thread pools' placement, a fresh process's allocations) moves every
+    figure of a run together, by as much as the interval's width. Treating each run as one
+    replicate, this returns ``{jit: {name: (mean, low, high, per_run)}}``: the geometric mean
+    of the runs' paired ratios, its 95 % Student-t interval over the runs, and the list of
+    the runs' own ratios (every one of them is printed: a target met on average can still be
+    missed by single runs).
+    """
+    pooled: dict = {}
+    for jit in runs[0]:
+        pooled[jit] = {}
+        for name in runs[0][jit]:
+            per_run = [run[jit][name]["paired"] for run in runs]
+            pooled[jit][name] = (*geometric_mean_interval(per_run), per_run)
+    return pooled
 
 
 def build_mlp(task: str = "multiclass") -> keras.Model:
@@ -255,8 +291,39 @@ def main(
                 f"{mid[name] / mid[base[name]]:12.3f} {mean[name] / mean[base[name]]:10.3f}"
                 f"  {paired:8.3f} [{paired_low:.3f}, {paired_high:.3f}]"
             )
-        results[jit] = {name: low[name] / low[base[name]] for name in base}
+        results[jit] = {
+            name: {
+                "p10": low[name] / low[base[name]],
+                "median": mid[name] / mid[base[name]],
+                "mean": mean[name] / mean[base[name]],
+                "paired": paired_ratio(per_round[name], per_round[base[name]])[0],
+            }
+            for name in base
+        }
     return results
+
+
+def repeated(runs: int, arguments: list[str]) -> dict:
+    """Runs this script ``runs`` times, each in a fresh process with ``arguments``, prints
+    each run's tables as it finishes and then the runs pooled (`across_runs`)."""
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for index in range(runs):
+            output = os.path.join(folder, f"run{index}.json")
+            print(f"\n=== run {index + 1} of {runs} ===", flush=True)
+            subprocess.run(
+                [sys.executable, os.path.abspath(__file__), *arguments, "--json", output],
+                check=True,
+            )
+            with open(output) as file:
+                results.append(json.load(file))
+    pooled = across_runs(results)
+    for jit, rows in pooled.items():
+        print(f"\n{jit}: paired ratio over {runs} runs, geometric mean [95 % CI over runs]")
+        for name, (centre, low, high, per_run) in rows.items():
+            each = " ".join(f"{ratio:.3f}" for ratio in per_run)
+            print(f"{name:<56} {centre:6.3f} [{low:.3f}, {high:.3f}]  runs: {each}")
+    return pooled
 
 
 if __name__ == "__main__":
@@ -265,6 +332,23 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--jit", choices=["off", "on", "both"], default="both")
     parser.add_argument("--only", default="", help="comma-separated parts of loss names")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="repeat the whole run in fresh processes and pool"
+    )
+    parser.add_argument("--json", default="", help="also write the ratios to this JSON file")
     args = parser.parse_args()
-    modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.jit]
-    main(args.rounds, args.steps, modes, tuple(p for p in args.only.split(",") if p))
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1; got {args.runs}")
+    if args.runs > 1:
+        one_run = ["--rounds", str(args.rounds), "--steps", str(args.steps), "--jit", args.jit]
+        pooled = repeated(args.runs, [*one_run, "--only", args.only])
+        result = {
+            jit: {name: row[:3] for name, row in rows.items()} for jit, rows in pooled.items()
+        }
+    else:
+        modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.jit]
+        ratios = main(args.rounds, args.steps, modes, tuple(p for p in args.only.split(",") if p))
+        result = {f"jit {'on' if jit else 'off'}": rows for jit, rows in ratios.items()}
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(result, file, indent=1)

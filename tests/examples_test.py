@@ -68,10 +68,46 @@ def test_overhead_benchmark_runs(capsys):
     overhead = _load("benchmarks/overhead.py")
     with pytest.warns(UserWarning, match="AdaptiveLossAlignment: this run has 6 training steps"):
         ratios = overhead.main(rounds=1, steps=6, jit_modes=(False,))  # too short for ALA
-    assert ratios[False][overhead.POOLED] == pytest.approx(1.0)
-    assert ratios[False][overhead.BINARY_BASELINE] == pytest.approx(1.0)
+    for reference in (overhead.POOLED, overhead.BINARY_BASELINE):
+        assert ratios[False][reference] == pytest.approx(
+            {"p10": 1.0, "median": 1.0, "mean": 1.0, "paired": 1.0}
+        )
     assert set(ratios[False]) == {*overhead.LOSSES, overhead.POOLED}
     assert "CrossentropyExpectationMix" in capsys.readouterr().out
+
+
+def test_overhead_pools_whole_runs_against_hand_computed_figures():
+    overhead = _load("benchmarks/overhead.py")
+    runs = [{"jit off": {"loss": {"p10": 9.0, "paired": ratio}}} for ratio in (1.05, 1.10, 1.20)]
+    mean, low, high, per_run = overhead.across_runs(runs)["jit off"]["loss"]
+    logs = np.log([1.05, 1.10, 1.20])
+    half = 4.302652729911275 * logs.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 degrees of freedom)
+    assert mean == pytest.approx(np.exp(logs.mean()))  # the paired ratios', not the p10s'
+    assert (low, high) == pytest.approx((mean * np.exp(-half), mean * np.exp(half)))
+    assert per_run == [1.05, 1.10, 1.20]
+
+
+@pytest.mark.slow
+def test_overhead_benchmark_repeats_runs_in_fresh_processes(tmp_path):
+    output = tmp_path / "pooled.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "overhead.py"), "--runs", "2"]
+    options = ["--rounds", "2", "--steps", "6", "--jit", "off", "--only", "focal"]
+    printed = subprocess.run(
+        [*command, *options, "--json", str(output)], capture_output=True, text=True, check=True
+    ).stdout
+    assert printed.count("jit_compile=False") == 2  # each run's own table
+    assert "paired ratio over 2 runs" in printed
+    pooled = json.loads(output.read_text())["jit off"]
+    assert set(pooled) == {
+        "keras SparseCategoricalCrossentropy",
+        "A/A control: keras SparseCategoricalCrossentropy",
+        "CandidateLoss('focal')",
+        "keras BinaryCrossentropy (binary task)",
+        "both cross-entropy rows, pooled",
+    }
+    mean, low, high = pooled["CandidateLoss('focal')"]
+    assert low <= mean <= high and 0.5 < mean < 2.0  # two runs: t(0.975, 1) = 12.7, wide
+    assert pooled["both cross-entropy rows, pooled"] == pytest.approx([1.0, 1.0, 1.0])
 
 
 @pytest.mark.slow
