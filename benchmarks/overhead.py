@@ -282,24 +282,21 @@ def main(
             f"{'loss':<56} {'p10 ms':>7} {'ratio':>6} {'median ratio':>12} {'mean ratio':>10}"
             f"  {'paired by round [95 % CI]':>26}"
         )
-        for name in gaps:
-            if name not in base:
-                continue
+        rows = {}
+        for name in (name for name in gaps if name in base):
             paired, paired_low, paired_high = paired_ratio(per_round[name], per_round[base[name]])
-            print(
-                f"{name:<56} {1000 * low[name]:7.3f} {low[name] / low[base[name]]:6.3f} "
-                f"{mid[name] / mid[base[name]]:12.3f} {mean[name] / mean[base[name]]:10.3f}"
-                f"  {paired:8.3f} [{paired_low:.3f}, {paired_high:.3f}]"
-            )
-        results[jit] = {
-            name: {
+            rows[name] = {
                 "p10": low[name] / low[base[name]],
                 "median": mid[name] / mid[base[name]],
                 "mean": mean[name] / mean[base[name]],
-                "paired": paired_ratio(per_round[name], per_round[base[name]])[0],
+                "paired": paired,
             }
-            for name in base
-        }
+            print(
+                f"{name:<56} {1000 * low[name]:7.3f} {rows[name]['p10']:6.3f} "
+                f"{rows[name]['median']:12.3f} {rows[name]['mean']:10.3f}"
+                f"  {paired:8.3f} [{paired_low:.3f}, {paired_high:.3f}]"
+            )
+        results[jit] = rows
     return results
 
 
