@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 import keras_adaptive_loss as kal
+from keras_adaptive_loss.losses import candidates, registry
 from tests import helpers, reference
 
 NAMES = kal.losses.available()
@@ -131,3 +133,38 @@ def test_sequence_outputs_give_one_value_per_position():
     got = ops.convert_to_numpy(kal.losses.get_candidate("crossentropy")(labels, probs))
     want = -np.log(np.take_along_axis(probs, labels[..., None], -1)[..., 0])
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_shared_terms_clip_a_saturated_true_class_where_keras_reads_the_logits():
+    """The behaviour the module docstring states: in a traced step Keras's cross-entropy (and
+    `crossentropy` with sparse labels) reads the logits behind a softmax, while the shared
+    terms clip the probability at epsilon, which leaves that sample no gradient."""
+    logits = tf.constant([[20.0, 0.0, 0.0], [2.0, 1.0, 0.0]])
+    labels = tf.constant([1, 0])  # sample 0: p_y = 1 / (e^20 + 2) ~ 2e-9 < epsilon
+    crossentropy = kal.losses.get_candidate("crossentropy")
+
+    @tf.function
+    def values_and_gradients(z):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(z)
+            probs = tf.nn.softmax(z)
+            shared = registry.per_sample_values([crossentropy], labels, probs)[0]
+            alone = candidates.crossentropy(labels, probs)
+            keras_ce = keras.losses.sparse_categorical_crossentropy(labels, probs)
+            values = [shared, alone, keras_ce]
+            totals = [ops.sum(v) for v in values]
+        return values, [tape.gradient(total, z) for total in totals]
+
+    (shared, alone, keras_ce), (g_shared, g_alone, g_keras) = values_and_gradients(logits)
+    z = logits.numpy()
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    exact = -log_p[[0, 1], [1, 0]]  # ~20.0 and ~0.41
+    np.testing.assert_allclose(keras_ce.numpy(), exact, rtol=1e-5)
+    np.testing.assert_allclose(alone.numpy(), exact, rtol=1e-5)
+    epsilon = keras.config.epsilon()
+    np.testing.assert_allclose(shared.numpy(), [-np.log(epsilon), exact[1]], rtol=1e-5)
+    softmax_minus_onehot = np.exp(log_p) - np.eye(3)[[1, 0]]
+    np.testing.assert_allclose(g_keras.numpy(), softmax_minus_onehot, atol=1e-6)
+    np.testing.assert_allclose(g_alone.numpy(), softmax_minus_onehot, atol=1e-6)
+    np.testing.assert_allclose(g_shared.numpy()[0], 0.0)  # the clipped sample: no gradient
+    np.testing.assert_allclose(g_shared.numpy()[1], softmax_minus_onehot[1], atol=1e-6)

@@ -12,9 +12,17 @@ Conventions shared by all candidates:
 - **Predictions.** ``y_pred`` holds class probabilities (``from_logits=False``, e.g. the output
   of a softmax layer) or unnormalised logits (``from_logits=True``, converted with a softmax).
   Every candidate is a function of the class probabilities ``p``, so the same model gives the
-  same loss value whether the softmax sits in the model or in the loss. As in Keras's
-  cross-entropy, probabilities are normalised to sum to 1 and clipped to
-  ``[epsilon, 1 - epsilon]`` (``keras.config.epsilon()``) before any logarithm.
+  same loss value whether the softmax sits in the model or in the loss, except where a
+  probability is below the clip: probabilities are normalised to sum to 1 and clipped to
+  ``[epsilon, 1 - epsilon]`` (``keras.config.epsilon()``) before any logarithm, as Keras's
+  cross-entropy does with probabilities it cannot trace to a softmax. In a traced step
+  Keras's TensorFlow backend reads the logits behind a ``Softmax`` op instead, and
+  `crossentropy` with sparse labels calls Keras's op; but the terms the candidates share
+  (`classification_terms`, from which `StochasticLoss` evaluates all of its candidates)
+  read the probabilities, so a sample with ``p_y < epsilon`` there counts
+  ``-log(epsilon)`` with no gradient, where Keras's cross-entropy counts ``-log p_y`` with
+  its full gradient. No training sample came near that in the stochastic-loss study's runs
+  (docs: "Measured results").
 - **Labels.** Sparse integer labels (shape ``[...]`` or ``[..., 1]``) and one-hot or soft
   labels (shape ``[..., C]``) are both accepted; which one is inferred from the static shapes.
   With soft labels the ``y_y`` terms below become expectations under the label distribution,
