@@ -14,6 +14,13 @@ cannot clash with the names of your own search space.
 - `related_loss`: the parameters of PolyLoss, the active-passive losses, LDAM, the
   class-balanced loss and AnyLoss.
 
+Each searched hyper-parameter's KerasTuner default is the method's own default (the value its
+constructor uses, e.g. the measured entropy bonus 1.0 of `StochasticLoss`) wherever that lies
+in the range: KerasTuner uses the default for a hyper-parameter it does not search
+(``tune_new_entries=False``, a fresh ``HyperParameters``), and without one it would use the
+range's lower end (for `StochasticLoss`: K = 1, tau = 0.1 and no entropy bonus, the setting
+whose selection collapses).
+
 A loss goes into ``build``; a callback (FocusSchedule, AdaptiveLossAlignment) is added in the
 hyper-model's ``fit``, where KerasTuner passes the trial's ``hp``:
 
@@ -35,6 +42,7 @@ tuner.search(x, y, validation_split=0.2, epochs=20)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,6 +85,44 @@ def _range(name: str, bounds: tuple, *, low: float, inclusive: bool = False) -> 
     return first, last
 
 
+def _constructor_default(owner: type, name: str) -> Any:
+    """The default of ``owner``'s constructor argument ``name`` (``None`` if it has none).
+
+    The constructor is the first ``__init__`` along the class's MRO that names the argument
+    (`UniLossAccuracy` passes ``scale`` on to `UniLoss`).
+    """
+    for klass in owner.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameter = inspect.signature(klass.__init__).parameters.get(name)
+        if parameter is not None:
+            return None if parameter.default is inspect.Parameter.empty else parameter.default
+    return None
+
+
+def _default_within(owner: type, name: str, low: Any, high: Any) -> Any:
+    """``owner``'s default for ``name`` when it is a number within ``[low, high]``; ``None``
+    otherwise (KerasTuner then defaults to ``low``).
+
+    >>> from keras_adaptive_loss.losses.noisy_labels import ActivePassiveLoss
+    >>> _default_within(ActivePassiveLoss, "beta", 0.01, 10.0)
+    0.05
+    >>> _default_within(ActivePassiveLoss, "beta", 0.1, 10.0) is None
+    True
+    """
+    value = _constructor_default(owner, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if low <= value <= high else None
+
+
+def _default_among(owner: type, name: str, choices: Sequence[Any]) -> Any:
+    """``owner``'s default for ``name`` when it is one of ``choices``; ``None`` otherwise
+    (KerasTuner then defaults to the first choice)."""
+    value = _constructor_default(owner, name)
+    return value if value in list(choices) else None
+
+
 def stochastic_loss(
     hp: Any,
     candidates: Sequence[Any],
@@ -91,10 +137,11 @@ def stochastic_loss(
 
     Registers ``hp.Int(prefix + "num_samples", *num_samples)``,
     ``hp.Float(prefix + "temperature", *temperature, sampling="log")`` and
-    ``hp.Float(prefix + "entropy", *entropy)``. The entropy bonus is what keeps the selection
-    from collapsing onto one candidate (the default 1.0 was chosen by a paired study, see
-    `StochasticLoss`); 0 is the paper's objective. A number fixes it for every trial, and
-    ``None`` leaves the `StochasticLoss` default.
+    ``hp.Float(prefix + "entropy", *entropy)``, each defaulting to `StochasticLoss`'s own
+    value (K = 3, tau = 1, entropy 1.0) where the range holds it. The entropy bonus is what
+    keeps the selection from collapsing onto one candidate (the default 1.0 was chosen by a
+    paired study, see `StochasticLoss`); 0 is the paper's objective. A number fixes it for
+    every trial, and ``None`` leaves the `StochasticLoss` default.
 
     Args:
         hp: the ``keras_tuner.HyperParameters`` of the trial.
@@ -124,16 +171,28 @@ def stochastic_loss(
     low_t, high_t = _range("temperature", temperature, low=0)
     if low_t == high_t:
         raise ValueError(f"temperature must be a range with low < high; got {temperature}.")
-    k = hp.Int(prefix + "num_samples", min_value=int(low_k), max_value=int(high_k))
+    k = hp.Int(
+        prefix + "num_samples",
+        min_value=int(low_k),
+        max_value=int(high_k),
+        default=_default_within(StochasticLoss, "num_samples", low_k, high_k),
+    )
     tau = hp.Float(
-        prefix + "temperature", min_value=float(low_t), max_value=float(high_t), sampling="log"
+        prefix + "temperature",
+        min_value=float(low_t),
+        max_value=float(high_t),
+        sampling="log",
+        default=_default_within(StochasticLoss, "temperature", low_t, high_t),
     )
     if isinstance(entropy, (int, float)):
         kwargs["entropy"] = float(entropy)  # StochasticLoss checks it
     elif entropy is not None:
         low_e, high_e = _range("entropy", entropy, low=0, inclusive=True)
         kwargs["entropy"] = hp.Float(
-            prefix + "entropy", min_value=float(low_e), max_value=float(high_e)
+            prefix + "entropy",
+            min_value=float(low_e),
+            max_value=float(high_e),
+            default=_default_within(StochasticLoss, "entropy", low_e, high_e),
         )
     return StochasticLoss(candidates, num_samples=k, temperature=tau, **kwargs)
 
@@ -202,8 +261,19 @@ def uniloss(
         raise ValueError(f"metric must be one of {tuple(classes)}; got {metric!r}.")
     low_s, high_s = _range("scale", scale, low=0)
     low_a, high_a = _range("num_anchors", num_anchors, low=1, inclusive=True)
-    value = hp.Float(prefix + "scale", min_value=low_s, max_value=high_s, sampling="log")
-    anchors = hp.Int(prefix + "num_anchors", min_value=int(low_a), max_value=int(high_a))
+    value = hp.Float(
+        prefix + "scale",
+        min_value=low_s,
+        max_value=high_s,
+        sampling="log",
+        default=_default_within(classes[metric], "scale", low_s, high_s),
+    )
+    anchors = hp.Int(
+        prefix + "num_anchors",
+        min_value=int(low_a),
+        max_value=int(high_a),
+        default=_default_within(classes[metric], "num_anchors", low_a, high_a),
+    )
     return classes[metric](scale=value, num_anchors=anchors, **kwargs)
 
 
@@ -239,7 +309,18 @@ def adaptive_loss_alignment(
     low_k, high_k = _range("period", period, low=1, inclusive=True)
     low_b, high_b = _range("step_size", step_size, low=0)
     step = max(1, (int(high_k) - int(low_k)) // 7) if high_k > low_k else 1
-    k = hp.Int(prefix + "period", min_value=int(low_k), max_value=int(high_k), step=step)
+    period_default = _default_within(AdaptiveLossAlignment, "period", low_k, high_k)
+    if period_default is not None and (period_default - int(low_k)) % step:
+        period_default = None  # off the searched grid
+    k = hp.Int(
+        prefix + "period",
+        min_value=int(low_k),
+        max_value=int(high_k),
+        step=step,
+        default=period_default,
+    )
+    # The step size's own default is "auto" (the loss's safe step), not a number: KerasTuner
+    # defaults to the range's lower end, the smallest step.
     beta = hp.Float(prefix + "step_size", min_value=low_b, max_value=high_b, sampling="log")
     return AdaptiveLossAlignment(validation_data, period=k, step_size=beta, **kwargs)
 
@@ -255,7 +336,8 @@ def related_loss(
     """One of the related-loss family with its hyper-parameters tuned:
 
     - ``"poly"``: `PolyLoss` with ``epsilon`` in [-1, 5] (Poly-1);
-    - ``"active_passive"``: `ActivePassiveLoss` with ``alpha``, ``beta`` in [0.1, 10] (log);
+    - ``"active_passive"``: `ActivePassiveLoss` with ``alpha`` in [0.1, 10] and ``beta`` in
+      [0.01, 10] (log; the range holds the measured default 0.05, and the paper's 1);
     - ``"ldam"``: `LDAMLoss` with ``max_margin`` in [0.1, 1] and ``scale`` in [1, 30] (log);
       needs ``class_counts``;
     - ``"class_balanced"``: `ClassBalancedLoss` with ``beta`` in {0.9, 0.99, 0.999, 0.9999}
@@ -285,20 +367,33 @@ def related_loss(
             f"related_loss({name!r}) needs class_counts, e.g. "
             "kal.losses.imbalance.class_counts(y_train)."
         )
+
+    def number(owner: type, argument: str, low: float, high: float, log: bool = False) -> Any:
+        return hp.Float(
+            prefix + argument,
+            min_value=low,
+            max_value=high,
+            sampling="log" if log else "linear",
+            default=_default_within(owner, argument, low, high),
+        )
+
     if name == "poly":
-        epsilon = hp.Float(prefix + "epsilon", min_value=-1.0, max_value=5.0)
-        return PolyLoss(epsilon=[epsilon], **kwargs)
+        return PolyLoss(epsilon=[number(PolyLoss, "epsilon", -1.0, 5.0)], **kwargs)
     if name == "active_passive":
-        alpha = hp.Float(prefix + "alpha", min_value=0.1, max_value=10.0, sampling="log")
-        beta = hp.Float(prefix + "beta", min_value=0.1, max_value=10.0, sampling="log")
+        alpha = number(ActivePassiveLoss, "alpha", 0.1, 10.0, log=True)
+        beta = number(ActivePassiveLoss, "beta", 0.01, 10.0, log=True)
         return ActivePassiveLoss(alpha=alpha, beta=beta, **kwargs)
     if name == "ldam":
-        margin = hp.Float(prefix + "max_margin", min_value=0.1, max_value=1.0)
-        scale = hp.Float(prefix + "scale", min_value=1.0, max_value=30.0, sampling="log")
+        margin = number(LDAMLoss, "max_margin", 0.1, 1.0)
+        scale = number(LDAMLoss, "scale", 1.0, 30.0, log=True)
         return LDAMLoss(class_counts, max_margin=margin, scale=scale, **kwargs)
     if name == "class_balanced":
-        beta = hp.Choice(prefix + "beta", [0.9, 0.99, 0.999, 0.9999])
-        base = hp.Choice(prefix + "base", ["crossentropy", "focal"])
+        betas, bases = [0.9, 0.99, 0.999, 0.9999], ["crossentropy", "focal"]
+        beta = hp.Choice(
+            prefix + "beta", betas, default=_default_among(ClassBalancedLoss, "beta", betas)
+        )
+        base = hp.Choice(
+            prefix + "base", bases, default=_default_among(ClassBalancedLoss, "base", bases)
+        )
         return ClassBalancedLoss(class_counts, beta=beta, base=base, **kwargs)
-    amplifier = hp.Float(prefix + "amplifier", min_value=5.0, max_value=100.0, sampling="log")
-    return AnyLoss(amplifier=amplifier, **kwargs)
+    return AnyLoss(amplifier=number(AnyLoss, "amplifier", 5.0, 100.0, log=True), **kwargs)

@@ -134,3 +134,51 @@ def test_every_method_has_a_prefixed_space_that_builds_its_loss():
 def test_bad_spaces_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call(keras_tuner.HyperParameters())
+
+
+def test_untuned_hyper_parameters_default_to_each_methods_own_default():
+    # KerasTuner uses a hyper-parameter's default when it does not search it; before, every
+    # default was the range's lower end (a StochasticLoss with K = 1, tau = 0.1 and no
+    # entropy bonus; an ActivePassiveLoss with beta = 0.1, outside its measured default).
+    hp = keras_tuner.HyperParameters()
+    slf = kal.tuning.stochastic_loss(hp, ["crossentropy", "mse"], seed=0)
+    reference = kal.StochasticLoss(["crossentropy", "mse"], seed=0)
+    assert (slf.num_samples, slf.entropy) == (reference.num_samples, reference.entropy) == (3, 1.0)
+    assert slf.get_parameter("temperature") == reference.get_parameter("temperature") == 1.0
+    uniloss = kal.tuning.uniloss(hp, seed=0)
+    assert (uniloss.num_anchors, uniloss.get_parameter("scale")) == (16, 1.0)
+    assert kal.tuning.adaptive_loss_alignment(hp, (np.zeros((4, 2)), np.zeros(4))).period == 200
+    counts = [50, 20, 5]
+    configs = {
+        name: kal.tuning.related_loss(hp, name, class_counts=counts).get_config()
+        for name in kal.tuning.RELATED_LOSSES
+    }
+    assert configs["poly"]["epsilon"] == [-1.0]
+    assert (configs["active_passive"]["alpha"], configs["active_passive"]["beta"]) == (1.0, 0.05)
+    assert (configs["ldam"]["max_margin"], configs["ldam"]["scale"]) == (0.5, 1.0)
+    assert (configs["class_balanced"]["beta"], configs["class_balanced"]["base"]) == (
+        0.9999,
+        "crossentropy",
+    )
+    assert configs["anyloss"]["amplifier"] == 10.0
+    # The beta range holds the default; the searched values still span the paper's 1.
+    beta = _space(hp)["active_passive_beta"]
+    assert beta.min_value <= 0.05 and beta.max_value >= 1.0 and beta.sampling == "log"
+
+
+@pytest.mark.parametrize(
+    ("call", "name", "expected"),
+    [
+        (lambda hp: kal.tuning.stochastic_loss(hp, ["mse"], num_samples=(4, 6)),
+         "slf_num_samples", 4),
+        (lambda hp: kal.tuning.stochastic_loss(hp, ["mse"], entropy=(0.0, 0.5)),
+         "slf_entropy", 0.0),
+        # 200 is off the grid 60, 108, ..., 396 (step 48): the default is the grid's start.
+        (lambda hp: kal.tuning.adaptive_loss_alignment(
+            hp, (np.zeros((4, 2)), np.zeros(4)), period=(60, 400)), "ala_period", 60),
+    ],
+)  # fmt: skip
+def test_a_default_outside_the_searched_values_falls_back_to_the_lower_end(call, name, expected):
+    hp = keras_tuner.HyperParameters()
+    call(hp)
+    assert hp[name] == expected == _space(hp)[name].min_value
