@@ -116,6 +116,28 @@ def _default_within(owner: type, name: str, low: Any, high: Any) -> Any:
     return value if low <= value <= high else None
 
 
+def _float(
+    hp: Any, name: str, owner: type, argument: str, low: float, high: float, log: bool = False
+) -> Any:
+    """``hp.Float(name, low, high)`` defaulting to ``owner``'s default for ``argument``."""
+    return hp.Float(
+        name,
+        min_value=float(low),
+        max_value=float(high),
+        sampling="log" if log else "linear",
+        default=_default_within(owner, argument, low, high),
+    )
+
+
+def _int(hp: Any, name: str, owner: type, argument: str, low: int, high: int, step: int = 1) -> Any:
+    """``hp.Int(name, low, high, step)`` defaulting to ``owner``'s default for ``argument``
+    when that lies on the searched grid."""
+    default = _default_within(owner, argument, low, high)
+    if default is not None and (default - int(low)) % step:
+        default = None  # off the searched grid
+    return hp.Int(name, min_value=int(low), max_value=int(high), step=step, default=default)
+
+
 def _default_among(owner: type, name: str, choices: Sequence[Any]) -> Any:
     """``owner``'s default for ``name`` when it is one of ``choices``; ``None`` otherwise
     (KerasTuner then defaults to the first choice)."""
@@ -171,29 +193,13 @@ def stochastic_loss(
     low_t, high_t = _range("temperature", temperature, low=0)
     if low_t == high_t:
         raise ValueError(f"temperature must be a range with low < high; got {temperature}.")
-    k = hp.Int(
-        prefix + "num_samples",
-        min_value=int(low_k),
-        max_value=int(high_k),
-        default=_default_within(StochasticLoss, "num_samples", low_k, high_k),
-    )
-    tau = hp.Float(
-        prefix + "temperature",
-        min_value=float(low_t),
-        max_value=float(high_t),
-        sampling="log",
-        default=_default_within(StochasticLoss, "temperature", low_t, high_t),
-    )
+    k = _int(hp, prefix + "num_samples", StochasticLoss, "num_samples", low_k, high_k)
+    tau = _float(hp, prefix + "temperature", StochasticLoss, "temperature", low_t, high_t, log=True)
     if isinstance(entropy, (int, float)):
         kwargs["entropy"] = float(entropy)  # StochasticLoss checks it
     elif entropy is not None:
         low_e, high_e = _range("entropy", entropy, low=0, inclusive=True)
-        kwargs["entropy"] = hp.Float(
-            prefix + "entropy",
-            min_value=float(low_e),
-            max_value=float(high_e),
-            default=_default_within(StochasticLoss, "entropy", low_e, high_e),
-        )
+        kwargs["entropy"] = _float(hp, prefix + "entropy", StochasticLoss, "entropy", low_e, high_e)
     return StochasticLoss(candidates, num_samples=k, temperature=tau, **kwargs)
 
 
@@ -261,19 +267,8 @@ def uniloss(
         raise ValueError(f"metric must be one of {tuple(classes)}; got {metric!r}.")
     low_s, high_s = _range("scale", scale, low=0)
     low_a, high_a = _range("num_anchors", num_anchors, low=1, inclusive=True)
-    value = hp.Float(
-        prefix + "scale",
-        min_value=low_s,
-        max_value=high_s,
-        sampling="log",
-        default=_default_within(classes[metric], "scale", low_s, high_s),
-    )
-    anchors = hp.Int(
-        prefix + "num_anchors",
-        min_value=int(low_a),
-        max_value=int(high_a),
-        default=_default_within(classes[metric], "num_anchors", low_a, high_a),
-    )
+    value = _float(hp, prefix + "scale", classes[metric], "scale", low_s, high_s, log=True)
+    anchors = _int(hp, prefix + "num_anchors", classes[metric], "num_anchors", low_a, high_a)
     return classes[metric](scale=value, num_anchors=anchors, **kwargs)
 
 
@@ -309,16 +304,7 @@ def adaptive_loss_alignment(
     low_k, high_k = _range("period", period, low=1, inclusive=True)
     low_b, high_b = _range("step_size", step_size, low=0)
     step = max(1, (int(high_k) - int(low_k)) // 7) if high_k > low_k else 1
-    period_default = _default_within(AdaptiveLossAlignment, "period", low_k, high_k)
-    if period_default is not None and (period_default - int(low_k)) % step:
-        period_default = None  # off the searched grid
-    k = hp.Int(
-        prefix + "period",
-        min_value=int(low_k),
-        max_value=int(high_k),
-        step=step,
-        default=period_default,
-    )
+    k = _int(hp, prefix + "period", AdaptiveLossAlignment, "period", low_k, high_k, step)
     # The step size's own default is "auto" (the loss's safe step), not a number: KerasTuner
     # defaults to the range's lower end, the smallest step.
     beta = hp.Float(prefix + "step_size", min_value=low_b, max_value=high_b, sampling="log")
@@ -369,13 +355,7 @@ def related_loss(
         )
 
     def number(owner: type, argument: str, low: float, high: float, log: bool = False) -> Any:
-        return hp.Float(
-            prefix + argument,
-            min_value=low,
-            max_value=high,
-            sampling="log" if log else "linear",
-            default=_default_within(owner, argument, low, high),
-        )
+        return _float(hp, prefix + argument, owner, argument, low, high, log=log)
 
     if name == "poly":
         return PolyLoss(epsilon=[number(PolyLoss, "epsilon", -1.0, 5.0)], **kwargs)
