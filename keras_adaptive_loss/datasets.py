@@ -22,9 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "MAX_CLASSES",
     "NAMES",
     "SYNTHETIC_DEFAULTS",
     "Dataset",
+    "class_id",
     "load",
     "load_csv",
     "load_npz",
@@ -34,6 +36,11 @@ __all__ = [
 ]
 
 NAMES = ("digits", "iris", "wine", "breast_cancer", "mnist1d")
+
+#: The largest number of classes a data file may define (its largest label id + 1). A model
+#: for the task has an output unit per class, so one stray label such as 100000000 would
+#: build a layer of that many units; raise this to load a task with more classes.
+MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,9 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     image_shape: tuple[int, int, int] | None = None
+    #: The class names, indexed by class id, when the labels were names (a CSV file's
+    #: ``setosa``, ``versicolor``, ...); ``None`` when they were ids.
+    class_names: tuple[str, ...] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -108,30 +118,50 @@ def load(name: str, *, split_seed: int = 0, test_size: float = 0.25) -> Dataset:
         x_train, x_test = x_train / 16.0, x_test / 16.0
         image_shape = (8, 8, 1)
     else:
-        mean, std = x_train.mean(0), x_train.std(0) + 1e-12
-        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+        x_train, x_test = _standardise(x_train, x_test)
     return Dataset(
         name, x_train.astype("float32"), y_train, x_test.astype("float32"), y_test, image_shape
     )
 
 
-def one_vs_rest(data: Dataset, positive_class: int) -> Dataset:
+def class_id(data: Dataset, label: int | str) -> int:
+    """The class id of ``label``: a class id, its decimal string, or one of ``data``'s
+    `Dataset.class_names`.
+
+    >>> toy = Dataset("toy", np.zeros((2, 1)), np.array([0, 1]), np.zeros((1, 1)),
+    ...               np.array([1]), class_names=("cat", "dog"))
+    >>> class_id(toy, "dog"), class_id(toy, 0), class_id(toy, "1")
+    (1, 0, 1)
+    """
+    names = data.class_names or ()
+    if isinstance(label, str) and label in names:
+        return names.index(label)
+    if isinstance(label, str) and label.strip().isdigit():
+        label = int(label)
+    is_id = isinstance(label, (int, np.integer)) and not isinstance(label, bool)
+    if is_id and 0 <= label < data.num_classes:
+        return int(label)
+    known = f"class names {list(names)} or " if names else ""
+    raise ValueError(
+        f"positive_class must name a class of {data.name!r}: one of its {known}class ids "
+        f"0..{data.num_classes - 1}; got {label!r}."
+    )
+
+
+def one_vs_rest(data: Dataset, positive_class: int | str) -> Dataset:
     """The binary task "``positive_class`` vs the rest" of ``data`` (labels 1 and 0).
+
+    ``positive_class`` is a class id or, for labels that were names, a class name.
 
     >>> from keras_adaptive_loss import datasets
     >>> binary = datasets.one_vs_rest(datasets.load("iris"), 2)
     >>> binary.name, binary.num_classes, int(binary.y_train.sum())
     ('iris-2-vs-rest', 2, 38)
     """
-    if not isinstance(positive_class, (int, np.integer)) or not (
-        0 <= positive_class < data.num_classes
-    ):
-        raise ValueError(
-            f"positive_class must be a class id of {data.name!r}, an integer in "
-            f"[0, {data.num_classes - 1}]; got {positive_class!r}."
-        )
+    positive_class = class_id(data, positive_class)
+    shown = positive_class if data.class_names is None else data.class_names[positive_class]
     return Dataset(
-        f"{data.name}-{positive_class}-vs-rest",
+        f"{data.name}-{shown}-vs-rest",
         data.x_train,
         (data.y_train == positive_class).astype("int64"),
         data.x_test,
@@ -236,6 +266,20 @@ def load_tfds(
     )
 
 
+def _standardise(x_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(x - mean) / std`` with the training split's statistics. A feature that is constant
+    on the training split (std 0, or below float64 rounding of its mean) is only centred: a
+    division by its std would turn a different test value into ~1e12.
+
+    >>> train, test = _standardise(np.array([[1.0, 0.0], [3.0, 0.0]]), np.array([[2.0, 5.0]]))
+    >>> train.tolist(), test.tolist()
+    ([[-1.0, 0.0], [1.0, 0.0]], [[0.0, 5.0]])
+    """
+    mean, std = x_train.mean(0), x_train.std(0)
+    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    return tuple((x - mean) / std for x in (x_train, *others))
+
+
 def _split_and_scale(
     name: str, x: np.ndarray, y: np.ndarray, test_size: float, split_seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -249,13 +293,16 @@ def _split_and_scale(
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, random_state=split_seed, stratify=stratify
     )
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-12
-    return (x_train - mean) / std, (x_test - mean) / std, y_train, y_test
+    x_train, x_test = _standardise(x_train, x_test)
+    return x_train, x_test, y_train, y_test
 
 
 def _class_ids(name: str, labels: np.ndarray) -> np.ndarray:
     """Integer class ids >= 0 from an array of labels (whole-number floats allowed)."""
-    labels = np.asarray(labels).reshape(-1)
+    labels = np.asarray(labels)
+    if labels.ndim == 0:
+        raise ValueError(f"{name}: labels must be an array, one per sample; got a scalar.")
+    labels = labels.reshape(-1)
     if labels.dtype.kind not in "iuf" or (
         labels.dtype.kind == "f" and not np.all(np.isfinite(labels) & (labels == np.round(labels)))
     ):
@@ -265,11 +312,19 @@ def _class_ids(name: str, labels: np.ndarray) -> np.ndarray:
         )
     if labels.size and labels.min() < 0:
         raise ValueError(f"{name}: labels must be class ids >= 0; found {int(labels.min())}.")
+    if labels.size and labels.max() >= MAX_CLASSES:
+        raise ValueError(
+            f"{name}: label {int(labels.max())} would make a task of {int(labels.max()) + 1} "
+            f"classes (a model output unit each), over MAX_CLASSES={MAX_CLASSES}. Number the "
+            "classes 0..K-1, or raise keras_adaptive_loss.datasets.MAX_CLASSES."
+        )
     return labels.astype("int64")
 
 
 def _features(name: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
+    if x.ndim == 0:
+        raise ValueError(f"{name}: features must be an array, one row per sample; got a scalar.")
     if x.dtype.kind not in "iuf":
         raise ValueError(f"{name}: features must be numeric; got dtype {x.dtype}.")
     x = x.reshape(len(x), -1).astype("float64")
@@ -283,8 +338,9 @@ def load_csv(
 ) -> Dataset:
     """A classification task from a CSV file with a header row.
 
-    Every column but ``label_column`` is a numeric feature. Labels may be integers or names;
-    names become class ids in sorted order. The rows are split into train and test
+    Every column but ``label_column`` is a numeric feature. Labels are either all class ids
+    (whole numbers >= 0) or all names; names become class ids in sorted order and are kept in
+    `Dataset.class_names`. The rows are split into train and test
     (stratified, ``test_size``, ``split_seed``) and features standardised with the training
     split's mean and std.
 
@@ -295,10 +351,13 @@ def load_csv(
     >>> data = load_csv(path, "kind")
     >>> data.x_train.shape, data.num_classes
     ((30, 2), 2)
+    >>> data.class_names
+    ('a', 'b')
 
     Raises:
         ValueError: the file is missing or empty, has no ``label_column``, holds a non-numeric
-            or empty feature value, or has only one class.
+            or empty feature value, an empty label, labels that mix numbers and names or
+            numbers that are not class ids, or has only one class.
     """
     import csv
 
@@ -334,15 +393,51 @@ def load_csv(
                     f"{name}, line {row_number}: feature {header[index]!r} is not a number "
                     f"({row[index]!r}); every column except {label_column!r} must be numeric."
                 ) from None
-    raw = [row[label_index].strip() for row in body]
-    try:
-        y = _class_ids(name, np.array([float(value) for value in raw]))
-    except ValueError:
-        names = sorted(set(raw))
-        y = np.array([names.index(value) for value in raw], "int64")
+    y, class_names = _csv_labels(name, [row[label_index].strip() for row in body])
     x = _features(name, x)
     x_train, x_test, y_train, y_test = _split_and_scale(name, x, y, test_size, split_seed)
-    return Dataset(name, x_train.astype("float32"), y_train, x_test.astype("float32"), y_test)
+    return Dataset(
+        name,
+        x_train.astype("float32"),
+        y_train,
+        x_test.astype("float32"),
+        y_test,
+        class_names=class_names,
+    )
+
+
+def _csv_labels(name: str, raw: list[str]) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """Class ids from a CSV label column, and the class names when the labels are names.
+
+    Labels that are all whole numbers >= 0 are class ids. Labels that are all names (no
+    number among them) become ids in sorted order and keep their names. Anything else (an
+    empty cell, a negative or fractional number, numbers mixed with names) is an error: a
+    guess would renumber the classes silently.
+    """
+
+    def number(value: str) -> float | None:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+
+    numbers = [number(value) for value in raw]
+    empty = [line for line, value in enumerate(raw, start=2) if not value]
+    if empty:
+        raise ValueError(f"{name}, line {empty[0]}: the label is empty; every row needs one.")
+    if all(value is not None for value in numbers):
+        return _class_ids(name, np.array(numbers)), None
+    if any(value is not None for value in numbers):
+        first_number = next(i for i, value in enumerate(numbers) if value is not None)
+        first_name = next(i for i, value in enumerate(numbers) if value is None)
+        raise ValueError(
+            f"{name}: the labels mix numbers (line {first_number + 2}: {raw[first_number]!r}) "
+            f"and names (line {first_name + 2}: {raw[first_name]!r}). Use class ids 0..K-1 "
+            "throughout, or names throughout."
+        )
+    names = tuple(sorted(set(raw)))
+    index = {value: position for position, value in enumerate(names)}
+    return np.array([index[value] for value in raw], "int64"), names
 
 
 def load_npz(path: str, *, test_size: float = 0.25, split_seed: int = 0) -> Dataset:
@@ -394,8 +489,7 @@ def load_npz(path: str, *, test_size: float = 0.25, split_seed: int = 0) -> Data
             )
         if np.count_nonzero(np.bincount(y)) < 2:
             raise ValueError(f"{name}: 'y' holds only one class; classification needs >= 2.")
-        mean, std = x.mean(0), x.std(0) + 1e-12
-        x_train, x_test, y_train = (x - mean) / std, (x_test - mean) / std, y
+        (x_train, x_test), y_train = _standardise(x, x_test), y
     return Dataset(name, x_train.astype("float32"), y_train, x_test.astype("float32"), y_test)
 
 
