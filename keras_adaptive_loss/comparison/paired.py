@@ -22,10 +22,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["PairedDifference", "paired_difference", "t_quantile"]
+__all__ = ["MIN_SEEDS", "PairedDifference", "paired_difference", "t_quantile"]
 
 #: Differences smaller than this count as ties (metrics are fractions such as accuracy).
 TIE_TOLERANCE = 1e-9
+#: The fewest seeds for which an interval is given. Two seeds leave one degree of freedom: two
+#: equal differences give a zero-width interval (t times a zero spread) that looks certain
+#: while one more seed could land anywhere, so with fewer seeds the interval is NaN and no
+#: difference counts as resolved. Five or more are recommended.
+MIN_SEEDS = 3
 
 
 def t_quantile(probability: float, degrees_of_freedom: int) -> float:
@@ -64,6 +69,8 @@ class PairedDifference:
         ties: seeds where it equals the reference.
         losses: seeds where it is below the reference.
         excludes_zero: the interval lies entirely above or below 0.
+        exact: every seed has the same difference (the interval has zero width: it says the
+            difference is the same on every seed, not that it is known to infinite precision).
 
     >>> PairedDifference(n=5, mean=0.4, low=0.1, high=0.7, wins=4, ties=1, losses=0).excludes_zero
     True
@@ -76,6 +83,7 @@ class PairedDifference:
     wins: int
     ties: int
     losses: int
+    exact: bool = False
 
     @property
     def excludes_zero(self) -> bool:
@@ -86,20 +94,30 @@ class PairedDifference:
 
 
 def paired_difference(
-    values: Sequence[float], reference: Sequence[float], confidence: float = 0.95
+    values: Sequence[float],
+    reference: Sequence[float],
+    confidence: float = 0.95,
+    min_seeds: int = MIN_SEEDS,
 ) -> PairedDifference:
     """Mean of ``values - reference`` (paired by position) with a Student-t interval.
+
+    With fewer than ``min_seeds`` seeds the interval is NaN (not given) and the difference is
+    never counted as resolved, whatever the values.
 
     Args:
         values: the loss's metric, one number per seed.
         reference: the reference's metric, one number per seed, in the same seed order.
         confidence: coverage of the two-sided interval.
+        min_seeds: the fewest seeds for which an interval is given (>= 2).
 
     >>> d = paired_difference([0.90, 0.80, 0.85], [0.80, 0.80, 0.80])  # differences 0.1, 0, 0.05
     >>> round(d.mean, 4), round(d.low, 4), round(d.high, 4)  # 0.05 -/+ t(0.975, 2) 0.05 / sqrt 3
     (0.05, -0.0742, 0.1742)
     >>> d.wins, d.ties, d.losses, d.excludes_zero
     (2, 1, 0, False)
+    >>> two = paired_difference([0.9, 0.8], [0.8, 0.7])  # the same +0.1 on both seeds
+    >>> round(two.mean, 4), two.low, two.excludes_zero, two.exact
+    (0.1, nan, False, True)
     """
     values, reference = np.asarray(values, "float64"), np.asarray(reference, "float64")
     if values.shape != reference.shape or values.ndim != 1 or len(values) == 0:
@@ -109,9 +127,12 @@ def paired_difference(
         )
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}.")
+    if not isinstance(min_seeds, (int, np.integer)) or min_seeds < 2:
+        raise ValueError(f"min_seeds must be an integer >= 2; got {min_seeds!r}.")
     differences = values - reference
     n, mean = len(differences), float(differences.mean())
-    if n > 1:
+    exact = bool(n > 1 and np.ptp(differences) <= TIE_TOLERANCE)
+    if n >= min_seeds:
         half = t_quantile(0.5 + confidence / 2, n - 1) * differences.std(ddof=1) / math.sqrt(n)
         low, high = mean - half, mean + half
     else:
@@ -124,4 +145,5 @@ def paired_difference(
         wins=int(np.sum(differences > TIE_TOLERANCE)),
         ties=int(np.sum(np.abs(differences) <= TIE_TOLERANCE)),
         losses=int(np.sum(differences < -TIE_TOLERANCE)),
+        exact=exact,
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keras_adaptive_loss.comparison.output_dir import atomic_write
+from keras_adaptive_loss.comparison.paired import MIN_SEEDS
 
 if TYPE_CHECKING:
     from keras_adaptive_loss.comparison.runner import ComparisonResult
@@ -40,7 +41,14 @@ def _paired_cell(row: dict[str, Any], metric: str) -> str:
     if f"{metric}_mean" not in row:
         return "-"
     mean, low, high = (100 * row[f"{metric}_{key}"] for key in ("mean", "low", "high"))
-    interval = "[n/a]" if math.isnan(low) else f"[{low:+.2f}, {high:+.2f}]"
+    if math.isnan(mean):
+        return "diverged"
+    if math.isnan(low):
+        interval = "[n/a]"
+    elif row.get(f"{metric}_exact"):
+        interval = "[same each seed]"
+    else:
+        interval = f"[{low:+.2f}, {high:+.2f}]"
     marker = "*" if row[f"{metric}_excludes_zero"] else " "
     record = f"{row[f'{metric}_wins']}/{row[f'{metric}_ties']}/{row[f'{metric}_losses']}"
     return f"{mean:+6.2f} {interval:>16} {marker} {record:>5}"
@@ -89,6 +97,8 @@ def format_table(result: ComparisonResult) -> str:
         line = f"{row['loss']:<{width}}"
         for metric in metrics:
             cell = f"{100 * row[f'{metric}_mean']:6.2f} ± {100 * row[f'{metric}_std']:5.2f}"
+            if math.isnan(row[f"{metric}_mean"]):
+                cell = "diverged"
             line += f"  {cell:>16}"
             compared = "(reference)" if row["loss"] == reference else "-"
             if row["loss"] in paired:
@@ -96,12 +106,24 @@ def format_table(result: ComparisonResult) -> str:
             line += f"  {compared:>32}"
         line += f"  {row['seconds_per_epoch']:7.3f}  {row['seeds']:5d}"
         lines.append(line)
-    footer = (
+    footer = [
         f"Δ: mean paired difference to {reference} over seeds (same initial weights and data "
         "per seed), 95 % Student-t interval; * = interval excludes 0; W/T/L = seeds better/"
         "equal/worse."
-    )
-    return "\n".join([settings_line(result.config), *lines, footer])
+    ]
+    fewest = min((row["seeds"] for row in paired.values()), default=MIN_SEEDS)
+    if fewest < MIN_SEEDS:
+        footer.append(
+            f"No interval ([n/a]) and no * with fewer than {MIN_SEEDS} paired seeds (here "
+            f"{fewest}): too few to tell a difference from seed-to-seed noise. Use 5 or more."
+        )
+    for row in rows:
+        if row.get("diverged"):
+            footer.append(
+                f"{row['loss']}: {row['diverged']} of {row['seeds']} runs diverged (test "
+                "predictions not finite): left out of its means and paired differences."
+            )
+    return "\n".join([settings_line(result.config), *lines, *footer])
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
@@ -141,7 +163,7 @@ def save(
     }
     run_rows = []
     for run in result.runs:
-        row: dict[str, Any] = {"loss": run.loss, "seed": run.seed}
+        row: dict[str, Any] = {"loss": run.loss, "seed": run.seed, "diverged": run.diverged}
         row.update({f"test_{name}": value for name, value in run.test_metrics.items()})
         row["seconds_per_epoch"] = run.seconds_per_epoch
         row["epochs"] = len(run.epoch_seconds)
