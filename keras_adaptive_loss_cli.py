@@ -111,7 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         "--strategy", choices=("none", "mirrored"), default="none", help="tf.distribute strategy"
     )
     run.add_argument("--jit", action="store_true", help="compile training steps with XLA")
-    run.add_argument("--positive-class", type=int, default=None, help="train class k vs rest")
+    run.add_argument(
+        "--positive-class",
+        default=None,
+        metavar="CLASS",
+        help="train CLASS vs rest: a class id, or a name of a CSV file's named labels",
+    )
     run.add_argument(
         "--reference",
         default=None,
@@ -232,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         where = (
-            f"the finished runs are saved in {args.output}; add --resume to finish them"
+            f"the finished runs are saved in {os.path.join(args.output, 'unfinished')}; add "
+            "--resume to finish them"
             if args.output
             else "nothing was saved (no --output)"
         )

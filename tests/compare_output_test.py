@@ -93,23 +93,27 @@ def test_sigint_keeps_finished_runs_and_resume_completes_them(tmp_path):
     command = [sys.executable, "-m", "keras_adaptive_loss", *ARGS, *losses, "--output", str(output)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
+    path = output / "unfinished" / "results.json"
     while time.monotonic() < deadline:  # wait until at least one run is on disk
-        path = output / "results.json"
         if path.exists() and json.loads(path.read_text())["runs"]:
             break
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    saved = json.loads((output / "results.json").read_text())
-    if saved["complete"]:
+    if (output / "results.json").exists():
         pytest.skip("the comparison finished before the interrupt arrived")
+    saved = json.loads(path.read_text())
     assert process.returncode == 130 and "Traceback" not in stderr
-    assert "add --resume" in stderr.strip().splitlines()[-1]
-    assert 1 <= len(saved["runs"]) < 4 and not (output / ".compare.lock").exists()
+    assert "unfinished; add --resume" in stderr.strip().splitlines()[-1]
+    assert not saved["complete"] and 1 <= len(saved["runs"]) < 4
+    assert not (output / ".compare.lock").exists()
+    # a new comparison without --resume would overwrite those runs: refused, nothing lost
+    assert cli.main([*ARGS, *losses, "--output", str(output)]) == 2
+    assert json.loads(path.read_text()) == saved
 
     assert cli.main([*ARGS, *losses, "--output", str(output), "--resume"]) == 0
     resumed = json.loads((output / "results.json").read_text())
-    assert resumed["complete"]
+    assert resumed["complete"] and not (output / "unfinished").exists()
     key = [(run["loss"], run["seed"]) for run in resumed["runs"]]
     assert key == [(run["loss"], run["seed"]) for run in expected["runs"]]
     for got, want in zip(resumed["runs"], expected["runs"], strict=True):

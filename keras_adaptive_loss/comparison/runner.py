@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
+import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +31,7 @@ from keras_adaptive_loss.comparison.loss_presets import (
 )
 from keras_adaptive_loss.comparison.model_presets import build_model
 from keras_adaptive_loss.comparison.output_dir import OutputDirectory
-from keras_adaptive_loss.comparison.paired import paired_difference
+from keras_adaptive_loss.comparison.paired import MIN_SEEDS, paired_difference
 from keras_adaptive_loss.comparison.progress import RunProgress
 from keras_adaptive_loss.comparison.recorders import (
     EVALUATIONS,
@@ -73,6 +76,9 @@ class RunRecord:
     parameters: dict[str, list] = field(default_factory=dict)
     #: 1-based epoch whose weights were scored (the last one unless ``evaluation`` says best).
     selected_epoch: int | None = None
+    #: The model's test predictions were not finite (NaN or inf): the run diverged, and its
+    #: test metrics are NaN, not scores.
+    diverged: bool = False
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -109,16 +115,24 @@ class ComparisonResult:
     def metric_names(self) -> list[str]:
         return list(self.runs[0].test_metrics) if self.runs else []
 
+    @property
+    def diverged(self) -> list[RunRecord]:
+        """The runs whose test predictions were not finite."""
+        return [run for run in self.runs if run.diverged]
+
     def summary(self) -> list[dict[str, Any]]:
-        """Per loss: mean and sample std of each test metric over seeds, and time per epoch."""
+        """Per loss: mean and sample std of each test metric over the seeds whose run did not
+        diverge (NaN when all did), the number of diverged runs, and time per epoch."""
         rows = []
         for loss in self.losses:
             runs = [run for run in self.runs if run.loss == loss]
+            scored = [run for run in runs if not run.diverged]
             row: dict[str, Any] = {"loss": loss, "seeds": len(runs)}
             for metric in self.metric_names:
-                values = np.array([run.test_metrics[metric] for run in runs])
-                row[f"{metric}_mean"] = float(values.mean())
+                values = np.array([run.test_metrics[metric] for run in scored], "float64")
+                row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
                 row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            row["diverged"] = len(runs) - len(scored)
             row["seconds_per_epoch"] = float(np.mean([run.seconds_per_epoch for run in runs]))
             rows.append(row)
         return rows
@@ -136,8 +150,9 @@ class ComparisonResult:
     def paired_values(
         self, loss: str, reference: str
     ) -> list[tuple[dict[str, float], dict[str, float]]]:
-        """``(test metrics of loss, test metrics of reference)`` for each seed both ran."""
-        by_seed = {(run.loss, run.seed): run.test_metrics for run in self.runs}
+        """``(test metrics of loss, test metrics of reference)`` for each seed both ran
+        without diverging."""
+        by_seed = {(run.loss, run.seed): run.test_metrics for run in self.runs if not run.diverged}
         return [
             (metrics, by_seed[(reference, seed)])
             for (name, seed), metrics in by_seed.items()
@@ -160,6 +175,9 @@ class ComparisonResult:
                 continue
             pairs = self.paired_values(loss, reference)
             row: dict[str, Any] = {"loss": loss, "reference": reference, "seeds": len(pairs)}
+            row["diverged"] = sum(
+                run.diverged for run in self.runs if run.loss in (loss, reference)
+            )
             for metric in self.metric_names if pairs else ():
                 stats = paired_difference(
                     [values[metric] for values, _ in pairs],
@@ -188,7 +206,7 @@ class ComparisonResult:
 def load_data(
     dataset: str | datasets.Dataset,
     *,
-    positive_class: int | None = None,
+    positive_class: int | str | None = None,
     data_dir: str | None = None,
     try_gcs: bool = True,
     label_column: str = "label",
@@ -386,6 +404,9 @@ def _test_metrics(
     if logits:
         outputs = [keras.ops.softmax(output, axis=-1) for output in outputs]
     probabilities = np.concatenate([keras.ops.convert_to_numpy(output) for output in outputs])
+    names = ("accuracy", "average_precision", "f1") if data.num_classes == 2 else ("accuracy",)
+    if not np.all(np.isfinite(probabilities)):  # diverged: argmax of NaN is no prediction
+        return {name: math.nan for name in names}
     metrics = {"accuracy": float(np.mean(probabilities.argmax(-1) == data.y_test))}
     if data.num_classes == 2:
         metrics["average_precision"] = average_precision(data.y_test, probabilities[:, 1])
@@ -404,7 +425,7 @@ def compare(
     learning_rate: float = 1e-3,
     strategy: str | tf.distribute.Strategy | None = None,
     jit_compile: bool = False,
-    positive_class: int | None = None,
+    positive_class: int | str | None = None,
     validation_fraction: float = 0.15,
     reference: str | None = None,
     optimizer: str | Callable[[float], keras.optimizers.Optimizer] = "adam",
@@ -455,7 +476,8 @@ def compare(
         learning_rate: the optimizer's step size.
         strategy: ``None``, ``"mirrored"`` or a `tf.distribute.Strategy` to build and train in.
         jit_compile: compile the training step with XLA (not with a strategy).
-        positive_class: train "class k vs rest" (binary; needed by ``uniloss_ap``).
+        positive_class: train "class k vs rest" (binary; needed by ``uniloss_ap``): a class
+            id, or a class name of a CSV file whose labels are names.
         validation_fraction: share of the training split held out for validation.
         reference: the loss the others are paired against; default ``crossentropy`` when it
             is compared, else the first loss.
@@ -474,13 +496,18 @@ def compare(
         data_dir: passed to `kal.datasets.load_tfds` for TFDS names.
         try_gcs: passed to `kal.datasets.load_tfds` along with ``data_dir``.
         output: directory for runs.csv, summary.csv, results.json and PNG plots. It is
-            checked before training; the files are rewritten (atomically) after every finished
-            run, with ``results.json`` marked ``"complete": false`` until the end, so an
-            interrupted comparison keeps its finished runs. Files of an earlier comparison
-            that this one does not write are removed.
+            checked before training. While the comparison runs, its files are rewritten
+            (atomically) after every finished run in ``output/unfinished/``, with
+            ``results.json`` marked ``"complete": false``, so an interrupted comparison keeps
+            its finished runs. The results of an earlier comparison in ``output`` stay until
+            this one has finished; then its files replace them, and files of the earlier
+            comparison that this one does not write are removed. A folder that holds an
+            interrupted comparison's runs is refused unless ``resume=True``.
         plots: write PNG plots into ``output`` (needs matplotlib).
-        resume: continue the comparison saved in ``output``: its finished (loss, seed) runs
-            are kept and only the others are trained. The settings must be the same.
+        resume: continue the comparison saved in ``output`` (an interrupted one in
+            ``output/unfinished/``, else a finished one): its finished (loss, seed) runs are
+            kept and only the others are trained. The settings, and the data file's content
+            for a ``.csv`` or ``.npz`` dataset, must be the same.
         tensorboard: a directory for TensorBoard logs, one per run
             (``<tensorboard>/<loss>/seed-<s>``), with every adapted parameter the loss's
             callbacks log; ``None`` writes none.
@@ -541,6 +568,7 @@ def compare(
     if imbalance is not None and not imbalance >= 1.0:
         raise ValueError(f"imbalance must be a head:tail ratio >= 1; got {imbalance!r}.")
     folder = OutputDirectory(output) if output is not None else None
+    _check_tensorboard(tensorboard)
     data = load_data(
         dataset,
         positive_class=positive_class,
@@ -570,6 +598,7 @@ def compare(
         "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
         "strategy": None if distribution is None else type(distribution).__name__,
+        "replicas": 1 if distribution is None else int(distribution.num_replicas_in_sync),
         "jit_compile": bool(jit_compile),
         "validation_fraction": float(validation_fraction),
         "reference": reference
@@ -583,12 +612,23 @@ def compare(
         "train_size": len(x_train),
         "test_size": len(data.x_test),
         "num_classes": data.num_classes,
+        "class_names": None if data.class_names is None else list(data.class_names),
+        **_data_source(dataset, label_column, data_dir),
         "loss_setups": {},
     }
+    if verbose and len(specs) > 1 and len(seed_list) < 5:
+        print(
+            f"note: {len(seed_list)} seed(s) give a rough comparison (no interval below "
+            f"{MIN_SEEDS}); 5 or more are recommended.",
+            file=sys.stderr,
+        )
     with folder.locked() if folder is not None else contextlib.nullcontext():
         finished = _previous_runs(folder, config) if resume else {}
         if folder is not None and not resume:
-            folder.remove_except(set())
+            _refuse_to_discard_unfinished(folder)
+            folder.start_unfinished()
+        elif folder is not None:
+            os.makedirs(folder.unfinished, exist_ok=True)
         result = _run_all(
             specs, seed_list, finished, model, data, (x_train, y_train, x_val, y_val),
             epochs, batch_size, functools.partial(make_optimizer, learning_rate), distribution,
@@ -598,20 +638,82 @@ def compare(
             print()
             print(result.table())
         if folder is not None:
-            written = result.save(folder.path, plots=plots)
-            folder.remove_except({os.path.basename(path) for path in written.values()})
+            written = result.save(folder.unfinished, plots=plots)
+            names = {os.path.basename(path) for path in written.values()}
+            folder.publish(names)
             if verbose:
-                print("wrote " + ", ".join(sorted(written.values())))
+                print("wrote " + ", ".join(sorted(folder.file(name) for name in names)))
     return result
 
 
+def _check_tensorboard(directory: str | None) -> None:
+    """Raises `ValueError` unless ``directory`` is ``None`` or a folder that can be made."""
+    if directory is None:
+        return
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(
+            f"tensorboard {directory!r} is a file, not a directory: name a new or existing folder."
+        )
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        message = f"tensorboard {directory!r} cannot be created: {error.strerror}."
+        raise ValueError(message) from None
+
+
+def _data_source(dataset: Any, label_column: str, data_dir: str | None) -> dict[str, Any]:
+    """What identifies the data beyond its name, for resume's check: a data file's SHA-256
+    and the label column of a CSV file, a TFDS name's ``data_dir``."""
+    source: dict[str, Any] = {"data_sha256": None, "label_column": None, "data_dir": None}
+    if isinstance(dataset, str) and dataset.lower().endswith((".csv", ".npz")):
+        digest = hashlib.sha256()
+        with open(dataset, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        source["data_sha256"] = digest.hexdigest()
+        if dataset.lower().endswith(".csv"):
+            source["label_column"] = label_column
+    elif isinstance(dataset, str) and dataset not in datasets.NAMES:
+        source["data_dir"] = None if data_dir is None else os.path.abspath(data_dir)
+    return source
+
+
+def _refuse_to_discard_unfinished(folder: OutputDirectory) -> None:
+    """Raises when ``folder`` holds the finished runs of an interrupted comparison: a new
+    comparison would overwrite them."""
+    path = folder.unfinished_file("results.json")
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path) as file:
+            runs = len(json.load(file)["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # nothing readable to keep
+    if runs:
+        raise ValueError(
+            f"{folder.unfinished!r} holds {runs} finished run(s) of an interrupted comparison. "
+            "Add --resume (resume=True) to finish it, or remove that folder to start over."
+        )
+
+
 def _previous_runs(folder: OutputDirectory, config: dict[str, Any]) -> dict[tuple, RunRecord]:
-    """The finished runs saved in ``folder`` by a comparison with the same settings."""
-    path = folder.file("results.json")
+    """The finished runs of an interrupted comparison in ``folder`` (its `unfinished`
+    subfolder), else of its finished comparison, if that had the same settings."""
+    path = folder.unfinished_file("results.json")
+    if not os.path.exists(path):
+        path = folder.file("results.json")
     if not os.path.exists(path):
         return {}
-    with open(path) as file:
-        saved = json.load(file)
+    try:
+        with open(path) as file:
+            saved = json.load(file)
+        saved_config, saved_runs = saved["config"], saved["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"Cannot resume from {path!r}: it is not a results.json written by compare "
+            f"({type(error).__name__}: {error}). Drop --resume to start over."
+        ) from None
+    saved = {"config": saved_config, "runs": saved_runs}
     ignored = {"loss_setups", "total_seconds"}
     different = sorted(
         key
@@ -624,7 +726,11 @@ def _previous_runs(folder: OutputDirectory, config: dict[str, Any]) -> dict[tupl
             f"{', '.join(different)}. Use the same arguments, or drop --resume to start over."
         )
     config["loss_setups"].update(saved["config"].get("loss_setups", {}))
-    return {(run["loss"], run["seed"]): RunRecord(**run) for run in saved["runs"]}
+    runs = {}
+    for run in saved["runs"]:  # JSON has no NaN: a diverged run's metrics were saved as null
+        metrics = {k: math.nan if v is None else v for k, v in run["test_metrics"].items()}
+        runs[(run["loss"], run["seed"])] = RunRecord(**{**run, "test_metrics": metrics})
+    return runs
 
 
 def _run_all(
@@ -660,7 +766,7 @@ def _run_all(
             )  # fmt: skip
             if folder is not None:
                 done = [runs[key] for key in order if key in runs]
-                ComparisonResult(config, done).save(folder.path, plots=False, complete=False)
+                ComparisonResult(config, done).save(folder.unfinished, plots=False, complete=False)
         if progress is not None:
             progress.finish(label, seed, runs[(label, seed)].test_metrics, resumed=resumed)
     config["total_seconds"] = time.perf_counter() - start
@@ -729,10 +835,12 @@ def _train_once(
         ],
         verbose=0,
     )
+    test_metrics = _test_metrics(model, data, logits=setup.logits)
     return RunRecord(
         loss=label,
         seed=context.seed,
-        test_metrics=_test_metrics(model, data, logits=setup.logits),
+        test_metrics=test_metrics,
+        diverged=any(math.isnan(value) for value in test_metrics.values()),
         epoch_seconds=timer.seconds,
         history={key: [float(v) for v in values] for key, values in history.history.items()},
         parameters=recorder.trajectories,
