@@ -9,7 +9,9 @@ This module lives outside the `keras_adaptive_loss` package on purpose: importin
 imports TensorFlow (several seconds and a screen of C++ log lines), which ``--help``,
 ``--version`` and ``list`` do not need. TensorFlow is imported only to run a comparison, with
 its start-up log lines silenced. A bad argument prints one line
-(``keras-adaptive-loss: error: ...``) and exits with status 2.
+(``keras-adaptive-loss: error: ...``) and exits with status 2; the arguments that can be
+checked without the data (counts, rates, names of losses and models) are checked before
+TensorFlow is imported, so that answer is immediate.
 """
 
 from __future__ import annotations
@@ -191,6 +193,56 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _respelled(name: str) -> str:
+    """The preset an older hyphenated spelling stands for (`kal.comparison.loss_presets`
+    warns about it once TensorFlow is loaded)."""
+    if name in LOSS_NAMES:
+        return name
+    if name.startswith("ce-el-"):
+        return "ce_el_" + name[len("ce-el-") :]
+    return name.replace("-", "_")
+
+
+def argument_errors(args: argparse.Namespace) -> list[str]:
+    """What is wrong with ``compare``'s arguments, found without importing TensorFlow (so a
+    typo is answered at once, not after TensorFlow's start-up); `compare` checks them again,
+    with the data."""
+    errors = []
+    for option, value in (("--seeds", args.seeds), ("--epochs", args.epochs),
+                          ("--batch-size", args.batch_size)):  # fmt: skip
+        if value < 1:
+            errors.append(f"{option} must be an integer >= 1; got {value}")
+    if args.train_size is not None and args.train_size < 1:
+        errors.append(f"--train-size must be an integer >= 1; got {args.train_size}")
+    if not args.learning_rate > 0:
+        errors.append(f"--learning-rate must be > 0; got {args.learning_rate}")
+    if not 0.0 <= args.label_noise < 1.0:
+        errors.append(f"--label-noise must lie in [0, 1); got {args.label_noise}")
+    if args.imbalance is not None and not args.imbalance >= 1.0:
+        errors.append(f"--imbalance must be a head:tail ratio >= 1; got {args.imbalance}")
+    if args.model not in MODEL_NAMES:
+        errors.append(f"Unknown model {args.model!r}; --model is one of {', '.join(MODEL_NAMES)}")
+    losses = [name.strip() for name in args.losses.split(",") if name.strip()]
+    unknown = [name for name in losses if _respelled(name) not in LOSS_NAMES]
+    if not losses:
+        errors.append("--losses is empty: name at least one loss, e.g. crossentropy")
+    elif unknown:
+        errors.append(
+            f"Unknown loss {unknown[0]!r} in --losses; choose from {', '.join(LOSS_NAMES)} "
+            f"({PROGRAM} list)"
+        )
+    if args.strategy != "none" and args.jit:
+        errors.append(
+            "--jit cannot be combined with a strategy: Keras turns XLA off under "
+            "tf.distribute. Drop one of the two."
+        )
+    reference = args.reference
+    compared = {_respelled(name) for name in losses}
+    if reference is not None and _respelled(reference) not in compared and not unknown:
+        errors.append(f"--reference {reference!r} is not among --losses ({', '.join(losses)})")
+    return errors
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 2 bad arguments, 130 interrupted)."""
     args = _parser().parse_args(argv)
@@ -199,6 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("models:   " + ", ".join(MODEL_NAMES))
         print("datasets: " + ", ".join(DATASET_NAMES) + ", or any TFDS name")
         return 0
+    errors = argument_errors(args)
+    if errors:
+        print(f"{PROGRAM}: error: {errors[0]}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _quiet_native_stderr():
         import tensorflow  # loaded here, quietly; the package needs it

@@ -43,6 +43,40 @@ def test_help_version_and_list_do_not_import_tensorflow():
     assert process.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--seeds", "0"], "--seeds must be an integer >= 1; got 0"),
+        (["--epochs", "-1"], "--epochs must be an integer >= 1"),
+        (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
+        (["--train-size", "0"], "--train-size must be an integer >= 1"),
+        (["--learning-rate", "0"], "--learning-rate must be > 0"),
+        (["--label-noise", "1.5"], "--label-noise must lie in [0, 1); got 1.5"),
+        (["--imbalance", "0.5"], "--imbalance must be a head:tail ratio >= 1"),
+        (["--model", "vgg"], "Unknown model 'vgg'"),
+        (["--losses", "crossentropy,focall"], "Unknown loss 'focall' in --losses"),
+        (["--losses", " , "], "--losses is empty"),
+        (["--losses", "focal", "--reference", "crossentropy"], "is not among --losses"),
+        (["--strategy", "mirrored", "--jit"], "cannot be combined with a strategy"),
+    ],
+)
+def test_argument_errors_answer_without_importing_tensorflow(arguments, message):
+    code = (
+        "import contextlib, io, sys, time\n"
+        "import keras_adaptive_loss_cli as cli\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        f"    status = cli.main(['compare', *{arguments!r}])\n"
+        "print(status, 'tensorflow' in sys.modules, err.getvalue().strip())\n"
+    )
+    process = _fresh_python(code)
+    assert process.returncode == 0, process.stderr
+    status, imported, error = process.stdout.strip().split(" ", 2)
+    assert (status, imported) == ("2", "False")
+    assert error.startswith("keras-adaptive-loss: error: ") and message in error
+    assert "\n" not in error
+
+
 def test_version_prints_the_package_version(capsys):
     try:
         cli.main(["--version"])

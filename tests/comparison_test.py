@@ -68,7 +68,7 @@ def test_cli_end_to_end_writes_table_csv_json_and_png(tmp_path, capsys):
         (["--losses", "crossentropy,nope"], "Unknown loss 'nope'"),
         (["--dataset", "no_such_dataset"], "Unknown dataset 'no_such_dataset'"),
         (["--model", "vgg"], "Unknown model 'vgg'"),
-        (["--seeds", "0"], "seeds must be >= 1"),
+        (["--seeds", "0"], "--seeds must be an integer >= 1"),
         (["--seeds", "two"], "invalid int value: 'two'"),
         (["--epochs", "0"], "epochs must be an integer >= 1"),
         (["--model", "resnet", "--dataset", "iris"], "needs image data"),
