@@ -100,3 +100,16 @@ def test_a_got_loss_compiles_and_trains():
 )  # fmt: skip
 def test_snake_case(name, expected):
     assert lookup.snake_case(name) == expected
+
+
+@pytest.mark.parametrize("name", CLASS_NAMES)
+def test_registered_names_as_saved_configs_write_them_resolve(name):
+    cls = lookup.loss_classes()[name]
+    registered = keras.saving.get_registered_name(cls)
+    assert registered == f"keras_adaptive_loss>{name}"
+    try:
+        got = kal.losses.get(registered)
+    except ValueError as error:  # a class that needs arguments says which, as by its own name
+        assert "cannot be built from its name alone" in str(error)
+        return
+    assert type(got) is cls

@@ -103,7 +103,8 @@ def get(identifier: Any) -> Any:
 
     Args:
         identifier: ``None``; a class name or its snake-case form (the package's first, then
-            Keras's); a config dict from `serialize`; a loss class (instantiated with its
+            Keras's); a registered name as saved configs write it
+            (``"keras_adaptive_loss>PolyLoss"``, or another package's); a config dict from `serialize`; a loss class (instantiated with its
             defaults); or a loss instance or function (returned as it is).
 
     Returns:
@@ -119,6 +120,8 @@ def get(identifier: Any) -> Any:
     'CrossentropyExpectationMix'
     >>> kal.losses.get("categorical_crossentropy").__name__  # Keras's names resolve too
     'categorical_crossentropy'
+    >>> type(kal.losses.get("keras_adaptive_loss>PolyLoss")).__name__
+    'PolyLoss'
     """
     if identifier is None:
         return None
@@ -142,6 +145,10 @@ def _by_name(name: str) -> Any:
     classes = loss_classes()
     if name in classes:
         return classes[name]
+    if ">" in name:  # a registered name, as saved configs write it: "keras_adaptive_loss>PolyLoss"
+        registered = keras.saving.get_registered_object(name)
+        if registered is not None:
+            return registered
     try:
         return keras.losses.get(name)
     except ValueError:
