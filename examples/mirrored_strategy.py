@@ -11,7 +11,6 @@ replica-averaged gradients.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -24,16 +23,26 @@ import keras_adaptive_loss as kal
 
 
 def default_strategy() -> tf.distribute.MirroredStrategy:
-    """Mirrors over the GPUs when there are two or more, else over two logical CPUs."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) >= 2:
+    """Mirrors over the GPUs when there are two or more, else over two logical CPUs.
+
+    Splitting the CPU is only possible before TensorFlow initialises its devices, so this
+    asks for *physical* devices (which does not initialise them) and splits first. If the
+    devices were initialised earlier in the process (anything that listed logical devices or
+    ran an op), a process with fewer than two CPU devices raises instead of mirroring over one.
+    """
+    if len(tf.config.list_physical_devices("GPU")) >= 2:
         return tf.distribute.MirroredStrategy()
     cpus = tf.config.list_physical_devices("CPU")
-    # Only possible before TensorFlow initialises its devices; afterwards use those that exist.
-    with contextlib.suppress(RuntimeError):
+    try:
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
         )
+    except RuntimeError as error:  # already initialised: use the devices that exist
+        if len(tf.config.list_logical_devices("CPU")) < 2:
+            raise RuntimeError(
+                "TensorFlow's devices were initialised before the CPU could be split in two; "
+                "call default_strategy() before running any TensorFlow op."
+            ) from error
     devices = [device.name for device in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices[:2])
 
@@ -74,5 +83,5 @@ def main(epochs: int = 10, strategy: tf.distribute.Strategy | None = None) -> di
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
     main(epochs=parser.parse_args().epochs)

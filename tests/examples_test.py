@@ -146,6 +146,16 @@ def test_tfds_example_on_a_locally_built_dataset(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_mirrored_strategy_example_splits_the_cpu_in_a_fresh_process():
+    process = subprocess.run(
+        [sys.executable, "examples/mirrored_strategy.py", "--epochs", "1"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "replicas in sync: 2" in process.stdout
+
+
 def test_mirrored_strategy_example(mirrored_strategy, capsys):
     example = _load("examples/mirrored_strategy.py")
     result = example.main(epochs=2, strategy=mirrored_strategy)

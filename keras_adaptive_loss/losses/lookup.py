@@ -104,8 +104,9 @@ def get(identifier: Any) -> Any:
     Args:
         identifier: ``None``; a class name or its snake-case form (the package's first, then
             Keras's); a registered name as saved configs write it
-            (``"keras_adaptive_loss>PolyLoss"``, or another package's); a config dict from `serialize`; a loss class (instantiated with its
-            defaults); or a loss instance or function (returned as it is).
+            (``"keras_adaptive_loss>PolyLoss"``, or another package's); a config dict from
+            `serialize`; a loss class (instantiated with its defaults); or a loss instance or
+            function (returned as it is).
 
     Returns:
         A `keras.losses.Loss` instance or a Keras loss function; ``None`` for ``None``.
