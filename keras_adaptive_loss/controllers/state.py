@@ -9,9 +9,15 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["MemberState", "feature_size", "state_features"]
+__all__ = ["MAX_STATE_BYTES", "MemberState", "feature_size", "state_features"]
 
 _EPSILON = 1e-8
+
+#: The most memory, in bytes, that one model's controller state may take. ALA's class
+#: correlation loss has a parameter per pair of classes, C (C - 1) / 2 of them, each with its
+#: statistics history and pending state (about 0.4 kB with the defaults), so 3,000 classes
+#: would need about 2 GB before the per-decision arrays; raise this to allow more.
+MAX_STATE_BYTES = 2**30
 
 
 def feature_size(num_statistics: int, history: int) -> int:
@@ -133,6 +139,17 @@ class MemberState(keras.layers.Layer):
             # next_measurement, next_decision
             "counters": ((8,), "int64"),
         }
+        needed = sum(
+            int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in shapes.values()
+        )
+        if needed > MAX_STATE_BYTES:
+            raise ValueError(
+                f"The controller state of {parameters} parameters (e.g. a class-pair "
+                f"correlation over {int(np.ceil(np.sqrt(2 * parameters)))} classes) would take "
+                f"{needed / 2**30:.1f} GiB, over MAX_STATE_BYTES={MAX_STATE_BYTES}. Adapt fewer "
+                "parameters (fewer classes, or a shorter history), or raise "
+                "keras_adaptive_loss.controllers.state.MAX_STATE_BYTES."
+            )
         self.arrays = {
             name: self.add_weight(
                 shape=shape, initializer="zeros", dtype=dtype, trainable=False, name=name

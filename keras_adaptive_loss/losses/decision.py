@@ -12,7 +12,11 @@ from keras import ops
 
 from keras_adaptive_loss.losses.base import deserialize_nested
 
-__all__ = ["DecisionNetwork"]
+__all__ = ["MAX_HIDDEN", "DecisionNetwork"]
+
+#: The widest hidden layer of the default decision network (it reads C class scores and
+#: outputs a logit per candidate: a few dozen units suffice).
+MAX_HIDDEN = 65536
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
@@ -58,6 +62,10 @@ class DecisionNetwork(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(hidden_units, (int, np.integer)) or not 1 <= hidden_units <= MAX_HIDDEN:
+            raise ValueError(
+                f"hidden_units must be an integer in [1, {MAX_HIDDEN}]; got {hidden_units!r}."
+            )
         self.num_candidates = int(num_candidates)
         self.hidden_units = int(hidden_units)
         self.learning_rate = float(learning_rate)

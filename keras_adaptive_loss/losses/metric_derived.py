@@ -430,6 +430,10 @@ class EnsLoss(AdaptiveLoss):
         self.tail = tail
         self.from_logits = bool(from_logits)
         self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
+        if not isinstance(draws, (int, np.integer)) or draws < 0:
+            raise ValueError(
+                f"draws (samplings done so far) must be an integer >= 0; got {draws!r}."
+            )
         self._draws = self.parameter_store.add("draws", int(draws), dtype="int64")
 
     @classmethod

@@ -49,6 +49,8 @@ REGRESSION_CANDIDATES = {
     "log_cosh": keras.losses.LogCosh,
 }
 _MIN_TEMPERATURE = 1e-6
+#: The most Gumbel-softmax samples (K) per step; the paper uses 1-5.
+MAX_SAMPLES = 1024
 #: Mean selection weight of one candidate above which `StochasticLoss.collapsed_onto` names it.
 COLLAPSE_THRESHOLD = 0.95
 #: The default entropy-bonus weight (chosen by the paired study in the class docstring).
@@ -276,6 +278,14 @@ class StochasticLoss(AdaptiveLoss):
       ``(y_true, y_pred)`` (the paper's detection use: box regression + classification); SLF
       weights the terms per sample.
 
+    Sample weights and replicas: ``sample_weight`` and ``class_weight`` weight the model's
+    loss as for any Keras loss, but the running means and the decision network's objective
+    see every sample with weight 1 (Keras applies the weights after ``call``), so a sample of
+    weight 0 still moves them. Under a `tf.distribute` strategy each replica draws its own
+    Gumbel noise (the seed folded with the replica id), so a run on N replicas differs from a
+    one-device run by about as much as a change of seed; the decision network still gets one
+    update per step, from the replica-averaged gradient.
+
     Args:
         candidates: registry names (see `keras_adaptive_loss.losses.available`; for
             ``task="regression"``, `REGRESSION_CANDIDATES`), Keras losses or per-sample
@@ -356,8 +366,11 @@ class StochasticLoss(AdaptiveLoss):
                 f"['crossentropy', 'mse', 'hinge']; got {candidates!r}. Names: "
                 f"{', '.join(registry.available())}."
             )
-        if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-            raise ValueError(f"num_samples (K) must be an integer >= 1; got {num_samples!r}.")
+        if not isinstance(num_samples, (int, np.integer)) or not 1 <= num_samples <= MAX_SAMPLES:
+            raise ValueError(
+                f"num_samples (K) must be an integer in [1, {MAX_SAMPLES}] (each sample costs a "
+                f"[batch, candidates] tensor per step); got {num_samples!r}."
+            )
         if not np.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature (tau) must be > 0; got {temperature!r}.")
         if normalize not in NORMALIZATIONS:

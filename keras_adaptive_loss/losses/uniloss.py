@@ -282,6 +282,10 @@ class UniLoss(AdaptiveLoss):
         self.memory_budget = int(memory_budget)
         self.seed = int(np.random.randint(0, 2**31 - 1) if seed is None else seed)
         self.add_parameter("scale", scale, minimum=1e-6)
+        if not isinstance(draws, (int, np.integer)) or draws < 0:
+            raise ValueError(
+                f"draws (samplings done so far) must be an integer >= 0; got {draws!r}."
+            )
         self._draws = self.parameter_store.add("draws", int(draws), dtype="int64")
 
     @property
