@@ -36,6 +36,7 @@ from keras_adaptive_loss.losses.candidates import as_float, labels_as_distributi
 from keras_adaptive_loss.losses.gumbel import replica_seed
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
 from keras_adaptive_loss.losses.refactorings import binary_scores, check_binary_labels
+from keras_adaptive_loss.losses.set_metric import SetMetricLoss
 
 __all__ = [
     "ANYLOSS_METRICS",
@@ -116,7 +117,7 @@ def _f_score(metric: str, fn: Any, fp: Any, tp: Any, beta: float) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class AnyLoss(keras.losses.Loss):
+class AnyLoss(SetMetricLoss):
     """``1 - metric`` of a differentiable confusion matrix (AnyLoss; Han et al. 2024, Eqs. 1-3).
 
     Each predicted probability ``p`` becomes the near-binary ``A(p) = sigmoid(L (p - 1/2))``
@@ -145,7 +146,9 @@ class AnyLoss(keras.losses.Loss):
     class absent from a batch has recall 0 (balanced accuracy, G-mean) and an F-score moved
     only by its false positives. The loss is
     one value for the whole batch, returned once per sample so that Keras's reduction gives it
-    back (a ``sample_weight`` therefore scales the batch loss by its mean weight). Under a
+    back. ``sample_weight``, ``class_weight`` and a Keras mask weight the confusion matrix's
+    counts and the cross-entropy anchor's mean (a `keras_adaptive_loss.losses.set_metric.
+    SetMetricLoss`): a sample of weight 0 is absent. Under a
     `tf.distribute` strategy the predictions and labels are gathered from all replicas, so
     every replica computes the metric of the global batch and the training matches one device.
 
@@ -258,7 +261,7 @@ class AnyLoss(keras.losses.Loss):
         scores, labels = binary_scores(y_true, y_pred, self.from_logits)
         return labels[:, None], ops.sigmoid(scores)[:, None]
 
-    def call(self, y_true: Any, y_pred: Any) -> Any:
+    def call(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         check_predictions(y_pred, self.from_logits, type(self).__name__)
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
@@ -267,20 +270,33 @@ class AnyLoss(keras.losses.Loss):
         if self.crossentropy_weight > 0:
             labels, p = self._labels_and_probabilities(y_true, y_pred)  # this replica's batch
             anchor = self.crossentropy_weight * _crossentropy(labels, p)
-        if in_replica_context():
+        weights = None if sample_weight is None else ops.reshape(sample_weight, (-1,))
+        if in_replica_context() and weights is not None:
+            y_true, y_pred, all_weights = gather_global_batch(y_true, y_pred, weights)
+        elif in_replica_context():
             y_true, y_pred = gather_global_batch(y_true, y_pred)
+        else:
+            all_weights = weights
+        if weights is not None and self.crossentropy_weight > 0:
+            # Keras averages the per-sample values (and the replicas' means): scaled so that
+            # the anchor's part of that mean is the weighted mean over the global batch.
+            size = ops.cast(ops.shape(all_weights)[0], "float32")
+            anchor = anchor * weights * size / ops.maximum(ops.sum(all_weights), 1e-12)
         labels, p = self._labels_and_probabilities(y_true, y_pred)
+        if weights is not None:
+            labels = labels * all_weights[:, None]  # weighted counts; a weight of 0: absent
         if p.shape[-1] == 1:
             approx = ops.sigmoid(self.amplifier * (p - 0.5))  # Eq. 1
         else:  # class c is predicted iff p_c beats every other class
             top = ops.top_k(p, 2)[0]
             best_other = ops.where(p >= top[:, :1], top[:, 1:], top[:, :1])
             approx = ops.sigmoid(0.5 * self.amplifier * (p - best_other))
+        present = 1.0 if weights is None else all_weights[:, None]
         tp = ops.sum(labels * approx, axis=0)  # Eq. 2, one entry per column
         fn = ops.sum(labels * (1.0 - approx), axis=0)
-        fp = ops.sum((1.0 - labels) * approx, axis=0)
+        fp = ops.sum((present - labels) * approx, axis=0)
         if p.shape[-1] == 1:
-            tn = ops.sum((1.0 - labels) * (1.0 - approx), axis=0)
+            tn = ops.sum((present - labels) * (1.0 - approx), axis=0)
             metric = confusion_metric(self.metric, tn[0], fn[0], fp[0], tp[0], self.beta)
         else:
             metric = multiclass_confusion_metric(self.metric, fn, fp, tp, self.beta)

@@ -11,6 +11,8 @@ gradient has the quotient rule's sign wrong).
 from __future__ import annotations
 
 import functools
+import inspect
+import warnings
 from typing import Any
 
 import keras
@@ -29,6 +31,7 @@ from keras_adaptive_loss.losses.refactorings import (
     PCKhRefactoring,
     Refactoring,
 )
+from keras_adaptive_loss.losses.set_metric import SetMetricLoss
 
 __all__ = [
     "UniLoss",
@@ -120,21 +123,46 @@ def sample_anchors(
     current hard configuration with up to ``num_flips`` bits flipped, chosen among
     ``nearby_flips`` when given, e.g. the currently wrong bits); ``num_anchors`` bad ones
     (uniformly random bits). Only ``selectable`` bits differ between anchors; the others keep
-    the current configuration's value. All the step's random numbers come from one Philox draw.
+    the current configuration's value.
+
+    The random numbers are tied to the *rank* of a selectable bit (the k-th selectable bit in
+    row-major order), never to its position: the flips pick the r-th selectable bit, and the
+    k-th selectable bit of every bad anchor reads row k of a ``[bits, num_anchors]`` Philox draw
+    (whose first rows do not depend on how many rows are drawn). So bits that are not
+    selectable — those of a sample of weight 0 — change none of the anchors of the others,
+    and a batch with such samples gives the value of the batch without them.
     """
     size = ops.size(best)
-    uniform = tf.random.stateless_uniform(
-        ops.stack([num_anchors, 2 * num_flips + size]), seed=seed, alg="philox"
-    )
-    uniform = ops.reshape(uniform, (num_anchors, -1))  # static number of rows
+    uniform = tf.random.stateless_uniform((num_anchors, 2 * num_flips), seed=seed, alg="philox")
     keep = ops.where(selectable, best, current)
     flips = (num_anchors, num_flips)
     good = _flip_random_bits(keep, selectable, uniform[:, :num_flips], *flips)
     nearby_bits = selectable if nearby_flips is None else ops.logical_and(selectable, nearby_flips)
-    nearby = _flip_random_bits(current, nearby_bits, uniform[:, num_flips : 2 * num_flips], *flips)
-    random_bits = ops.reshape(uniform[:, 2 * num_flips :] < 0.5, (num_anchors, *ops.shape(best)))
+    nearby = _flip_random_bits(current, nearby_bits, uniform[:, num_flips:], *flips)
+    bad_seed = tf.random.experimental.stateless_fold_in(seed, 11, alg="philox")
+    noise = tf.random.stateless_uniform(ops.stack([size, num_anchors]), seed=bad_seed, alg="philox")
+    rank = ops.maximum(ops.cumsum(ops.cast(ops.reshape(selectable, (-1,)), "int32")) - 1, 0)
+    random_bits = ops.transpose(ops.take(noise, rank, axis=0) < 0.5)  # [A, bits]
+    random_bits = ops.reshape(random_bits, (num_anchors, *ops.shape(best)))
     bad = ops.where(selectable[None], ops.cast(random_bits, best.dtype), current[None])
     return ops.concatenate([keep[None], good, nearby, bad], axis=0)
+
+
+def _check_weighted(refactoring: Refactoring) -> None:
+    """Raises unless ``refactoring`` takes sample weights (a ``weights`` argument to
+    ``comparisons``, ``metric`` and ``degenerate``)."""
+    missing = [
+        name
+        for name in ("comparisons", "metric", "degenerate")
+        if "weights" not in inspect.signature(getattr(refactoring, name)).parameters
+    ]
+    if missing:
+        raise ValueError(
+            f"{type(refactoring).__name__} takes no sample weights, but this loss was given "
+            "sample_weight, class_weight or a Keras mask. Add a `weights=None` argument (one "
+            f"weight per sample; 0 = absent) to its {', '.join(missing)}, or train without "
+            "weights."
+        )
 
 
 def _run_branch(index: Any, branches: list) -> Any:
@@ -150,7 +178,7 @@ def _run_branch(index: Any, branches: list) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
-class UniLoss(AdaptiveLoss):
+class UniLoss(AdaptiveLoss, SetMetricLoss):
     """A metric-refactored surrogate loss: ``1 - g~(sigmoid(scale * c))`` (UniLoss, Eqs. 4-10).
 
     Each step, the refactoring gives the comparisons ``c`` of the batch (and which of them are
@@ -161,8 +189,10 @@ class UniLoss(AdaptiveLoss):
     ``g`` on them exactly, relaxes the binaries with ``sigmoid(scale * c)`` (Eq. 9), and
     interpolates ``g`` at the relaxed configuration by inverse distance weighting (Eq. 10).
     The loss is ``1 - g~`` so that it lies in ``[0, 1]`` for metrics in ``[0, 1]``; it is one
-    value for the whole batch, returned once per sample so that Keras's reduction gives it back
-    (a ``sample_weight`` therefore scales the batch loss by the mean weight).
+    value for the whole batch, returned once per sample so that Keras's reduction gives it back.
+    ``sample_weight``, ``class_weight`` and a Keras mask weight the metric's counts (a
+    `keras_adaptive_loss.losses.set_metric.SetMetricLoss`): a sample of weight 0 is absent, and
+    the value equals that of the batch without it.
 
     Details the paper leaves open, as chosen here: anchors are resampled every step with a
     stateless generator seeded by ``(seed, step)``; 16 anchors of each type, 1 flipped bit and
@@ -293,8 +323,11 @@ class UniLoss(AdaptiveLoss):
         """Anchor samplings done so far (the position of the random stream)."""
         return int(self._draws.numpy())
 
-    def interpolated_metric(self, y_true: Any, y_pred: Any, seed: Any) -> Any:
-        """``g~`` for one batch with anchors drawn from ``seed`` (a stateless-RNG seed).
+    def interpolated_metric(
+        self, y_true: Any, y_pred: Any, seed: Any, sample_weight: Any = None
+    ) -> Any:
+        """``g~`` for one batch with anchors drawn from ``seed`` (a stateless-RNG seed), the
+        metric's counts weighted by ``sample_weight`` when given.
 
         A refactoring with ``static_variants`` (average precision's bucketed layout) offers
         static-shape grids of several sizes: the one that fits the batch is computed, in
@@ -303,13 +336,13 @@ class UniLoss(AdaptiveLoss):
         variants = getattr(self.refactoring, "static_variants", None)
         chosen = variants(y_true) if variants is not None else None
         if chosen is None:
-            return self._interpolate(self.refactoring, y_true, y_pred, seed)
+            return self._interpolate(self.refactoring, y_true, y_pred, seed, sample_weight)
         index, refactorings = chosen
 
         def value_and_gradient(refactoring: Refactoring, y_pred: Any) -> tuple[Any, Any]:
             with tf.GradientTape() as tape:
                 tape.watch(y_pred)
-                value = self._interpolate(refactoring, y_true, y_pred, seed)
+                value = self._interpolate(refactoring, y_true, y_pred, seed, sample_weight)
             return value, tape.gradient(value, y_pred)
 
         @tf.custom_gradient
@@ -324,11 +357,19 @@ class UniLoss(AdaptiveLoss):
 
         return interpolated(ops.convert_to_tensor(y_pred))
 
-    def _interpolate(self, refactoring: Refactoring, y_true: Any, y_pred: Any, seed: Any) -> Any:
+    def _interpolate(
+        self,
+        refactoring: Refactoring,
+        y_true: Any,
+        y_pred: Any,
+        seed: Any,
+        sample_weight: Any = None,
+    ) -> Any:
         count = getattr(refactoring, "binary_count", None)
         if count is not None:  # check before the comparisons themselves are allocated
             y_pred = self._within_budget(y_pred, count(y_true, y_pred))
-        comparisons, valid, *context = refactoring.comparisons(y_true, y_pred)
+        weighted = {} if sample_weight is None else {"weights": sample_weight}
+        comparisons, valid, *context = refactoring.comparisons(y_true, y_pred, **weighted)
         comparisons = self._within_budget(ops.cast(comparisons, "float32"))
         current = ops.cast(ops.stop_gradient(comparisons) > 0, "float32")
         selectable = valid
@@ -352,7 +393,7 @@ class UniLoss(AdaptiveLoss):
             best, current, selectable, self.num_anchors, self.num_flips, seed, wrong
         )
         anchor_values = ops.stop_gradient(
-            ops.cast(refactoring.metric(anchors, y_true, valid, *context), "float32")
+            ops.cast(refactoring.metric(anchors, y_true, valid, *context, **weighted), "float32")
         )
         return idw_interpolate(u, ops.stop_gradient(anchors), anchor_values, self.power)
 
@@ -385,22 +426,35 @@ class UniLoss(AdaptiveLoss):
         with tf.control_dependencies([check]):
             return tf.identity(tensor)
 
-    def call(self, y_true: Any, y_pred: Any) -> Any:
+    def call(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         if hasattr(self.refactoring, "from_logits"):
             check_predictions(y_pred, self.refactoring.from_logits, type(self).__name__)
         self.refactoring.check(y_true, y_pred)
+        if sample_weight is not None:
+            _check_weighted(self.refactoring)
+        if self.refactoring.set_metric and y_pred.shape[0] == 1:
+            warnings.warn(
+                f"{type(self).__name__}: a batch of one sample holds no positive-negative pair, "
+                "so the metric is undefined and the loss is 0 with no gradient. Use batches of "
+                "2 or more samples that hold both classes.",
+                UserWarning,
+                stacklevel=2,
+            )
         per_sample = ops.ones_like(ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))[:, 0])
         gather = self.refactoring.set_metric and in_replica_context()
-        if gather:
+        if gather and sample_weight is not None:
+            y_true, y_pred, sample_weight = gather_global_batch(y_true, y_pred, sample_weight)
+        elif gather:
             y_true, y_pred = gather_global_batch(y_true, y_pred)
         seed = tf.stack([tf.constant(self.seed, tf.int64), self._draws.value])
         if not gather:
             seed = replica_seed(self.seed, self._draws.value)
         self._draws.assign_add(ops.cast(1, "int64"))
-        value = 1.0 - self.interpolated_metric(y_true, y_pred, seed)
-        value = ops.where(self.refactoring.degenerate(y_true), 0.0, value)
+        value = 1.0 - self.interpolated_metric(y_true, y_pred, seed, sample_weight)
+        weighted = {} if sample_weight is None else {"weights": sample_weight}
+        value = ops.where(self.refactoring.degenerate(y_true, **weighted), 0.0, value)
         return per_sample * ops.cast(value, per_sample.dtype)
 
     def get_config(self) -> dict[str, Any]:
