@@ -64,7 +64,9 @@ class AdaptiveLoss(keras.losses.Loss):
     - declare each parameter in ``__init__`` with `add_parameter`, under the same name as the
       ``__init__`` argument that sets it;
     - implement ``call(y_true, y_pred)`` returning per-sample values (never override
-      ``__call__``);
+      ``__call__``; a loss whose value is a metric of the whole batch derives from
+      `keras_adaptive_loss.losses.set_metric.SetMetricLoss` too, whose thin ``__call__`` hands
+      the sample weights into ``call``);
     - extend `get_config` with the other ``__init__`` arguments. The base `get_config` already
       records every parameter's *current* value, so `keras.models.load_model` restores the
       adapted values, not the initial ones;
