@@ -57,3 +57,31 @@ def test_worker_count_reads_the_public_cluster_resolver():
 
     assert kal.distribute.worker_count(_TwoWorkers()) == 2
     assert kal.distribute.is_multi_worker(_TwoWorkers())
+
+
+def test_registered_loss_names_resolve_in_compile_and_train():
+    assert type(keras.losses.get("keras_adaptive_loss>PolyLoss")) is kal.losses.PolyLoss
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = np.arange(32) % 3
+
+    def train(loss):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss=loss)
+        return model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
+
+    by_name = train("keras_adaptive_loss>PolyLoss")
+    assert by_name[-1] < by_name[0]
+    np.testing.assert_allclose(by_name, train(kal.losses.PolyLoss()), rtol=1e-6)
+    # losses that need arguments are not put in Keras's table: kal.losses.get explains them
+    with pytest.raises(ValueError, match="Could not interpret loss identifier"):
+        keras.losses.get("keras_adaptive_loss>StochasticLoss")
+    with pytest.raises(ValueError, match="needs candidates"):
+        kal.losses.get("keras_adaptive_loss>StochasticLoss")
+
+
+def test_a_keras_without_the_loss_table_warns_once_and_adds_nothing(monkeypatch):
+    monkeypatch.setattr(private_api, "_warned", set())
+    monkeypatch.setattr(keras.losses, "get", lambda identifier: None)
+    with pytest.warns(RuntimeWarning, match="will not resolve"):
+        assert private_api.register_loss_names({"PolyLoss": kal.losses.PolyLoss}) == []

@@ -106,3 +106,20 @@ __all__ = [
     "serialize_candidate",
     "weights_to_focus",
 ]
+
+
+def _register_names_with_keras() -> None:
+    """``compile(loss="keras_adaptive_loss>PolyLoss")``: the registered names of the losses
+    that build without arguments, in the table Keras resolves string losses from."""
+    from keras_adaptive_loss import private_api
+    from keras_adaptive_loss.losses import lookup
+
+    classes = {
+        name: cls
+        for name, cls in lookup.loss_classes().items()
+        if name[0].isupper() and not lookup.required_arguments(cls)
+    }
+    private_api.register_loss_names(classes)
+
+
+_register_names_with_keras()

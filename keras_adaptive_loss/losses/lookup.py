@@ -169,14 +169,24 @@ def _by_name(name: str) -> Any:
     )
 
 
-def _instantiate(cls: type) -> Any:
-    required = [
+def required_arguments(cls: type) -> list[str]:
+    """The ``__init__`` arguments of ``cls`` that have no default.
+
+    >>> import keras_adaptive_loss as kal
+    >>> required_arguments(kal.losses.PolyLoss), required_arguments(kal.StochasticLoss)
+    ([], ['candidates'])
+    """
+    return [
         parameter.name
         for parameter in inspect.signature(cls.__init__).parameters.values()
         if parameter.default is inspect.Parameter.empty
         and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
         and parameter.name != "self"
     ]
+
+
+def _instantiate(cls: type) -> Any:
+    required = required_arguments(cls)
     if required:
         raise ValueError(
             f"{cls.__name__} cannot be built from its name alone: it needs "
