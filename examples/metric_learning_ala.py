@@ -17,6 +17,28 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, read before TensorFlow is imported: ``--help`` and a bad value
+    answer at once."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs")
+    parser.add_argument(
+        "--period", type=int, default=10, help="training steps between ALA decisions"
+    )
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    if args.period < 1:
+        parser.error(f"--period must be >= 1; got {args.period}")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras
 import numpy as np
 
@@ -73,8 +95,4 @@ def main(epochs: int = 20, period: int = 10, seed: int = 0) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--period", type=int, default=10)
-    args = parser.parse_args()
-    main(epochs=args.epochs, period=args.period)
+    main(epochs=ARGS.epochs, period=ARGS.period)

@@ -16,6 +16,23 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, read before TensorFlow is imported: ``--help`` and a bad value
+    answer at once."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs")
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras
 import tensorflow as tf
 
@@ -82,6 +99,4 @@ def main(epochs: int = 10, strategy: tf.distribute.Strategy | None = None) -> di
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
-    main(epochs=parser.parse_args().epochs)
+    main(epochs=ARGS.epochs)

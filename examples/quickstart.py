@@ -20,6 +20,26 @@ from collections.abc import Sequence
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, read before TensorFlow is imported: ``--help`` and a bad value
+    answer at once."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs per run")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1; got {args.seeds}")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras
 import numpy as np
 
@@ -104,8 +124,4 @@ def main(epochs: int = 30, seeds: Sequence[int] = (0, 1, 2), verbose: bool = Tru
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
-    args = parser.parse_args()
-    main(epochs=args.epochs, seeds=range(args.seeds))
+    main(epochs=ARGS.epochs, seeds=range(ARGS.seeds))

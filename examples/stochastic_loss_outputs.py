@@ -24,6 +24,28 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, read before TensorFlow is imported: ``--help`` and a bad value
+    answer at once."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs of every demo; None: each demo's own",
+    )
+    args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras
 import numpy as np
 from keras import ops
@@ -140,6 +162,4 @@ def main(epochs: int | None = None) -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=None)
-    main(parser.parse_args().epochs)
+    main(ARGS.epochs)

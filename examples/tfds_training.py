@@ -18,6 +18,29 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, read before TensorFlow is imported: ``--help`` and a bad value
+    answer at once."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--dataset", default="mnist", help="TFDS name, prepared under --data-dir (or downloadable)"
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="TFDS data_dir holding the prepared dataset"
+    )
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs")
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -85,9 +108,4 @@ def main(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--epochs", type=int, default=3)
-    args = parser.parse_args()
-    main(epochs=args.epochs, dataset=args.dataset, data_dir=args.data_dir)
+    main(epochs=ARGS.epochs, dataset=ARGS.dataset, data_dir=ARGS.data_dir)

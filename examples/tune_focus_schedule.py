@@ -17,10 +17,36 @@ import tempfile
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, read before TensorFlow is imported: ``--help`` and a bad value
+    answer at once."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--trials", type=int, default=3, help="KerasTuner trials")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs per trial")
+    args = parser.parse_args(argv)
+    if args.trials < 1:
+        parser.error(f"--trials must be >= 1; got {args.trials}")
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras
-import keras_tuner
 
 import keras_adaptive_loss as kal
+
+try:
+    import keras_tuner
+except ModuleNotFoundError:  # an optional dependency: say which extra brings it
+    raise SystemExit(
+        f'{os.path.basename(__file__)} needs KerasTuner: pip install "keras-adaptive-loss[tuner]"'
+    ) from None
 
 
 class FocusHyperModel(keras_tuner.HyperModel):
@@ -68,8 +94,4 @@ def main(trials: int = 3, epochs: int = 10, directory: str | None = None, verbos
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=10)
-    args = parser.parse_args()
-    main(args.trials, args.epochs)
+    main(ARGS.trials, ARGS.epochs)

@@ -17,6 +17,23 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, read before TensorFlow is imported: ``--help`` and a bad value
+    answer at once."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs")
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras
 import numpy as np
 
@@ -80,6 +97,4 @@ def main(epochs: int = 15, train_size: int = 1024, seed: int = 0) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
-    main(epochs=parser.parse_args().epochs)
+    main(epochs=ARGS.epochs)

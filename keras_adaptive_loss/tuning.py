@@ -69,6 +69,15 @@ __all__ = [
 RELATED_LOSSES = ("poly", "active_passive", "ldam", "class_balanced", "anyloss")
 
 
+def _check_hyper_parameters(hp: Any, helper: str) -> None:
+    """Raises `ValueError` unless ``hp`` is KerasTuner's ``HyperParameters`` (or behaves so)."""
+    if not all(callable(getattr(hp, method, None)) for method in ("Float", "Int", "Choice")):
+        raise ValueError(
+            f"kal.tuning.{helper} needs the trial's keras_tuner.HyperParameters (the `hp` that "
+            f"HyperModel.build receives); got {hp!r}."
+        )
+
+
 def _range(name: str, bounds: tuple, *, low: float, inclusive: bool = False) -> tuple:
     """``bounds`` as ``(low, high)`` after checking ``low <(=) bounds[0] <= bounds[1]``."""
     try:
@@ -189,6 +198,7 @@ def stochastic_loss(
     >>> loss.num_samples == hp["slf_num_samples"], loss.entropy == hp["slf_entropy"]
     (True, True)
     """
+    _check_hyper_parameters(hp, "stochastic_loss")
     low_k, high_k = _range("num_samples", num_samples, low=1, inclusive=True)
     low_t, high_t = _range("temperature", temperature, low=0)
     if low_t == high_t:
@@ -229,6 +239,7 @@ def focus_schedule(
     >>> schedule.phases == kal.schedules.focus_phases(protocol)
     True
     """
+    _check_hyper_parameters(hp, "focus_schedule")
     if not protocols:
         raise ValueError("protocols must name at least one F protocol, e.g. ('0', '0-0.5').")
     protocol = hp.Choice(prefix + "protocol", [str(p) for p in protocols])
@@ -262,6 +273,7 @@ def uniloss(
     >>> sorted(hp.values), type(loss).__name__
     (['uniloss_num_anchors', 'uniloss_scale'], 'UniLossAveragePrecision')
     """
+    _check_hyper_parameters(hp, "uniloss")
     classes = {"accuracy": UniLossAccuracy, "average_precision": UniLossAveragePrecision}
     if metric not in classes:
         raise ValueError(f"metric must be one of {tuple(classes)}; got {metric!r}.")
@@ -301,6 +313,7 @@ def adaptive_loss_alignment(
     >>> ala.period == hp["ala_period"], ala.step_size == hp["ala_step_size"]
     (True, True)
     """
+    _check_hyper_parameters(hp, "adaptive_loss_alignment")
     low_k, high_k = _range("period", period, low=1, inclusive=True)
     low_b, high_b = _range("step_size", step_size, low=0)
     step = max(1, (int(high_k) - int(low_k)) // 7) if high_k > low_k else 1
@@ -345,6 +358,7 @@ def related_loss(
     >>> sorted(hp.values), type(loss).__name__
     (['ldam_max_margin', 'ldam_scale'], 'LDAMLoss')
     """
+    _check_hyper_parameters(hp, "related_loss")
     if name not in RELATED_LOSSES:
         raise ValueError(f"name must be one of {RELATED_LOSSES}; got {name!r}.")
     prefix = f"{name}_" if prefix is None else prefix

@@ -356,3 +356,51 @@ def test_stochastic_loss_outputs_example_trains_each_use():
     assert len(weights) == 4 and sum(weights) == pytest.approx(1.0, abs=1e-4)
     assert 0.0 <= results["tagging"]["accuracy"] <= 1.0
     assert np.isfinite(results["detection"]["box_l1"])
+
+
+_EXAMPLE_COMMAND_LINE = """
+import contextlib, io, runpy, sys
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+if sys.argv[-1] == "--no-tuner":
+    sys.argv.pop()
+    sys.modules["keras_tuner"] = None  # as if KerasTuner were not installed
+out, err = io.StringIO(), io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+print(repr((code, "tensorflow" in sys.modules, out.getvalue(), err.getvalue())))
+"""
+
+
+def _example_command_line(name: str, *arguments: str) -> tuple:
+    process = subprocess.run(
+        [sys.executable, "-c", _EXAMPLE_COMMAND_LINE, str(ROOT / "examples" / name), *arguments],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-2000:]
+    return eval(process.stdout.strip().splitlines()[-1])
+
+
+EXAMPLES = sorted(path.name for path in (ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_answers_help_and_bad_values_without_tensorflow(name):
+    code, imported, out, _ = _example_command_line(name, "--help")
+    assert (code, imported) == (0, False)
+    options = [line for line in out.splitlines() if line.startswith("  --")]
+    assert options and out.count("(default:") == len(options)  # every option: help + default
+    code, imported, _, err = _example_command_line(name, "--epochs", "0")
+    assert (code, imported) == (2, False) and "--epochs must be >= 1; got 0" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tune_focus_schedule.py", "tune_stochastic_loss.py"])
+def test_tuning_examples_without_keras_tuner_name_the_extra(name):
+    code, _, _, _ = _example_command_line(name, "--trials", "1", "--no-tuner")
+    assert code == (
+        f'{name} needs KerasTuner: pip install "keras-adaptive-loss[tuner]"'
+    )  # SystemExit with a message: printed as one line, exit status 1

@@ -182,3 +182,18 @@ def test_a_default_outside_the_searched_values_falls_back_to_the_lower_end(call,
     hp = keras_tuner.HyperParameters()
     call(hp)
     assert hp[name] == expected == _space(hp)[name].min_value
+
+
+@pytest.mark.parametrize(
+    ("helper", "arguments"),
+    [
+        ("stochastic_loss", (["crossentropy", "mse"],)),
+        ("focus_schedule", ()),
+        ("uniloss", ()),
+        ("adaptive_loss_alignment", ((np.zeros((4, 2)), np.zeros(4)),)),
+        ("related_loss", ("poly",)),
+    ],
+)
+def test_a_missing_hyper_parameters_object_is_a_value_error(helper, arguments):
+    with pytest.raises(ValueError, match=rf"kal\.tuning\.{helper} needs the trial's keras_tuner"):
+        getattr(kal.tuning, helper)(None, *arguments)
