@@ -15,7 +15,7 @@ from keras import ops
 
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.base import AdaptiveLoss
-from keras_adaptive_loss.losses.prediction_checks import check_predictions
+from keras_adaptive_loss.losses.prediction_checks import check_batch_sizes, check_predictions
 
 __all__ = [
     "FORMS",
@@ -195,6 +195,7 @@ def check_metric_learning_inputs(y_true: Any, y_pred: Any, loss: str) -> None:
             f"{loss} expects integer class labels of shape [batch] or [batch, 1] (pairs with "
             f"the same label are positives); got {y_true.shape}."
         )
+    check_batch_sizes(y_true, y_pred)
 
 
 # Eq. 9 leaves the five shapes to the supplementary material, which is not available; these

@@ -51,6 +51,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adaptive_loss.losses.prediction_checks import check_batch_sizes
+
 __all__ = [
     "ClassificationTerms",
     "as_float",
@@ -119,6 +121,7 @@ def sparse_labels(y_true: Any, y_pred: Any, *, check_ids: bool = True) -> Any | 
     """
     num_classes = _num_classes(y_pred)
     y_true = ops.convert_to_tensor(y_true)
+    check_batch_sizes(y_true, y_pred)
     true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
     ids = None
     if true_rank == pred_rank - 1 or (true_rank == pred_rank and y_true.shape[-1] == 1):

@@ -79,3 +79,24 @@ def check_predictions(y_pred: Any, from_logits: bool, loss: str = "This loss") -
             f"{finite.min():.4g} to {finite.max():.4g}, outside [0, 1]: these look like "
             "logits. Pass from_logits=True, or give the output layer a softmax activation."
         )
+
+
+def check_batch_sizes(y_true: Any, y_pred: Any) -> None:
+    """Raises `ValueError` naming both shapes when the labels and predictions hold different
+    numbers of samples (where both are known: eagerly, or with static batch sizes), rather
+    than a backend error from the first op that combines them.
+
+    >>> check_batch_sizes(np.zeros(3), np.zeros((4, 2)))
+    Traceback (most recent call last):
+    ...
+    ValueError: The labels hold 3 samples (shape (3,)) but the predictions hold 4 (shape (4, 2)) ...
+    """
+    true_shape, pred_shape = tuple(np.shape(y_true)), tuple(np.shape(y_pred))
+    if not true_shape or not pred_shape:
+        return
+    true_batch, pred_batch = true_shape[0], pred_shape[0]
+    if true_batch is not None and pred_batch is not None and true_batch != pred_batch:
+        raise ValueError(
+            f"The labels hold {true_batch} samples (shape {true_shape}) but the predictions "
+            f"hold {pred_batch} (shape {pred_shape}): pass one label per prediction."
+        )

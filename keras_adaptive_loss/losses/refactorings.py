@@ -56,6 +56,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adaptive_loss.losses import candidates
+from keras_adaptive_loss.losses.prediction_checks import check_batch_sizes
 from keras_adaptive_loss.private_api import in_xla_compilation
 
 __all__ = [
@@ -256,6 +257,7 @@ def binary_scores(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[Any, Any
     [0.0, 1.3863]
     """
     y_pred = ops.cast(y_pred, "float32")
+    check_batch_sizes(y_true, y_pred)
     width = y_pred.shape[-1] if len(y_pred.shape) == 2 else 1
     if len(y_pred.shape) not in (1, 2) or width not in (1, 2):
         raise ValueError(

@@ -446,6 +446,14 @@ class StochasticLoss(AdaptiveLoss):
                     f"{', '.join(REGRESSION_CANDIDATES)}, or pass a Keras loss object."
                 )
             identifier = REGRESSION_CANDIDATES[key](name=key)
+        elif isinstance(identifier, str) and self.task == "classification":
+            key = identifier.strip().lower().replace("-", "_")
+            if key in REGRESSION_CANDIDATES and key not in registry.available():
+                raise ValueError(
+                    f"{identifier!r} is a regression candidate: pass task='regression' to "
+                    "StochasticLoss for real-valued outputs (its candidates: "
+                    f"{', '.join(REGRESSION_CANDIDATES)})."
+                )
         elif self.task != "classification" and isinstance(identifier, str):
             raise ValueError(
                 f"With task={self.task!r} a candidate must be a Keras loss or a callable "
@@ -469,6 +477,13 @@ class StochasticLoss(AdaptiveLoss):
                 f"StochasticLoss needs predictions of shape [batch, ..., features] with a known "
                 f"last axis; got shape {y_pred.shape}. A regression model with one output "
                 "should output shape [batch, 1]."
+            )
+        if self.task == "classification" and num_classes == 1:
+            raise ValueError(
+                f"StochasticLoss got predictions of shape {y_pred.shape}: one output per "
+                "sample. For a regression model pass task='regression' (candidates "
+                f"{', '.join(REGRESSION_CANDIDATES)}); for a binary classifier use a 2-unit "
+                "softmax output."
             )
         if not self.decision_network.built:
             self._build(int(num_classes))
