@@ -270,3 +270,41 @@ def test_a_feature_constant_in_training_is_centred_not_blown_up(tmp_path):
     assert data.x_test[0, 1] == pytest.approx(7.0)  # centred on 0, not divided by 1e-12
     assert np.all(data.x_train[:, 1] == 0.0)
     np.testing.assert_allclose(data.x_train[:, 0].std(), 1.0, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _curve_run(loss, seed, curve, **metrics):
+    history = {"accuracy": curve, "val_accuracy": curve}
+    return RunRecord(loss, seed, {"accuracy": curve[-1], **metrics}, [0.1] * len(curve), history)
+
+
+def test_short_and_low_learning_curves_use_the_plot_and_keep_the_first_epoch():
+    from keras_adaptive_loss.comparison import report
+
+    two_epochs = [np.array([12.0, 30.0]), np.array([15.0, 28.0])]
+    floor = report._robust_floor(two_epochs)
+    assert floor <= 12.0  # epoch 1 of a 2-epoch run is not cut off
+    assert 30.0 < report._ceiling(two_epochs, floor) <= 40.0  # a 30 % task fills the height
+    long = [np.concatenate([[10.0], np.linspace(80, 95, 30)])]
+    assert report._robust_floor(long) > 70.0  # a long run's first epoch may drop off
+    assert report._ceiling([np.array([99.0, 99.9])], 90.0) == 100.5
+
+
+def test_the_paired_plot_of_a_binary_task_is_not_a_strip_and_has_a_legend(tmp_path):
+    from keras_adaptive_loss.comparison import report
+
+    image = pytest.importorskip("matplotlib.image")
+    metrics = {"average_precision": 0.5, "f1": 0.5}
+    runs = [
+        _curve_run(loss, seed, [0.3 + 0.01 * seed + (loss == "focal") * 0.02] * 2, **metrics)
+        for seed in range(3)
+        for loss in ("crossentropy", "focal")
+    ]
+    config = {"dataset": "toy-1-vs-rest", "model": "mlp", "seeds": [0, 1, 2]}
+    result = ComparisonResult(config, runs)
+    path = report.plot_paired_differences(result, str(tmp_path / "paired.png"))
+    height, width = image.imread(path).shape[:2]
+    assert height >= 300 and width / height < 5  # was 1950 x 175
+    report.plot_learning_curves(result, str(tmp_path / "curves.png"))

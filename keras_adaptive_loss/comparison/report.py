@@ -225,12 +225,21 @@ def _curves(result: ComparisonResult, loss: str, key: str) -> np.ndarray | None:
 def _robust_floor(values: list[np.ndarray], margin: float = 5.0) -> float | None:
     """A y-axis floor that the bulk of the curves sets: the 5th percentile of their values
     after the first epoch, minus ``margin``, so that one collapsed run or the first epoch does
-    not squash the others (a curve below it is clipped at the axis, not hidden)."""
-    later = [v[1:] for v in values if len(v) > 1]
-    if not later:  # one-epoch runs: nothing after the first epoch
+    not squash the others (a curve below it is clipped at the axis, not hidden). Runs of up to
+    3 epochs keep their first epoch above the floor: it is a third of what they show."""
+    values = [v[np.isfinite(v)] for v in values]
+    later = [v[1:] if len(v) > 3 else v for v in values if len(v)]
+    if not later:
         return None
-    later = np.concatenate(later)
-    return max(0.0, float(np.percentile(later, 5)) - margin)
+    return max(0.0, float(np.percentile(np.concatenate(later), 5)) - margin)
+
+
+def _ceiling(values: list[np.ndarray], floor: float | None, margin: float = 5.0) -> float:
+    """The y-axis top: the highest value plus ``margin`` (at most 100.5), so that a task whose
+    curves stay low uses the plot's height."""
+    finite = [v[np.isfinite(v)] for v in values]
+    highest = max((float(v.max()) for v in finite if len(v)), default=100.0)
+    return min(100.5, max(highest + margin, (floor or 0.0) + 2 * margin))
 
 
 #: Learning-curve rows: history key, the metric's name on the axes. PR-AUC is recorded on
@@ -277,8 +286,8 @@ def plot_learning_curves(result: ComparisonResult, path: str) -> str:
             axis.xaxis.set_major_locator(integer_ticks())
             axis.grid(alpha=0.3)
             if floor is not None:
-                axis.set_ylim(bottom=floor, top=100.5)
-        row[1].legend(fontsize="small")
+                axis.set_ylim(bottom=floor, top=_ceiling(plotted, floor))
+        row[1].legend(fontsize="small", title="loss")
     figure.suptitle(f"{result.config['dataset']}, model {result.config['model']}")
     figure.tight_layout()
     atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
@@ -293,8 +302,12 @@ def plot_paired_differences(result: ComparisonResult, path: str) -> str:
     reference = result.reference
     rows = result.paired(reference)
     metrics = result.metric_names
+    width = 6.5 if len(metrics) == 1 else 4.5  # 3 metrics on a binary task: 13.5 in, not 19.5
     figure, axes = plt.subplots(
-        1, len(metrics), figsize=(6.5 * len(metrics), 1.3 + 0.45 * len(rows)), squeeze=False
+        1,
+        len(metrics),
+        figsize=(width * len(metrics), max(3.2, 1.6 + 0.45 * len(rows))),
+        squeeze=False,
     )
     for axis, metric in zip(axes[0], metrics, strict=True):
         for position, row in enumerate(rows):
@@ -320,15 +333,27 @@ def plot_paired_differences(result: ComparisonResult, path: str) -> str:
             ]
             axis.plot(dots, [position + 0.18] * len(dots), ".", color="grey", alpha=0.6)
         axis.axvline(0.0, color="black", linewidth=0.8)
+        axis.set_ylim(len(rows) - 0.5, -0.7)  # a row per loss, first at the top
         axis.set_yticks(range(len(rows)), [row["loss"] for row in rows])
-        axis.invert_yaxis()
         short = _METRIC_SHORT.get(metric, metric)
         axis.set_xlabel(
             f"Δ test {short} vs {reference}, points\n(bar: 95 % interval; grey dots: single seeds)"
         )
         axis.grid(alpha=0.3, axis="x")
+    from matplotlib.lines import Line2D
+
+    legend = [
+        Line2D([], [], marker="o", color=colour, linestyle="", label=label)
+        for colour, label in (
+            ("tab:green", "above the reference (interval > 0)"),
+            ("tab:red", "below the reference (interval < 0)"),
+            ("tab:blue", "not resolved (interval holds 0, or < 3 seeds)"),
+            ("grey", "one seed's difference"),
+        )
+    ]
+    figure.legend(handles=legend, loc="lower center", ncol=4, fontsize="small", frameon=False)
     figure.suptitle(f"{result.config['dataset']}: paired differences to {reference}")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
     atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     plt.close(figure)
     return path
