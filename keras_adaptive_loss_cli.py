@@ -162,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--label-column", default="label", help="label column of a .csv dataset")
     run.add_argument("--data-dir", default=None, help="TFDS data_dir")
+    run.add_argument(
+        "--download",
+        action="store_true",
+        help="let TFDS download a dataset not prepared under --data-dir (needs internet)",
+    )
     run.add_argument("--output", default=None, help="directory for CSV, JSON and PNG files")
     run.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     run.add_argument(
@@ -282,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             evaluation=args.evaluation,
             label_column=args.label_column,
             data_dir=args.data_dir,
+            download=args.download,
             output=args.output,
             plots=not args.no_plots,
             resume=args.resume,

@@ -190,15 +190,17 @@ def load_tfds(
     Args:
         name: TFDS name, optionally with config and version (``"mnist"``, ``"mnist:3.0.1"``).
         data_dir: where TFDS keeps prepared datasets (TFDS's default when ``None``).
-        download: download and prepare the dataset if it is not prepared yet.
+        download: download and prepare the dataset if it is not prepared yet; ``False``
+            raises at once when it is not prepared under ``data_dir`` (no network access).
         try_gcs: let TFDS fetch an already prepared copy from its Google Cloud Storage mirror
             (TFDS's default). ``False`` keeps TFDS from contacting GCS at all, e.g. offline.
         train_split: TFDS split names.
         test_split: TFDS split names.
 
     Raises:
-        ValueError: ``name`` is not a TFDS dataset, a split does not exist, or the dataset is
-            not a (features, integer label) classification dataset.
+        ValueError: ``name`` is not a TFDS dataset, a split does not exist, the dataset is not
+            a (features, integer label) classification dataset, or (``download=False``) it is
+            not prepared.
         RuntimeError: TFDS could not download or prepare it (e.g. no internet); the message
             says how to prepare it elsewhere and pass ``data_dir``.
 
@@ -221,6 +223,14 @@ def load_tfds(
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # TFDS raises its own types for bad versions/configs
         raise ValueError(f"TFDS cannot build dataset {name!r}: {error}") from error
+    if not download and not builder.is_prepared():
+        where = data_dir or "TFDS's default data_dir (~/tensorflow_datasets)"
+        raise ValueError(
+            f"TFDS dataset {name!r} is not prepared under {where}. Prepare it on a machine with "
+            f"internet access (tfds build {base_name} --data_dir DIR) and pass that folder as "
+            "data_dir (CLI: --data-dir), let compare download it (CLI: --download), or use an "
+            f"offline dataset: {', '.join(NAMES)}."
+        )
     if download:
         try:
             config = tfds.download.DownloadConfig(try_download_gcs=try_gcs)

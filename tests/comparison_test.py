@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from importlib import metadata
 
@@ -253,3 +255,14 @@ def test_every_preset_name_is_one_snake_case_spelling():
         stem = name.split("+")[0] if name.startswith("ce_el_") else name
         stem = stem[: len("ce_el_")] if name.startswith("ce_el_") else stem
         assert "-" not in stem and stem == stem.lower(), name
+
+
+def test_a_tfds_dataset_that_is_not_prepared_fails_at_once_with_the_ways_out(tmp_path, capsys):
+    started = time.perf_counter()
+    status = cli.main(["compare", "--dataset", "fashion_mnist", "--data-dir", str(tmp_path),
+                       "--losses", "crossentropy", "--seeds", "1", "--quiet"])  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and time.perf_counter() - started < 30 and len(lines) == 1
+    assert "'fashion_mnist' is not prepared under" in lines[0]
+    assert "--data-dir" in lines[0] and "--download" in lines[0] and "digits" in lines[0]
+    assert os.listdir(tmp_path) == []  # nothing downloaded or prepared

@@ -210,6 +210,7 @@ def load_data(
     data_dir: str | None = None,
     try_gcs: bool = True,
     label_column: str = "label",
+    download: bool = False,
 ) -> datasets.Dataset:
     """An offline dataset by name, a ``.csv`` / ``.npz`` file (`kal.datasets.load_csv`,
     `load_npz`), a ``synthetic:...`` spec (`kal.datasets.synthetic`), else a TFDS dataset;
@@ -237,7 +238,7 @@ def load_data(
                 f"Unknown dataset {dataset!r}; offline datasets: {', '.join(datasets.NAMES)}. "
                 "TFDS names need tensorflow-datasets (pip install keras-adaptive-loss[datasets])."
             ) from error
-        data = datasets.load_tfds(dataset, data_dir=data_dir, try_gcs=try_gcs)
+        data = datasets.load_tfds(dataset, data_dir=data_dir, try_gcs=try_gcs, download=download)
     else:
         raise ValueError(f"dataset must be a name or a kal.datasets.Dataset; got {dataset!r}.")
     return data if positive_class is None else datasets.one_vs_rest(data, positive_class)
@@ -437,6 +438,7 @@ def compare(
     label_column: str = "label",
     data_dir: str | None = None,
     try_gcs: bool = True,
+    download: bool = False,
     output: str | None = None,
     plots: bool = True,
     resume: bool = False,
@@ -495,6 +497,9 @@ def compare(
         label_column: the label column of a ``.csv`` dataset.
         data_dir: passed to `kal.datasets.load_tfds` for TFDS names.
         try_gcs: passed to `kal.datasets.load_tfds` along with ``data_dir``.
+        download: let TFDS download and prepare a TFDS dataset that is not prepared under
+            ``data_dir`` (needs internet access); by default such a dataset is refused at once,
+            with the ways to prepare it.
         output: directory for runs.csv, summary.csv, results.json and PNG plots. It is
             checked before training. While the comparison runs, its files are rewritten
             (atomically) after every finished run in ``output/unfinished/``, with
@@ -575,6 +580,7 @@ def compare(
         data_dir=data_dir,
         try_gcs=try_gcs,
         label_column=label_column,
+        download=download,
     )
     data = _training_regime(data, train_size, imbalance)
     x_train, y_train, x_val, y_val = _split_validation(data, validation_fraction)
