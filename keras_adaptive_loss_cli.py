@@ -298,12 +298,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        where = (
-            f"the finished runs are saved in {os.path.join(args.output, 'unfinished')}; add "
-            "--resume to finish them"
-            if args.output
-            else "nothing was saved (no --output)"
-        )
+        unfinished = os.path.join(args.output or "", "unfinished")
+        if not args.output:
+            where = "nothing was saved (no --output)"
+        elif os.path.exists(os.path.join(unfinished, "results.json")):
+            where = f"the finished runs are saved in {unfinished}; add --resume to finish them"
+        else:
+            where = f"no run had finished; {args.output} is as it was"
         print(f"\n{PROGRAM}: interrupted; {where}.", file=sys.stderr)
         return 130
     return 0

@@ -59,6 +59,26 @@ def test_a_rerun_interrupted_midway_leaves_the_earlier_results_readable(tmp_path
     assert not unfinished["complete"] and [r["loss"] for r in unfinished["runs"]] == trained
 
 
+def test_an_interrupt_before_the_first_run_ends_leaves_the_folder_as_it_was(
+    tmp_path, monkeypatch, capsys
+):
+    output = tmp_path / "runs"
+    kal.compare("iris", ["crossentropy"], output=str(output), **QUICK)
+    before = {name: (output / name).read_bytes() for name in os.listdir(output)}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_train_once", interrupted)
+    arguments = ["--losses", "crossentropy", "--seeds", "1", "--epochs", "1", "--no-plots"]
+    status = cli.main(
+        ["compare", "--dataset", "iris", *arguments, "--quiet", "--output", str(output)]
+    )
+    assert status == 130
+    assert f"no run had finished; {output} is as it was" in capsys.readouterr().err
+    assert {name: (output / name).read_bytes() for name in os.listdir(output)} == before
+
+
 def test_a_rerun_that_fails_on_a_bad_tensorboard_path_changes_nothing(tmp_path, capsys):
     output = tmp_path / "runs"
     kal.compare("iris", ["crossentropy"], output=str(output), **QUICK)

@@ -81,4 +81,4 @@ def test_docstring_example_runs(module, doc, tmp_path, monkeypatch):
 
 
 def test_every_fenced_example_is_found():
-    assert len(DOCSTRINGS) == 11
+    assert len(DOCSTRINGS) == 12

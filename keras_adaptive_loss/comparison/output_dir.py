@@ -117,6 +117,12 @@ class OutputDirectory:
         os.makedirs(self.unfinished)
         return self.unfinished
 
+    def drop_empty_unfinished(self) -> None:
+        """Removes `unfinished` when it holds no finished run (a comparison stopped before its
+        first run ended)."""
+        if not os.path.exists(self.unfinished_file("results.json")):
+            shutil.rmtree(self.unfinished, ignore_errors=True)
+
     def publish(self, written: set[str]) -> None:
         """Moves the finished comparison's files (names in ``written``) from `unfinished`
         into the folder, removes the `OUTPUT_FILES` of an earlier comparison that it did not

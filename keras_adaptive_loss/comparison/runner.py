@@ -635,11 +635,16 @@ def compare(
             folder.start_unfinished()
         elif folder is not None:
             os.makedirs(folder.unfinished, exist_ok=True)
-        result = _run_all(
-            specs, seed_list, finished, model, data, (x_train, y_train, x_val, y_val),
-            epochs, batch_size, functools.partial(make_optimizer, learning_rate), distribution,
-            jit_compile, config, folder, verbose, tensorboard,
-        )  # fmt: skip
+        try:
+            result = _run_all(
+                specs, seed_list, finished, model, data, (x_train, y_train, x_val, y_val),
+                epochs, batch_size, functools.partial(make_optimizer, learning_rate),
+                distribution, jit_compile, config, folder, verbose, tensorboard,
+            )  # fmt: skip
+        except BaseException:
+            if folder is not None:
+                folder.drop_empty_unfinished()
+            raise
         if verbose:
             print()
             print(result.table())
