@@ -59,11 +59,13 @@ def gather_global_batch(*tensors: Any) -> tuple[Any, ...]:
     whose value is a metric of the whole batch; call it in replica context.
 
     ``all_gather`` loses the static inner shape, which shape checks downstream need, so it is
-    restored from the local tensor.
+    restored from the local tensor. A ``None`` (e.g. absent sample weights) stays ``None``.
     """
     context = tf.distribute.get_replica_context()
     return tuple(
-        tf.reshape(context.all_gather(tensor, axis=0), (-1, *tensor.shape[1:]))
+        None
+        if tensor is None
+        else tf.reshape(context.all_gather(tensor, axis=0), (-1, *tensor.shape[1:]))
         for tensor in tensors
     )
 

@@ -271,12 +271,9 @@ class AnyLoss(SetMetricLoss):
             labels, p = self._labels_and_probabilities(y_true, y_pred)  # this replica's batch
             anchor = self.crossentropy_weight * _crossentropy(labels, p)
         weights = None if sample_weight is None else ops.reshape(sample_weight, (-1,))
-        if in_replica_context() and weights is not None:
+        all_weights = weights  # the global batch's, under a strategy
+        if in_replica_context():
             y_true, y_pred, all_weights = gather_global_batch(y_true, y_pred, weights)
-        elif in_replica_context():
-            y_true, y_pred = gather_global_batch(y_true, y_pred)
-        else:
-            all_weights = weights
         if weights is not None and self.crossentropy_weight > 0:
             # Keras averages the per-sample values (and the replicas' means): scaled so that
             # the anchor's part of that mean is the weighted mean over the global batch.

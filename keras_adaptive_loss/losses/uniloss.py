@@ -444,10 +444,8 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
             )
         per_sample = ops.ones_like(ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))[:, 0])
         gather = self.refactoring.set_metric and in_replica_context()
-        if gather and sample_weight is not None:
+        if gather:
             y_true, y_pred, sample_weight = gather_global_batch(y_true, y_pred, sample_weight)
-        elif gather:
-            y_true, y_pred = gather_global_batch(y_true, y_pred)
         seed = tf.stack([tf.constant(self.seed, tf.int64), self._draws.value])
         if not gather:
             seed = replica_seed(self.seed, self._draws.value)
