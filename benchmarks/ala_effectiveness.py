@@ -13,7 +13,7 @@ Arms:
 - ``random walk``: Φ moved by a state-blind policy (P(keep) = 0.8) with ALA's steps/bounds.
 - ``ALA, 1 child``: `AdaptiveLossAlignment` with its defaults.
 - ``ALA, paper steps``: the paper's β = 0.1, Φ in [-1, 1], no row bound (soft-target loss).
-- ``ALA, population``: `kal.alignment.fit_children` (N children incl. a CE control child,
+- ``ALA, population``: `kal.ala.fit_children` (N children incl. a CE control child,
   exploit step), the best child by validation.
 - ``ALA, transferred``: the population's policy applied (``learn=False``) to a new run from
   the CE arm's initial weights.
@@ -168,9 +168,9 @@ def run_seed(task, seed: int, children: int) -> dict[str, float]:
     identity = kal.losses.ClassCorrelationLoss(classes)
     results["fixed Φ = I"] = _accuracy(_train(task, seed, identity), task["test"])
 
-    size = kal.controllers.feature_size(2, 10)
-    walk = kal.controllers.AlignmentController(
-        size, policy=kal.controllers.Policy.random_walk(size), learn=False, greedy=False,
+    size = kal.ala.controllers.feature_size(2, 10)
+    walk = kal.ala.controllers.AlignmentController(
+        size, policy=kal.ala.controllers.Policy.random_walk(size), learn=False, greedy=False,
         seed=seed,
     )  # fmt: skip
     callback = kal.callbacks.AdaptiveLossAlignment(validation, period=period, controller=walk)
@@ -193,7 +193,7 @@ def run_seed(task, seed: int, children: int) -> dict[str, float]:
         )
         return model
 
-    population = kal.alignment.fit_children(
+    population = kal.ala.fit_children(
         build, task["x"], task["y"], validation, num_children=children,
         epochs=task["epochs"], batch_size=BATCH, period=period, seed=seed,
     )  # fmt: skip

@@ -23,7 +23,7 @@ import numpy as np
 from ala_effectiveness import paired
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.controllers.metrics import nearest_neighbour_error
+from keras_adaptive_loss.ala.controllers.metrics import nearest_neighbour_error
 
 LOSSES = {
     "focal weighting (Eq. 10)": kal.losses.FocalWeightingLoss,

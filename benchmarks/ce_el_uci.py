@@ -20,7 +20,7 @@ TensorFlow program: the configurations of a seed share the initial weights (Kera
 initialisers under `keras.utils.set_random_seed(seed)`) and the order of the batches, so
 each method is paired with CE. The per-sample losses are the package's candidates
 (`kal.losses.candidates.crossentropy`, ``expectation``, ``focal``) and the CE+EL weights come
-from `kal.losses.mixing.focus_to_weights`; `tests/examples_test.py` checks that one batched
+from `kal.mixing.loss.focus_to_weights`; `tests/examples_test.py` checks that one batched
 configuration ends with the same weights as `model.fit` with `CrossentropyExpectationMix`,
 `FocusSchedule` and Keras's SGD.
 
@@ -47,7 +47,7 @@ import keras_adaptive_loss as kal
 from keras_adaptive_loss.comparison import regimes
 from keras_adaptive_loss.comparison.paired import paired_difference
 from keras_adaptive_loss.losses import candidates
-from keras_adaptive_loss.losses.mixing import focus_to_weights
+from keras_adaptive_loss.mixing.loss import focus_to_weights
 from keras_adaptive_loss.schedules import focus_phases, phase_starts
 
 UCI = ("iris", "wine", "breast_cancer", "digits")

@@ -22,8 +22,8 @@ import numpy as np
 from ala_metric_learning import _embedding
 
 import keras_adaptive_loss as kal
+from keras_adaptive_loss.ala.controllers.metrics import nearest_neighbour_error
 from keras_adaptive_loss.comparison.paired import paired_difference
-from keras_adaptive_loss.controllers.metrics import nearest_neighbour_error
 
 LOSSES = {
     "focal weighting (ALA Eq. 10)": kal.losses.FocalWeightingLoss,

@@ -43,7 +43,7 @@ import keras
 import numpy as np
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.controllers.metrics import nearest_neighbour_error
+from keras_adaptive_loss.ala.controllers.metrics import nearest_neighbour_error
 
 
 def build_embedding(num_features: int, dimensions: int = 16) -> keras.Model:

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses.refactorings import pckh_targets
+from keras_adaptive_loss.uniloss.refactorings import pckh_targets
 
 SIZE, JOINTS, HEAD = 16, 2, 4.0
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from keras_adaptive_loss.comparison.cli import main
+from keras_adaptive_loss.cli import main
 
 sys.exit(main())

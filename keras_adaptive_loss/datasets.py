@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_adaptive_loss import names
+
 __all__ = [
     "MAX_CLASSES",
     "NAMES",
@@ -35,7 +37,7 @@ __all__ = [
     "synthetic",
 ]
 
-NAMES = ("digits", "iris", "wine", "breast_cancer", "mnist1d")
+NAMES = names.DATASETS
 
 #: The largest number of classes a data file may define (its largest label id + 1). A model
 #: for the task has an output unit per class, so one stray label such as 100000000 would

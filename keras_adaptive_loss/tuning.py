@@ -46,15 +46,15 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from keras_adaptive_loss.callbacks.adaptive_loss_alignment import AdaptiveLossAlignment
-from keras_adaptive_loss.callbacks.focus_schedule import FocusSchedule
+from keras_adaptive_loss.ala.callback import AdaptiveLossAlignment
 from keras_adaptive_loss.losses.imbalance import ClassBalancedLoss, LDAMLoss
 from keras_adaptive_loss.losses.metric_derived import AnyLoss
-from keras_adaptive_loss.losses.mixing import CrossentropyExpectationMix
 from keras_adaptive_loss.losses.noisy_labels import ActivePassiveLoss
 from keras_adaptive_loss.losses.polynomial import PolyLoss
-from keras_adaptive_loss.losses.stochastic import StochasticLoss
-from keras_adaptive_loss.losses.uniloss import UniLossAccuracy, UniLossAveragePrecision
+from keras_adaptive_loss.mixing.focus_schedule import FocusSchedule
+from keras_adaptive_loss.mixing.loss import CrossentropyExpectationMix
+from keras_adaptive_loss.slf.stochastic import StochasticLoss
+from keras_adaptive_loss.uniloss.loss import UniLossAccuracy, UniLossAveragePrecision
 
 __all__ = [
     "RELATED_LOSSES",

@@ -46,7 +46,8 @@ def test_phi_moves_inside_fit_and_takes_effect(jit, toy_classification):
     model = _classifier(jit_compile=jit)
     ala = kal.callbacks.AdaptiveLossAlignment(
         validation_data=(x, y), period=4, evaluations_per_period=1, step_size=0.2, seed=0,
-        parameter_bound=1.0, row_bound=None, policy=kal.controllers.Policy(44, keep_prior=1 / 3),
+        parameter_bound=1.0, row_bound=None,
+        policy=kal.ala.controllers.Policy(44, keep_prior=1 / 3),
     )  # fmt: skip
     recorder = _RecordPhi()
     history = model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[ala, recorder])
@@ -86,7 +87,7 @@ def test_policy_transfers_from_ten_to_five_classes(tmp_path):
     assert ala.controller.memory.size == 45 * len(ala.rewards) > 0  # one transition per pair
     ala.controller.policy.save(tmp_path / "policy")
 
-    policy = kal.controllers.Policy.load(tmp_path / "policy")
+    policy = kal.ala.controllers.Policy.load(tmp_path / "policy")
     weights = [w.copy() for w in policy.network.get_weights()]
     x5, y5 = rng.normal(size=(40, 8)).astype("float32"), rng.integers(0, 5, 40)
     five = _classifier(5, learning_rate=0.05)
@@ -102,7 +103,9 @@ def test_policy_transfers_from_ten_to_five_classes(tmp_path):
 @pytest.mark.slow
 def test_models_share_one_controller(toy_classification):
     x, y = toy_classification
-    shared = kal.controllers.AlignmentController(kal.controllers.feature_size(2, 10), seed=0)
+    shared = kal.ala.controllers.AlignmentController(
+        kal.ala.controllers.feature_size(2, 10), seed=0
+    )
     for seed in (0, 1):
         keras.utils.set_random_seed(seed)
         model = _classifier(learning_rate=0.05)
@@ -128,7 +131,7 @@ def test_auc_pr_and_custom_metrics(toy_classification):
         )
         assert ala.decisions == 2
     scores = np.array([0.9, 0.8, 0.3, 0.1])
-    assert kal.controllers.metrics.average_precision(
+    assert kal.ala.controllers.metrics.average_precision(
         np.array([1, 0, 1, 0]), scores
     ) == pytest.approx((1 + 2 / 3) / 2)
 
@@ -144,7 +147,7 @@ def test_metric_learning_losses_are_adapted():
         before = loss.get_parameter("phi")
         ala = kal.callbacks.AdaptiveLossAlignment(
             (x, labels), period=3, evaluations_per_period=1, seed=0, step_size=0.2,
-            policy=kal.controllers.Policy(23, seed=0, keep_prior=1 / 3),
+            policy=kal.ala.controllers.Policy(23, seed=0, keep_prior=1 / 3),
         )  # fmt: skip
         model.fit(x, labels, epochs=3, batch_size=16, verbose=0, callbacks=[ala])
         assert ala.decisions == 3 and not np.allclose(loss.get_parameter("phi"), before)
@@ -206,7 +209,7 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
     backup = str(tmp_path / "backup")
 
     def make():  # a uniform-start policy, so that Φ surely moves in four decisions
-        policy = kal.controllers.Policy(44, seed=3, keep_prior=1 / 3)
+        policy = kal.ala.controllers.Policy(44, seed=3, keep_prior=1 / 3)
         return kal.callbacks.AdaptiveLossAlignment(
             (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy, seed=3,
             parameter_bound=1.0,
@@ -247,7 +250,7 @@ def test_interrupted_run_resumes_with_the_same_controller(tmp_path, toy_classifi
 def test_model_trained_with_ala_saves_and_loads(tmp_path, toy_classification):
     x, y = toy_classification
     model = _classifier(learning_rate=0.05)
-    policy = kal.controllers.Policy(44, seed=0, keep_prior=1 / 3)
+    policy = kal.ala.controllers.Policy(44, seed=0, keep_prior=1 / 3)
     ala = kal.callbacks.AdaptiveLossAlignment(
         (x, y), period=4, evaluations_per_period=1, step_size=0.2, policy=policy,
         parameter_bound=1.0, seed=0,
@@ -302,7 +305,7 @@ def test_a_run_too_short_for_the_period_warns(toy_classification):
 def test_default_steps_stay_within_the_safe_bounds(toy_classification):
     x, y = toy_classification
     model = _classifier(learning_rate=0.05)
-    policy = kal.controllers.Policy(44, seed=0, keep_prior=1 / 3)  # moves often
+    policy = kal.ala.controllers.Policy(44, seed=0, keep_prior=1 / 3)  # moves often
     ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=1, policy=policy, seed=0)
     model.fit(x, y, epochs=6, batch_size=4, verbose=0, callbacks=[ala])
     phi = model.loss.get_parameter("phi")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from keras import ops
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses import alignment
+from keras_adaptive_loss.ala import losses as alignment
 from tests import helpers, reference
 
 NUM_CLASSES = 4

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import keras_adaptive_loss as kal
-import keras_adaptive_loss_cli as cli
+import keras_adaptive_loss.cli as cli
 from keras_adaptive_loss.comparison.progress import RunProgress
 
 
@@ -29,7 +29,7 @@ def _fresh_python(code: str) -> subprocess.CompletedProcess:
 def test_help_version_and_list_do_not_import_tensorflow():
     code = (
         "import sys, contextlib, io\n"
-        "import keras_adaptive_loss_cli as cli\n"
+        "import keras_adaptive_loss.cli as cli\n"
         "for argv in (['--help'], ['compare', '--help'], ['--version'], ['list']):\n"
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        try:\n"
@@ -63,7 +63,7 @@ def test_help_version_and_list_do_not_import_tensorflow():
 def test_argument_errors_answer_without_importing_tensorflow(arguments, message):
     code = (
         "import contextlib, io, sys, time\n"
-        "import keras_adaptive_loss_cli as cli\n"
+        "import keras_adaptive_loss.cli as cli\n"
         "err = io.StringIO()\n"
         "with contextlib.redirect_stderr(err):\n"
         f"    status = cli.main(['compare', *{arguments!r}])\n"
@@ -95,17 +95,42 @@ def test_compare_help_shows_defaults_names_and_three_examples(capsys):
     assert text.count("\n  keras-adaptive-loss compare --") == 3  # the examples
 
 
-def test_listed_names_are_the_registries():
-    assert tuple(kal.comparison.LOSSES) == cli.LOSS_NAMES
-    assert tuple(kal.comparison.DEFAULT_LOSSES) == cli.DEFAULT_LOSS_NAMES
-    assert tuple(kal.comparison.MODELS) == cli.MODEL_NAMES
-    assert tuple(kal.datasets.NAMES) == cli.DATASET_NAMES
+def test_the_registries_are_keyed_by_the_one_names_table(capsys):
+    assert tuple(kal.comparison.LOSSES) == kal.names.PRESETS
+    assert tuple(kal.comparison.DEFAULT_LOSSES) == kal.names.DEFAULT_PRESETS
+    assert set(kal.names.DEFAULT_PRESETS) <= set(kal.names.PRESETS)
+    assert tuple(kal.comparison.MODELS) == kal.names.MODELS
+    assert tuple(kal.datasets.NAMES) == kal.names.DATASETS
+    assert cli.main(["list"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "losses:   " + ", ".join(kal.comparison.LOSSES)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "keras_adaptive_loss", "--help"],
+        ["-m", "keras_adaptive_loss", "compare", "--help"],
+        ["-m", "keras_adaptive_loss", "compare", "--seeds", "0"],
+        ["-m", "keras_adaptive_loss", "compare", "--losses", "focall"],
+        ["-c", "import keras_adaptive_loss as kal; kal.__all__, dir(kal), kal.names.PRESETS"],
+    ],
+)
+def test_the_module_and_the_package_answer_without_importing_tensorflow(command):
+    # -X importtime lists every module the interpreter imports, on stderr.
+    process = subprocess.run(
+        [sys.executable, "-X", "importtime", *command], capture_output=True, text=True, timeout=120
+    )
+    imported = {line.split("|")[-1].strip() for line in process.stderr.splitlines() if "|" in line}
+    assert "keras_adaptive_loss" in imported or "keras_adaptive_loss.cli" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("tensorflow", "keras")}
+    assert process.returncode == (2 if "0" in command or "focall" in command else 0)
 
 
 @pytest.mark.slow
 def test_the_console_script_silences_tensorflow_start_up_lines(tmp_path):
     process = subprocess.run(
-        [sys.executable, "-c", "import keras_adaptive_loss_cli as c, sys; "
+        [sys.executable, "-c", "import keras_adaptive_loss.cli as c, sys; "
          "sys.exit(c.main(['compare', '--losses', 'nope']))"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": ""},
     )  # fmt: skip
@@ -175,7 +200,10 @@ def test_compare_writes_tensorboard_logs_per_run_with_the_adapted_parameters(tmp
 @pytest.mark.slow
 def test_another_keras_backend_gets_a_clear_import_error():
     # Only TensorFlow is installed here, so the other backend is simulated where Keras reports it.
-    code = "import keras\nkeras.backend.backend = lambda: 'jax'\nimport keras_adaptive_loss\n"
+    code = (
+        "import keras\nkeras.backend.backend = lambda: 'jax'\n"
+        "import keras_adaptive_loss as kal\nkal.StochasticLoss\n"
+    )
     process = _fresh_python(code)
     assert process.returncode == 1
     last = process.stderr.strip().splitlines()[-1]

@@ -13,13 +13,13 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, f1_score
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss import datasets
-from keras_adaptive_loss.comparison import cli, regimes
+from keras_adaptive_loss import cli, datasets
+from keras_adaptive_loss.ala.controllers.metrics import average_precision
+from keras_adaptive_loss.ala.controllers.metrics import f1_score as our_f1_score
+from keras_adaptive_loss.comparison import regimes
 from keras_adaptive_loss.comparison.paired import paired_difference, t_quantile
 from keras_adaptive_loss.comparison.recorders import BestEpochWeights
 from keras_adaptive_loss.comparison.runner import ComparisonResult, RunRecord, _noisy_labels
-from keras_adaptive_loss.controllers.metrics import average_precision
-from keras_adaptive_loss.controllers.metrics import f1_score as our_f1_score
 
 # ---------------------------------------------------------------- paired statistics
 

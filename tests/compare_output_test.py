@@ -12,7 +12,7 @@ import time
 import pytest
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.comparison import cli
+from keras_adaptive_loss import cli
 from keras_adaptive_loss.comparison.output_dir import OutputDirectory, atomic_write
 
 ARGS = ["compare", "--dataset", "iris", "--seeds", "2", "--epochs", "2", "--quiet"]

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss import datasets
-from keras_adaptive_loss.comparison import cli, runner
+from keras_adaptive_loss import cli, datasets
+from keras_adaptive_loss.comparison import runner
 from keras_adaptive_loss.comparison.output_dir import OutputDirectory, atomic_write
 from keras_adaptive_loss.comparison.paired import paired_difference
 from keras_adaptive_loss.comparison.runner import ComparisonResult, RunRecord

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.comparison import cli
+from keras_adaptive_loss import cli
 from tests import tiny_tfds
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -94,7 +94,7 @@ def test_cli_bad_arguments_exit_2_with_one_line(arguments, message, capsys):
 @pytest.mark.slow
 def test_console_script_is_installed_and_errors_without_traceback():
     scripts = [e for e in metadata.entry_points(group="console_scripts") if e.name == cli.PROGRAM]
-    assert scripts and scripts[0].value == "keras_adaptive_loss_cli:main"
+    assert scripts and scripts[0].value == "keras_adaptive_loss.cli:main"
     process = subprocess.run(
         [sys.executable, "-m", "keras_adaptive_loss", "compare", "--losses", "nope"],
         capture_output=True, text=True, timeout=120,

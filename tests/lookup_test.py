@@ -16,7 +16,7 @@ REQUIRED = {
     "ClassCorrelationLoss": {"num_classes": 3},
     "LDAMLoss": {"class_counts": (30, 10, 5)},
     "StochasticLoss": {"candidates": ["crossentropy", "mse"]},
-    "UniLoss": {"refactoring": kal.losses.refactorings.AccuracyRefactoring()},
+    "UniLoss": {"refactoring": kal.uniloss.refactorings.AccuracyRefactoring()},
 }
 CLASS_NAMES = sorted(name for name in lookup.loss_classes() if name[0].isupper())
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses.refactorings import pckh_targets
+from keras_adaptive_loss.uniloss.refactorings import pckh_targets
 
 
 def _classification(loss, callbacks=(), classes=4):

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.controllers.metrics import nearest_neighbour_error
+from keras_adaptive_loss.ala.controllers.metrics import nearest_neighbour_error
 from tests.helpers import assert_trains_in_float16
 
 MS = kal.losses.MultiSimilarityLoss

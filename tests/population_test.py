@@ -1,4 +1,4 @@
-"""`kal.alignment.fit_children`: N children, one controller, a CE control child, exploit, resume."""
+"""`kal.ala.fit_children`: N children, one controller, a CE control child, exploit, resume."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.alignment import population
+from keras_adaptive_loss.ala import population
 
 NUM_CLASSES = 4
 
@@ -34,9 +34,9 @@ def _fit(**kwargs):
     arguments = dict(
         num_children=3, epochs=3, batch_size=16, period=4, step_size=0.05,
         parameter_bound=0.25, seed=0,
-        policy=kal.controllers.Policy(44, seed=0, keep_prior=1 / 3),
+        policy=kal.ala.controllers.Policy(44, seed=0, keep_prior=1 / 3),
     )  # fmt: skip
-    return kal.alignment.fit_children(_build, x, y, validation, **{**arguments, **kwargs})
+    return kal.ala.fit_children(_build, x, y, validation, **{**arguments, **kwargs})
 
 
 @pytest.mark.slow
@@ -59,7 +59,7 @@ def test_children_share_one_controller_and_the_control_child_stays_at_identity()
 def test_exploit_copies_weights_optimizer_state_and_phi():
     x, y, _ = _data()
     children, adapters = [], []
-    controller = kal.controllers.AlignmentController(44, seed=0)
+    controller = kal.ala.controllers.AlignmentController(44, seed=0)
     members = {}
     for index in range(3):
         keras.utils.set_random_seed(index)
@@ -68,7 +68,7 @@ def test_exploit_copies_weights_optimizer_state_and_phi():
         loss = model.loss
         loss.set_parameter("phi", np.eye(NUM_CLASSES) + 0.01 * index * (1 - np.eye(NUM_CLASSES)))
         children.append(model)
-        adapters.append(kal.controllers.adapters.adapter_for(loss))
+        adapters.append(kal.ala.controllers.adapters.adapter_for(loss))
         if index:
             members[index] = controller.add_member(6, 2, 10, 4)
     copies = population._exploit(
@@ -155,7 +155,7 @@ def test_a_model_without_an_ala_loss_is_refused():
         return model
 
     with pytest.raises(ValueError, match="compiled with one ALA loss"):
-        kal.alignment.fit_children(build, x, y, validation, num_children=3)
+        kal.ala.fit_children(build, x, y, validation, num_children=3)
 
 
 @pytest.mark.slow
@@ -173,7 +173,7 @@ def test_a_child_and_the_controller_state_survive_backup_and_restore(tmp_path):
 
     # A fresh process: the same builder and a new controller, nothing but the checkpoint.
     fresh = _build(1)
-    controller = kal.controllers.AlignmentController(44, seed=5)
+    controller = kal.ala.controllers.AlignmentController(44, seed=5)
     fresh.loss.alignment_state = controller.add_member(6, 2, 10, 4)
     assert controller.memory.size == 0
     restored = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
@@ -191,10 +191,10 @@ def test_a_child_and_the_controller_state_survive_backup_and_restore(tmp_path):
 
 def test_adapted_children_start_at_evenly_spread_phi():
     adapters, members = [], {}
-    controller = kal.controllers.AlignmentController(44, seed=0)
+    controller = kal.ala.controllers.AlignmentController(44, seed=0)
     for index in range(4):
         loss = kal.losses.ClassCorrelationLoss(NUM_CLASSES)
-        adapters.append(kal.controllers.adapters.adapter_for(loss))  # bound 1/4, rows 0.5
+        adapters.append(kal.ala.controllers.adapters.adapter_for(loss))  # bound 1/4, rows 0.5
         if index:
             members[index] = controller.add_member(6, 2, 10, 4)
     population._spread_initial_phi(adapters, members, "auto")  # half the bound: 0.125

@@ -39,7 +39,7 @@ def test_keras_mask_reads_the_mask_keras_attaches():
 
 
 def test_the_ap_layout_follows_the_trace_without_state():
-    ap = kal.losses.refactorings.AveragePrecisionRefactoring(layout="auto")
+    ap = kal.uniloss.refactorings.AveragePrecisionRefactoring(layout="auto")
     assert ap.compact()
     assert bool(tf.function(lambda: tf.constant(ap.compact()))().numpy())
     assert not bool(tf.function(lambda: tf.constant(ap.compact()), jit_compile=True)().numpy())

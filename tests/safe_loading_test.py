@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses.refactorings import pckh_targets
+from keras_adaptive_loss.uniloss.refactorings import pckh_targets
 
 
 def _classifier(classes=4, inputs=8):
@@ -165,7 +165,7 @@ def test_a_lambda_smuggled_into_a_config_is_refused_without_running(tmp_path):
     ],
 )
 def test_tampered_policy_files_are_clear_errors(tmp_path, config, message):
-    kal.controllers.Policy(feature_size=7, seed=0).save(tmp_path)
+    kal.ala.controllers.Policy(feature_size=7, seed=0).save(tmp_path)
     (tmp_path / "policy.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=message):
-        kal.controllers.Policy.load(tmp_path)
+        kal.ala.controllers.Policy.load(tmp_path)

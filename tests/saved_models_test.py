@@ -9,6 +9,7 @@ they were saved (``tests/data/saved/make_saved_models.py`` wrote both).
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -58,3 +59,22 @@ def test_a_saved_model_loads_with_its_adapted_values_and_evaluates_the_same(unpa
     first, again = EXPECTED[f"{name}/evaluate"]
     assert model.evaluate(x, y, batch_size=len(x), verbose=0) == pytest.approx(first, rel=1e-5)
     assert model.evaluate(x, y, batch_size=len(x), verbose=0) == pytest.approx(again, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "imports",
+    ["import keras_adaptive_loss\nimport keras\n", "import keras\nimport keras_adaptive_loss\n"],
+    ids=["package-first", "keras-first"],
+)
+def test_importing_the_package_is_enough_to_load_its_models(unpacked, imports):
+    # The package resolves its names lazily, yet registers its classes with Keras as soon as
+    # Keras is imported, in either order: load_model finds them without any name being used.
+    code = (
+        imports + f"model = keras.models.load_model({str(unpacked / 'StochasticLoss.keras')!r})\n"
+        "print(type(model.loss).__name__)\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.split() == ["StochasticLoss"]

@@ -11,12 +11,12 @@ from keras import ops
 from sklearn.metrics import average_precision_score, fbeta_score
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses.refactorings import (
+from keras_adaptive_loss.losses.set_metric import SetMetricLoss, per_sample_weights
+from keras_adaptive_loss.uniloss.refactorings import (
     AccuracyRefactoring,
     AveragePrecisionRefactoring,
     FBetaRefactoring,
 )
-from keras_adaptive_loss.losses.set_metric import SetMetricLoss, per_sample_weights
 
 RNG = np.random.default_rng(11)
 X_BINARY = RNG.normal(size=24).astype("float32")
@@ -200,7 +200,7 @@ def test_mirrored_weighted_value_equals_one_device(make, mirrored_strategy):
 
 
 def test_a_refactoring_without_weights_refuses_them_by_name():
-    class Positive(kal.losses.refactorings.Refactoring):
+    class Positive(kal.uniloss.refactorings.Refactoring):
         def comparisons(self, y_true, y_pred):
             scores = ops.convert_to_tensor(y_pred)
             return scores, ops.ones_like(scores) > 0

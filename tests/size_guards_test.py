@@ -7,8 +7,8 @@ import re
 import pytest
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.controllers import AlignmentController
-from keras_adaptive_loss.controllers.state import MAX_STATE_BYTES, MemberState, feature_size
+from keras_adaptive_loss.ala.controllers import AlignmentController
+from keras_adaptive_loss.ala.controllers.state import MAX_STATE_BYTES, MemberState, feature_size
 
 
 def test_stochastic_loss_refuses_huge_sizes_also_from_a_tampered_config():

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses.gumbel import (
+from keras_adaptive_loss.slf.gumbel import (
     entropy_bonus_logit_gradient,
     gumbel_noise,
     mixture_objective_logit_gradient,

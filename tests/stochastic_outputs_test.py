@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses.gumbel import gumbel_noise
+from keras_adaptive_loss.slf.gumbel import gumbel_noise
 from tests import reference
 from tests.helpers import assert_same_stochastic_state
 

@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses.gumbel import gumbel_noise, multiple_gumbel_softmax
+from keras_adaptive_loss.slf.gumbel import gumbel_noise, multiple_gumbel_softmax
 from tests import reference
 from tests.helpers import assert_same_stochastic_state
 
@@ -115,7 +115,7 @@ def test_closed_form_decision_gradient_equals_autodiff(hard):
         parts = loss.selection(labels, probs, noise)
     variables = loss.decision_network.network.trainable_variables
     autodiff = tape.gradient(parts["objective"], variables)
-    logit_gradient = kal.losses.gumbel.mixture_objective_logit_gradient(
+    logit_gradient = kal.slf.gumbel.mixture_objective_logit_gradient(
         parts["logits"], parts["soft_samples"], parts["values"], 0.6
     )
     closed_form = tape.gradient(parts["logits"], variables, logit_gradient)

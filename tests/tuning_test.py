@@ -51,7 +51,7 @@ def test_stochastic_loss_space_searches_the_entropy_bonus():
 
 @pytest.mark.parametrize(
     ("entropy", "expected"),
-    [(None, kal.losses.stochastic.DEFAULT_ENTROPY), (0.0, 0.0), (0.25, 0.25)],
+    [(None, kal.slf.stochastic.DEFAULT_ENTROPY), (0.0, 0.0), (0.25, 0.25)],
 )
 def test_stochastic_loss_space_can_fix_the_entropy_bonus(entropy, expected):
     hp = keras_tuner.HyperParameters()

@@ -10,8 +10,8 @@ from keras import ops
 from sklearn.metrics import average_precision_score, fbeta_score
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.losses import refactorings
-from keras_adaptive_loss.losses.uniloss import IDW_EPSILON, idw_interpolate, sample_anchors
+from keras_adaptive_loss.uniloss import refactorings
+from keras_adaptive_loss.uniloss.loss import IDW_EPSILON, idw_interpolate, sample_anchors
 
 
 def _configuration(refactoring, y_true, y_pred):
@@ -492,7 +492,7 @@ def test_bad_arguments_raise(kwargs, message):
 
 
 def test_uniloss_needs_a_refactoring():
-    with pytest.raises(ValueError, match=r"needs a keras_adaptive_loss\.losses\.refactorings"):
+    with pytest.raises(ValueError, match=r"needs a keras_adaptive_loss\.uniloss\.refactorings"):
         kal.losses.UniLoss("accuracy")
 
 
@@ -542,7 +542,7 @@ def test_nearby_anchors_flip_only_wrong_bits():
 
 
 def test_hardest_selection_keeps_the_smallest_comparisons_per_row():
-    from keras_adaptive_loss.losses.uniloss import _hardest
+    from keras_adaptive_loss.uniloss.loss import _hardest
 
     comparisons = np.array([[0.5, -0.2, 3.0, 0.1, 9.0], [2.0, 1.0, 0.0, -1.0, 5.0]], "float32")
     valid = np.array([[True, True, True, True, False], [True, True, True, True, True]])

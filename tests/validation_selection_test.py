@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.callbacks.validation_selection import ValidationSelection
+from keras_adaptive_loss.slf.validation_selection import ValidationSelection
 
 NUM_CLASSES = 4
 
@@ -246,7 +246,7 @@ def _separate_weights(count):
 
 
 def test_state_saved_before_the_prior_loads_with_a_zero_prior():
-    fresh = kal.losses.stochastic.SelectionState(3)
+    fresh = kal.slf.stochastic.SelectionState(3)
     fresh.load_own_variables(_separate_weights(6))
     np.testing.assert_allclose(fresh.running_means.numpy(), [1.0, 2.0, 3.0])
     np.testing.assert_allclose(fresh.weight_sums.numpy(), [5.0, 6.0, 7.0])
@@ -258,7 +258,7 @@ def test_state_saved_before_the_prior_loads_with_a_zero_prior():
 
 
 def test_state_saved_with_one_weight_per_statistic_is_packed_on_loading():
-    fresh = kal.losses.stochastic.SelectionState(3)
+    fresh = kal.slf.stochastic.SelectionState(3)
     fresh.load_own_variables(_separate_weights(9))
     np.testing.assert_allclose(fresh.prior.numpy(), [11.0, 12.0, 13.0])
     np.testing.assert_allclose(fresh.alignments.numpy(), [14.0, 15.0, 16.0])
@@ -271,7 +271,7 @@ def test_state_saved_with_one_weight_per_statistic_is_packed_on_loading():
 
 
 def test_state_assign_writes_only_the_named_statistics_and_rejects_unknown_names():
-    state = kal.losses.stochastic.SelectionState(2)
+    state = kal.slf.stochastic.SelectionState(2)
     state.build()
     state.assign(running_means=[1.0, 2.0], skipped=3.0)
     state.assign(prior=[4.0, 5.0])

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from keras_adaptive_loss import callbacks as kal_callbacks
+from keras_adaptive_loss import names
 from keras_adaptive_loss.losses import (
     ActivePassiveLoss,
     AnyLoss,
@@ -184,11 +185,7 @@ def _ala(context: LossContext) -> LossSetup:
     return LossSetup(ClassCorrelationLoss(context.num_classes), [controller])
 
 
-#: Loss name -> preset. Names are snake_case, as candidate names are (older hyphenated
-#: spellings are accepted with a warning, see `canonical_name`). The CE+EL names append the F
-#: protocol of Battash et al. as `FocusSchedule` spells it, with "+" for "then" ("0,0.5" would
-#: clash with the comma-separated CLI list).
-LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
+_BUILDERS: dict[str, Callable[[LossContext], LossSetup]] = {
     "crossentropy": _crossentropy,
     "focal": _candidate("focal"),
     "poly1": _candidate("poly1"),
@@ -221,15 +218,15 @@ LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
 }
 
 
+#: Loss preset name -> what it builds, in the order of `keras_adaptive_loss.names.PRESETS`
+#: (older hyphenated spellings are accepted with a warning, see `canonical_name`).
+LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
+    name: _BUILDERS[name] for name in names.PRESETS
+}
+if set(_BUILDERS) != set(names.PRESETS):
+    raise ImportError(f"Presets without a name or a builder: {set(_BUILDERS) ^ set(names.PRESETS)}")
+
 _WARNED_SPELLINGS: set[str] = set()
-
-
-def _respelled(name: str) -> str:
-    """The one spelling of an older hyphenated preset name (before 0.1.0: ``"nce-rce"``,
-    ``"ce-el-0-0.5"``): snake_case, as the candidate names; the F protocol keeps its own."""
-    if name.startswith("ce-el-"):
-        return "ce_el_" + name[len("ce-el-") :]
-    return name.replace("-", "_")
 
 
 def canonical_name(name: str) -> str:
@@ -242,7 +239,7 @@ def canonical_name(name: str) -> str:
     """
     if name in LOSSES:
         return name
-    respelled = _respelled(name)
+    respelled = names.respelled(name)
     if respelled in LOSSES:
         if name not in _WARNED_SPELLINGS:
             _WARNED_SPELLINGS.add(name)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from keras_adaptive_loss import names
+
 __all__ = ["MODELS", "build_model"]
 
 
@@ -70,10 +72,11 @@ def _resnet(num_features: int, num_classes: int, image_shape: tuple | None) -> k
     return keras.Model(inputs, outputs, name="resnet")
 
 
+_BUILDERS = {"mlp": _mlp, "cnn1d": _cnn1d, "resnet": _resnet}
+
+#: Model preset name (`keras_adaptive_loss.names.MODELS`) -> builder.
 MODELS: dict[str, Callable[[int, int, tuple | None], keras.Model]] = {
-    "mlp": _mlp,
-    "cnn1d": _cnn1d,
-    "resnet": _resnet,
+    name: _BUILDERS[name] for name in names.MODELS
 }
 
 

@@ -19,7 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adaptive_loss import datasets
+from keras_adaptive_loss import datasets, names
+from keras_adaptive_loss.ala.controllers.metrics import average_precision, f1_score
 from keras_adaptive_loss.comparison import regimes
 from keras_adaptive_loss.comparison.epoch_metrics import PositiveClassPRAUC
 from keras_adaptive_loss.comparison.loss_presets import (
@@ -39,22 +40,11 @@ from keras_adaptive_loss.comparison.recorders import (
     EpochTimer,
     ParameterRecorder,
 )
-from keras_adaptive_loss.controllers.metrics import average_precision, f1_score
 
 __all__ = ["DEFAULT_LOSSES", "ComparisonResult", "RunRecord", "compare", "load_data"]
 
 #: Losses `compare` trains when none are named: every preset that fits a multi-class task.
-DEFAULT_LOSSES = (
-    "crossentropy",
-    "focal",
-    "poly1",
-    "ce_el_0",
-    "ce_el_0+0.5",
-    "ce_el_0-0.5",
-    "stochastic",
-    "uniloss_accuracy",
-    "ala",
-)
+DEFAULT_LOSSES = names.DEFAULT_PRESETS
 
 LossSpec = str | Callable[[LossContext], "keras.losses.Loss | LossSetup"]
 

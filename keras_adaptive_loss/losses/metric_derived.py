@@ -33,10 +33,10 @@ from keras import ops
 from keras_adaptive_loss.losses.backward_updates import gather_global_batch, in_replica_context
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidates import as_float, labels_as_distribution
-from keras_adaptive_loss.losses.gumbel import replica_seed
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
-from keras_adaptive_loss.losses.refactorings import binary_scores, check_binary_labels
 from keras_adaptive_loss.losses.set_metric import SetMetricLoss
+from keras_adaptive_loss.slf.gumbel import replica_seed
+from keras_adaptive_loss.uniloss.refactorings import binary_scores, check_binary_labels
 
 __all__ = [
     "ANYLOSS_METRICS",

@@ -1,7 +1,7 @@
 """Multi-Similarity loss with its pair mining (Wang et al., CVPR 2019).
 
 On the in-batch pairs of L2-normalised embeddings — the same pairs as the ALA metric-learning
-losses (`keras_adaptive_loss.losses.alignment`) — with cosine similarities ``S_ij``:
+losses (`keras_adaptive_loss.ala.losses`) — with cosine similarities ``S_ij``:
 
 1. **mining** (Eqs. 12-13): for anchor ``i``, a negative pair ``{i, j}`` is kept when
    ``S_ij > min_{y_k = y_i} S_ik - epsilon`` (it is more similar than the hardest positive,
@@ -20,12 +20,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_adaptive_loss.losses import candidates
-from keras_adaptive_loss.losses.alignment import (
+from keras_adaptive_loss.ala.losses import (
     check_metric_learning_inputs,
     pair_masks,
     soft_plus_sum,
 )
+from keras_adaptive_loss.losses import candidates
 
 __all__ = ["MultiSimilarityLoss", "cosine_similarities", "mine_pairs"]
 

@@ -65,7 +65,7 @@ def cases():
         [keras.Input((4,)), keras.layers.Dense(3 * 3 * 2), keras.layers.Reshape((3, 3, 2))]
     )
     joints = np.stack([(X[:, :2] > 0) * 2, (X[:, 2:] > 0) * 2], axis=1)  # [48, 2 joints, 2]
-    y_pckh = kal.losses.refactorings.pckh_targets(joints, np.ones((48, 2)), np.full(48, 2.0))
+    y_pckh = kal.uniloss.refactorings.pckh_targets(joints, np.ones((48, 2)), np.full(48, 2.0))
     yield "UniLossPCKh", heatmaps, kal.UniLossPCKh(seed=0), y_pckh, []
     yield (
         "CrossentropyExpectationMix", classifier(), kal.CrossentropyExpectationMix(), Y,

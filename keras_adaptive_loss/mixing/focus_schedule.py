@@ -7,7 +7,7 @@ from typing import Any
 
 from keras_adaptive_loss.callbacks.parameter_schedule import ParameterSchedule
 from keras_adaptive_loss.callbacks.reported_values import Source
-from keras_adaptive_loss.losses.mixing import CrossentropyExpectationMix
+from keras_adaptive_loss.mixing.loss import CrossentropyExpectationMix
 from keras_adaptive_loss.schedules import PiecewiseConstant, focus_phases, phase_starts
 
 __all__ = ["FocusSchedule"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_adaptive_loss.losses.alignment import (
+from keras_adaptive_loss.ala.losses import (
     NEGATIVE_DISTANCE_FUNCTIONS,
     POSITIVE_DISTANCE_FUNCTIONS,
     ClassCorrelationLoss,

@@ -13,7 +13,7 @@ from keras import ops
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
 from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
 from keras_adaptive_loss.losses import registry
-from keras_adaptive_loss.losses.stochastic import StochasticLoss
+from keras_adaptive_loss.slf.stochastic import StochasticLoss
 
 __all__ = ["ValidationSelection"]
 

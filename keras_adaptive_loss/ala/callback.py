@@ -11,24 +11,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
-from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
-from keras_adaptive_loss.controllers import metrics as alignment_metrics
-from keras_adaptive_loss.controllers.adapters import (
+from keras_adaptive_loss.ala.controllers import metrics as alignment_metrics
+from keras_adaptive_loss.ala.controllers.adapters import (
     DistanceAdapter,
     adapter_for,
     check_pairwise_budget,
 )
-from keras_adaptive_loss.controllers.controller import AlignmentController, Observation
-from keras_adaptive_loss.controllers.policy import Policy
-from keras_adaptive_loss.controllers.reward import discounted_metric
-from keras_adaptive_loss.controllers.state import MemberState, feature_size
-from keras_adaptive_loss.distribute import broadcast_from_chief
-from keras_adaptive_loss.losses.alignment import (
+from keras_adaptive_loss.ala.controllers.controller import AlignmentController, Observation
+from keras_adaptive_loss.ala.controllers.policy import Policy
+from keras_adaptive_loss.ala.controllers.reward import discounted_metric
+from keras_adaptive_loss.ala.controllers.state import MemberState, feature_size
+from keras_adaptive_loss.ala.losses import (
     ClassCorrelationLoss,
     DistanceMixtureLoss,
     FocalWeightingLoss,
 )
+from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
+from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
+from keras_adaptive_loss.distribute import broadcast_from_chief
 
 __all__ = ["AdaptiveLossAlignment"]
 
@@ -45,7 +45,7 @@ class AdaptiveLossAlignment(ReportingCallback):
     all parameters, whose three outputs choose ``-step_size``, 0 or ``+step_size``. The reward of
     a decision is the sign of the change of the discounted validation metric (Eqs. 4-5) over the
     following period; the policy learns online with REINFORCE, a baseline and a replay memory
-    (Eq. 3). The control loop itself is `kal.controllers.AlignmentController.step`; this
+    (Eq. 3). The control loop itself is `kal.ala.controllers.AlignmentController.step`; this
     callback measures the validation set and applies the controller's moves.
 
     The compiled loss must be a `kal.losses.ClassCorrelationLoss` (one parameter per class pair,
@@ -60,7 +60,7 @@ class AdaptiveLossAlignment(ReportingCallback):
     within noise of cross-entropy. ``AdaptiveLossAlignment.paper(...)`` gives the paper's
     steps and bounds (use it with ``ClassCorrelationLoss(form="sigmoid")`` for Eq. 6 as
     printed). The paper's strong setting, many child models sharing one controller, is
-    `keras_adaptive_loss.alignment.fit_children`.
+    `keras_adaptive_loss.ala.fit_children`.
 
     Validation predictions come from the callback's own compiled pass over ``validation_data``
     (``model(x, training=False)`` in a ``tf.function``), never `model.evaluate`, which would reset
@@ -75,9 +75,9 @@ class AdaptiveLossAlignment(ReportingCallback):
     > 1 (batch hooks fire once per chunk) the number of decisions does not change.
 
     Several models can share one controller: give their callbacks the same
-    ``controller=kal.controllers.AlignmentController(...)``. A trained policy is saved with
+    ``controller=kal.ala.controllers.AlignmentController(...)``. A trained policy is saved with
     ``callback.controller.policy.save(directory)`` (JSON + weights) and reused, e.g. on a task
-    with another number of classes, with ``policy=kal.controllers.Policy.load(directory),
+    with another number of classes, with ``policy=kal.ala.controllers.Policy.load(directory),
     learn=False``. The controller's whole state is held by the loss in Keras variables, so
     `keras.callbacks.BackupAndRestore` and ``model.save`` carry it.
 
@@ -89,10 +89,11 @@ class AdaptiveLossAlignment(ReportingCallback):
         metric: ``"error"`` (classification error, or nearest-neighbour error for embedding
             losses), ``"auc_pr"``, a `keras.metrics.Metric` or a callable ``(y_true, y_pred)``.
         history: decisions of statistics kept in the state.
-        policy: a `kal.controllers.Policy` to start from.
+        policy: a `kal.ala.controllers.Policy` to start from.
         learn: update the policy (``False``: apply it only).
         seed: seed of the policy and of the sampling.
-        controller: a shared `kal.controllers.AlignmentController` (overrides policy/learn/seed).
+        controller: a shared `kal.ala.controllers.AlignmentController` (overrides policy,
+            learn and seed).
         evaluations_per_period: validation measurements per period for Eq. 4; default
             ``min(4, period)``.
         higher_is_better: direction of a custom metric (required for Keras metrics/callables).

@@ -6,11 +6,11 @@
 ICML 2019, Eqs. 3-5).
 """
 
-from keras_adaptive_loss.controllers.controller import AlignmentController, Observation
-from keras_adaptive_loss.controllers.policy import ACTIONS, Policy
-from keras_adaptive_loss.controllers.replay import ReplayMemory
-from keras_adaptive_loss.controllers.reward import discounted_metric, sign_reward
-from keras_adaptive_loss.controllers.state import MemberState, feature_size, state_features
+from keras_adaptive_loss.ala.controllers.controller import AlignmentController, Observation
+from keras_adaptive_loss.ala.controllers.policy import ACTIONS, Policy
+from keras_adaptive_loss.ala.controllers.replay import ReplayMemory
+from keras_adaptive_loss.ala.controllers.reward import discounted_metric, sign_reward
+from keras_adaptive_loss.ala.controllers.state import MemberState, feature_size, state_features
 
 __all__ = [
     "ACTIONS",

@@ -32,7 +32,7 @@ Example, a new metric in a few lines — top-1 accuracy restricted to one class 
 
 ```python
 @keras.saving.register_keras_serializable(package="my_project")
-class RecallOfClass(kal.losses.refactorings.AccuracyRefactoring):
+class RecallOfClass(kal.uniloss.refactorings.AccuracyRefactoring):
     def __init__(self, target=0, **kwargs):
         super().__init__(**kwargs)
         self.target = target

@@ -96,7 +96,7 @@ class MemberState(keras.layers.Layer):
         max_measurements: validation measurements per period.
         momentum: momentum of the moving average behind the relative change.
 
-    >>> from keras_adaptive_loss.controllers import AlignmentController, Observation
+    >>> from keras_adaptive_loss.ala.controllers import AlignmentController, Observation
     >>> controller = AlignmentController(feature_size(2, 1), seed=0)
     >>> member = controller.add_member(3, num_statistics=2, history=1, max_measurements=1)
     >>> _ = controller.step([Observation(member, 0.3, np.ones((3, 2)), np.zeros(3), 0.1)])
@@ -148,7 +148,7 @@ class MemberState(keras.layers.Layer):
                 f"correlation over {int(np.ceil(np.sqrt(2 * parameters)))} classes) would take "
                 f"{needed / 2**30:.1f} GiB, over MAX_STATE_BYTES={MAX_STATE_BYTES}. Adapt fewer "
                 "parameters (fewer classes, or a shorter history), or raise "
-                "keras_adaptive_loss.controllers.state.MAX_STATE_BYTES."
+                "keras_adaptive_loss.ala.controllers.state.MAX_STATE_BYTES."
             )
         self.arrays = {
             name: self.add_weight(
@@ -180,7 +180,7 @@ class MemberState(keras.layers.Layer):
         step time. Outside a transaction every read and write goes to the variables, so a
         restored checkpoint is always seen. Nested transactions join the outer one.
 
-        >>> from keras_adaptive_loss.controllers import AlignmentController
+        >>> from keras_adaptive_loss.ala.controllers import AlignmentController
         >>> member = AlignmentController(feature_size(2, 1), seed=0).add_member(3, 2, 1, 1)
         >>> with member.transaction():
         ...     member.set_counter("decisions", 7)

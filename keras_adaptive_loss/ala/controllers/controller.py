@@ -10,11 +10,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_adaptive_loss.controllers.policy import ACTIONS, Policy
-from keras_adaptive_loss.controllers.random_stream import RandomStream
-from keras_adaptive_loss.controllers.replay import ReplayMemory
-from keras_adaptive_loss.controllers.reward import sign_reward
-from keras_adaptive_loss.controllers.state import MemberState, feature_size
+from keras_adaptive_loss.ala.controllers.policy import ACTIONS, Policy
+from keras_adaptive_loss.ala.controllers.random_stream import RandomStream
+from keras_adaptive_loss.ala.controllers.replay import ReplayMemory
+from keras_adaptive_loss.ala.controllers.reward import sign_reward
+from keras_adaptive_loss.ala.controllers.state import MemberState, feature_size
 
 __all__ = ["AlignmentController", "Observation"]
 
@@ -48,7 +48,7 @@ class AlignmentController(keras.layers.Layer):
     """Policy, replay memory and reward baseline of the ALA controller (Algorithm 1).
 
     One controller serves one model or several (the paper trains 10 child models sharing one
-    controller, see `keras_adaptive_loss.alignment.fit_children`). Each model registers with
+    controller, see `keras_adaptive_loss.ala.fit_children`). Each model registers with
     `add_member`; at every decision the models' observations go to `step`, which, as in
     Algorithm 1: rewards each model's previous decision with the sign of its metric change
     (Eq. 5), stores the transitions in the replay memory, makes one REINFORCE update (Eq. 3)
@@ -64,7 +64,7 @@ class AlignmentController(keras.layers.Layer):
     loss has an entropy bonus (see `Policy`).
 
     Args:
-        feature_size: length of a parameter's state (`kal.controllers.feature_size`).
+        feature_size: length of a parameter's state (`kal.ala.controllers.feature_size`).
         policy: a trained `Policy` to start from (e.g. loaded with `Policy.load`); default new.
         learn: update the policy from the rewards; ``False`` only applies it (transfer, §6.3).
         greedy: take the most probable action instead of sampling; default ``not learn``.

@@ -12,17 +12,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_adaptive_loss.controllers import metrics as alignment_metrics
-from keras_adaptive_loss.controllers.adapters import (
+from keras_adaptive_loss.ala.controllers import metrics as alignment_metrics
+from keras_adaptive_loss.ala.controllers.adapters import (
     ClassPairAdapter,
     DistanceAdapter,
     adapter_for,
 )
-from keras_adaptive_loss.controllers.controller import AlignmentController, Observation
-from keras_adaptive_loss.controllers.policy import Policy
-from keras_adaptive_loss.controllers.reward import discounted_metric
-from keras_adaptive_loss.controllers.state import feature_size
-from keras_adaptive_loss.losses.alignment import (
+from keras_adaptive_loss.ala.controllers.controller import AlignmentController, Observation
+from keras_adaptive_loss.ala.controllers.policy import Policy
+from keras_adaptive_loss.ala.controllers.reward import discounted_metric
+from keras_adaptive_loss.ala.controllers.state import feature_size
+from keras_adaptive_loss.ala.losses import (
     ClassCorrelationLoss,
     DistanceMixtureLoss,
     FocalWeightingLoss,
@@ -48,7 +48,7 @@ class PopulationResult:
             ``[decisions + 1][children]``.
         exploits: ``(decision, source, target)`` of every copy made by the exploit step.
 
-    >>> from keras_adaptive_loss.controllers import AlignmentController
+    >>> from keras_adaptive_loss.ala.controllers import AlignmentController
     >>> controller = AlignmentController(8, seed=0)
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
     >>> result = PopulationResult(model, 0, [model], controller, control_index=None)
@@ -186,7 +186,7 @@ def fit_children(
     ...         [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     ...     model.compile(optimizer="adam", loss=kal.losses.ClassCorrelationLoss(3))
     ...     return model
-    >>> result = kal.alignment.fit_children(
+    >>> result = kal.ala.fit_children(
     ...     build, x[:64], y[:64], (x[64:], y[64:]), num_children=3, epochs=1,
     ...     batch_size=16, period=2)
     >>> len(result.children), result.control_index

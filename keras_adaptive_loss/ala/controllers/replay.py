@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_adaptive_loss.controllers.random_stream import RandomStream
+from keras_adaptive_loss.ala.controllers.random_stream import RandomStream
 
 __all__ = ["ReplayMemory"]
 

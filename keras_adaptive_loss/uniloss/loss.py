@@ -1,6 +1,6 @@
 """UniLoss (Liu, Wang & Deng, ECCV 2020): a performance metric refactored into a loss.
 
-A refactoring (`keras_adaptive_loss.losses.refactorings`) writes a metric as
+A refactoring (`keras_adaptive_loss.uniloss.refactorings`) writes a metric as
 scores -> comparisons ``c = f(s, y)`` -> binaries ``b = [c > 0]`` -> metric ``e = g(b)`` (Eq. 4).
 `UniLoss` relaxes the binaries with a sigmoid (Eq. 9) and the metric by inverse distance
 weighting over anchor configurations (Eq. 10), and returns ``1 - g~``. Gradients come from
@@ -22,16 +22,16 @@ from keras import ops
 
 from keras_adaptive_loss.losses.backward_updates import gather_global_batch, in_replica_context
 from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
-from keras_adaptive_loss.losses.gumbel import replica_seed
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
-from keras_adaptive_loss.losses.refactorings import (
+from keras_adaptive_loss.losses.set_metric import SetMetricLoss
+from keras_adaptive_loss.slf.gumbel import replica_seed
+from keras_adaptive_loss.uniloss.refactorings import (
     AccuracyRefactoring,
     AveragePrecisionRefactoring,
     FBetaRefactoring,
     PCKhRefactoring,
     Refactoring,
 )
-from keras_adaptive_loss.losses.set_metric import SetMetricLoss
 
 __all__ = [
     "UniLoss",
@@ -226,7 +226,7 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
     batch. Degenerate batches (``refactoring.degenerate``) give zero loss and zero gradient.
 
     Args:
-        refactoring: a `keras_adaptive_loss.losses.refactorings.Refactoring`.
+        refactoring: a `keras_adaptive_loss.uniloss.refactorings.Refactoring`.
         num_anchors: anchors of each type (good, nearby, bad), >= 1.
         num_flips: bits flipped to make a good or nearby anchor, >= 1.
         power: IDW power > 0.
@@ -280,7 +280,7 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not isinstance(refactoring, Refactoring):
             raise ValueError(
-                "UniLoss needs a keras_adaptive_loss.losses.refactorings.Refactoring (e.g. "
+                "UniLoss needs a keras_adaptive_loss.uniloss.refactorings.Refactoring (e.g. "
                 f"AccuracyRefactoring()); got {refactoring!r}."
             )
         for arg, value in (("num_anchors", num_anchors), ("num_flips", num_flips)):
@@ -506,7 +506,7 @@ class UniLossAccuracy(_UniLossWithRefactoring):
     Args:
         from_logits: whether ``y_pred`` holds logits.
         scores: ``"log_odds"`` (default) or ``"probability"`` comparisons (see
-            `keras_adaptive_loss.losses.refactorings.AccuracyRefactoring`).
+            `keras_adaptive_loss.uniloss.refactorings.AccuracyRefactoring`).
         **kwargs: `UniLoss` arguments (``num_anchors``, ``scale``, ``binary_fraction``, ...).
 
     >>> import numpy as np
@@ -548,7 +548,7 @@ class UniLossAveragePrecision(_UniLossWithRefactoring):
     Args:
         from_logits: whether ``y_pred`` holds logits.
         layout: grid of the comparisons, see
-            `keras_adaptive_loss.losses.refactorings.AveragePrecisionRefactoring`.
+            `keras_adaptive_loss.uniloss.refactorings.AveragePrecisionRefactoring`.
         scores: ``"log_odds"`` (default) or ``"probability"`` comparisons.
         **kwargs: `UniLoss` arguments.
 
@@ -627,7 +627,7 @@ class UniLossPCKh(_UniLossWithRefactoring):
 
     ``y_pred``: heatmaps ``[batch, height, width, joints]``; ``y_true``: ``[batch, joints, 4]``
     (row, column, visible, head size), see
-    `keras_adaptive_loss.losses.refactorings.pckh_targets`.
+    `keras_adaptive_loss.uniloss.refactorings.pckh_targets`.
 
     Args:
         threshold: a prediction is correct within ``threshold * head size`` (PCKh@0.5).
@@ -636,7 +636,7 @@ class UniLossPCKh(_UniLossWithRefactoring):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adaptive_loss.losses.refactorings import pckh_targets
+    >>> from keras_adaptive_loss.uniloss.refactorings import pckh_targets
     >>> y = pckh_targets([[[1, 1]]], [[1]], [2.0])  # one joint at (1, 1), 1-pixel radius
     >>> hit, miss = np.zeros((1, 3, 3, 1), "float32"), np.zeros((1, 3, 3, 1), "float32")
     >>> hit[0, 1, 1, 0], miss[0, 2, 2, 0] = 5.0, 5.0

@@ -13,8 +13,10 @@ from keras import ops
 from keras_adaptive_loss.losses import registry
 from keras_adaptive_loss.losses.backward_updates import all_replicas_mean, update_on_backward
 from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
-from keras_adaptive_loss.losses.decision import DecisionNetwork
-from keras_adaptive_loss.losses.gumbel import (
+from keras_adaptive_loss.losses.prediction_checks import check_predictions
+from keras_adaptive_loss.private_api import keras_mask
+from keras_adaptive_loss.slf.decision import DecisionNetwork
+from keras_adaptive_loss.slf.gumbel import (
     entropy_bonus_logit_gradient,
     gumbel_noise,
     gumbel_softmax_samples,
@@ -22,8 +24,6 @@ from keras_adaptive_loss.losses.gumbel import (
     replica_seed,
     straight_through,
 )
-from keras_adaptive_loss.losses.prediction_checks import check_predictions
-from keras_adaptive_loss.private_api import keras_mask
 
 __all__ = [
     "NORMALIZATIONS",

@@ -5,13 +5,12 @@
     keras-adaptive-loss list
     keras-adaptive-loss --version
 
-This module lives outside the `keras_adaptive_loss` package on purpose: importing the package
-imports TensorFlow (several seconds and a screen of C++ log lines), which ``--help``,
-``--version`` and ``list`` do not need. TensorFlow is imported only to run a comparison, with
-its start-up log lines silenced. A bad argument prints one line
-(``keras-adaptive-loss: error: ...``) and exits with status 2; the arguments that can be
-checked without the data (counts, rates, names of losses and models) are checked before
-TensorFlow is imported, so that answer is immediate.
+Importing this module imports neither Keras nor TensorFlow (the package's names resolve
+lazily, `keras_adaptive_loss.names`), so ``--help``, ``--version``, ``list`` and every argument
+error answer at once. TensorFlow is imported only to run a comparison, with its start-up log
+lines silenced. A bad argument prints one line (``keras-adaptive-loss: error: ...``) and exits
+with status 2; the arguments that can be checked without the data (counts, rates, names of
+losses and models) are checked before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -24,24 +23,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 
-PROGRAM = "keras-adaptive-loss"
+from keras_adaptive_loss import names
 
-#: The names ``list`` prints, kept here so that it does not import TensorFlow; a test checks
-#: that they equal `kal.comparison.LOSSES`, `MODELS`, `DEFAULT_LOSSES` and
-#: `kal.datasets.NAMES`.
-LOSS_NAMES = (
-    "crossentropy", "focal", "poly1", "poly", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",
-    "stochastic_no_validation", "stochastic_paper", "uniloss_accuracy", "uniloss_ap", "ala",
-    "nce_rce", "nce_mae", "ce_rce", "normalized_focal", "rce", "gce", "squentropy", "sparsemax",
-    "ldam_drw", "class_balanced", "anyloss_f1", "anyloss_accuracy", "anyloss_balanced_accuracy",
-    "anyloss_gmean", "ensloss", "ensloss_paper",
-)  # fmt: skip
-DEFAULT_LOSS_NAMES = (
-    "crossentropy", "focal", "poly1", "ce_el_0", "ce_el_0+0.5", "ce_el_0-0.5", "stochastic",
-    "uniloss_accuracy", "ala",
-)  # fmt: skip
-MODEL_NAMES = ("mlp", "cnn1d", "resnet")
-DATASET_NAMES = ("digits", "iris", "wine", "breast_cancer", "mnist1d")
+PROGRAM = "keras-adaptive-loss"
 
 EXAMPLES = """examples:
   # does anything beat cross-entropy on digits? (the default losses, 5 seeds)
@@ -96,15 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dataset",
         default="digits",
-        help="offline name (" + ", ".join(DATASET_NAMES) + "), a .csv or .npz file, "
+        help="offline name (" + ", ".join(names.DATASETS) + "), a .csv or .npz file, "
         "synthetic:key=value,..., or a TFDS name",
     )
     run.add_argument(
         "--losses",
-        default=",".join(DEFAULT_LOSS_NAMES),
-        help="comma-separated presets, from: " + ", ".join(LOSS_NAMES),
+        default=",".join(names.DEFAULT_PRESETS),
+        help="comma-separated presets, from: " + ", ".join(names.PRESETS),
     )
-    run.add_argument("--model", default="mlp", help=", ".join(MODEL_NAMES))
+    run.add_argument("--model", default="mlp", help=", ".join(names.MODELS))
     run.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...)")
     run.add_argument("--epochs", type=int, default=20, help="training epochs per run")
     run.add_argument("--batch-size", type=int, default=32, help="training batch size")
@@ -198,16 +182,6 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _respelled(name: str) -> str:
-    """The preset an older hyphenated spelling stands for (`kal.comparison.loss_presets`
-    warns about it once TensorFlow is loaded)."""
-    if name in LOSS_NAMES:
-        return name
-    if name.startswith("ce-el-"):
-        return "ce_el_" + name[len("ce-el-") :]
-    return name.replace("-", "_")
-
-
 def argument_errors(args: argparse.Namespace) -> list[str]:
     """What is wrong with ``compare``'s arguments, found without importing TensorFlow (so a
     typo is answered at once, not after TensorFlow's start-up); `compare` checks them again,
@@ -225,15 +199,15 @@ def argument_errors(args: argparse.Namespace) -> list[str]:
         errors.append(f"--label-noise must lie in [0, 1); got {args.label_noise}")
     if args.imbalance is not None and not args.imbalance >= 1.0:
         errors.append(f"--imbalance must be a head:tail ratio >= 1; got {args.imbalance}")
-    if args.model not in MODEL_NAMES:
-        errors.append(f"Unknown model {args.model!r}; --model is one of {', '.join(MODEL_NAMES)}")
+    if args.model not in names.MODELS:
+        errors.append(f"Unknown model {args.model!r}; --model is one of {', '.join(names.MODELS)}")
     losses = [name.strip() for name in args.losses.split(",") if name.strip()]
-    unknown = [name for name in losses if _respelled(name) not in LOSS_NAMES]
+    unknown = [name for name in losses if names.respelled(name) not in names.PRESETS]
     if not losses:
         errors.append("--losses is empty: name at least one loss, e.g. crossentropy")
     elif unknown:
         errors.append(
-            f"Unknown loss {unknown[0]!r} in --losses; choose from {', '.join(LOSS_NAMES)} "
+            f"Unknown loss {unknown[0]!r} in --losses; choose from {', '.join(names.PRESETS)} "
             f"({PROGRAM} list)"
         )
     if args.strategy != "none" and args.jit:
@@ -242,8 +216,8 @@ def argument_errors(args: argparse.Namespace) -> list[str]:
             "tf.distribute. Drop one of the two."
         )
     reference = args.reference
-    compared = {_respelled(name) for name in losses}
-    if reference is not None and _respelled(reference) not in compared and not unknown:
+    compared = {names.respelled(name) for name in losses}
+    if reference is not None and names.respelled(reference) not in compared and not unknown:
         errors.append(f"--reference {reference!r} is not among --losses ({', '.join(losses)})")
     return errors
 
@@ -252,9 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 2 bad arguments, 130 interrupted)."""
     args = _parser().parse_args(argv)
     if args.command == "list":
-        print("losses:   " + ", ".join(LOSS_NAMES))
-        print("models:   " + ", ".join(MODEL_NAMES))
-        print("datasets: " + ", ".join(DATASET_NAMES) + ", or any TFDS name")
+        print("losses:   " + ", ".join(names.PRESETS))
+        print("models:   " + ", ".join(names.MODELS))
+        print("datasets: " + ", ".join(names.DATASETS) + ", or any TFDS name")
         return 0
     errors = argument_errors(args)
     if errors:
