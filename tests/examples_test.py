@@ -307,9 +307,13 @@ def _run_python(code: str, cwd) -> subprocess.CompletedProcess:
     )
 
 
-def _readme_snippets() -> list[tuple[int, str]]:
-    """(line, code) of every ```python block of README.md."""
-    lines = (ROOT / "README.md").read_text().splitlines()
+#: The Markdown files whose ```python blocks must run as written: the README and the docs.
+DOCUMENTS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
+
+
+def _snippets(document: str) -> list[tuple[int, str]]:
+    """(line, code) of every ```python block of ``document``."""
+    lines = (ROOT / document).read_text().splitlines()
     snippets, start = [], None
     for number, line in enumerate(lines, start=1):
         if line.strip() == "```python":
@@ -320,16 +324,21 @@ def _readme_snippets() -> list[tuple[int, str]]:
     return snippets
 
 
+def _quickstart() -> str:
+    return next(c for _, c in _snippets("README.md") if "def build_model():" in c)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("line", [line for line, _ in _readme_snippets()])
-def test_readme_snippet_runs_as_written(line, tmp_path):
-    snippets = dict(_readme_snippets())
-    code = snippets[line]
+@pytest.mark.parametrize(
+    ("document", "line"),
+    [(document, line) for document in DOCUMENTS for line, _ in _snippets(document)],
+)
+def test_documented_snippet_runs_as_written(document, line, tmp_path):
+    code = dict(_snippets(document))[line]
     if code.startswith("# continues the Quickstart"):
-        quickstart = next(c for c in snippets.values() if "def build_model():" in c)
-        code = quickstart + "\n" + code
+        code = _quickstart() + "\n" + code
     process = _run_python(code, tmp_path)
-    assert process.returncode == 0, f"README.md line {line}:\n{process.stderr[-3000:]}"
+    assert process.returncode == 0, f"{document} line {line}:\n{process.stderr[-3000:]}"
 
 
 @pytest.mark.slow
