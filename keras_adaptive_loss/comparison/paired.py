@@ -36,9 +36,7 @@ MIN_SEEDS = 3
 def t_quantile(probability: float, degrees_of_freedom: int) -> float:
     """The ``probability`` quantile of Student's t distribution with ``degrees_of_freedom``.
 
-    Computed with TensorFlow Probability's `StudentT` in float64 (imported here, on first use:
-    ``compare`` calls it once per table, so importing the package stays as fast as before).
-    ``tests/compare_evidence_test.py`` checks it against scipy's ``t.ppf``.
+    SciPy's ``scipy.stats.t.ppf`` (imported on first use: ``compare`` calls it once per table).
 
     >>> round(t_quantile(0.975, 4), 6)
     2.776445
@@ -47,12 +45,9 @@ def t_quantile(probability: float, degrees_of_freedom: int) -> float:
         raise ValueError(f"degrees_of_freedom must be >= 1; got {degrees_of_freedom!r}.")
     if not 0.0 < probability < 1.0:
         raise ValueError(f"probability must be in (0, 1); got {probability!r}.")
-    import tensorflow_probability as tfp
+    from scipy import stats
 
-    student = tfp.distributions.StudentT(
-        df=np.float64(degrees_of_freedom), loc=np.float64(0.0), scale=np.float64(1.0)
-    )
-    return float(student.quantile(np.float64(probability)))
+    return float(stats.t.ppf(probability, degrees_of_freedom))
 
 
 @dataclass(frozen=True)
