@@ -157,39 +157,20 @@ class AnyLoss(SetMetricLoss):
             ``"gmean"``.
         beta: ``beta`` of ``"fbeta"`` (> 0; recall is ``beta`` times as important).
         amplifier: ``L`` > 0 of the approximation function. The default 10 (the paper: 73)
-            was chosen by a paired study (5 seeds, with the anchor at 3.0; F1
-            points vs cross-entropy, accuracy on digits): L = 73 / 10 — MNIST-1D "0 vs rest"
-            -4.05* / -0.22, breast cancer +0.11 / -0.11, digits -0.13 / -0.04, and MNIST-1D
-            "0 vs rest" with 20 % flipped labels (850 samples, 60 epochs) +0.53 / -0.61 (AP
-            -0.65 / +0.33*): with L = 10 every task is within noise of cross-entropy.
-            With L = 73 the anchored loss trained slower (final training accuracy 0.980
-            against CE's 0.991 on clean MNIST-1D) and ranked worse (AP -0.58*): the steep
-            sigmoid turns the few samples near 1/2 into rare, large gradients that dominate
-            Adam's second-moment estimate, so the cross-entropy part takes smaller steps.
-            With ``crossentropy_weight=100`` the same code path trains exactly like CE
-            (2 seeds: +0.25 F1), so the harm was the metric term's, not the anchor's.
+            was chosen by paired studies (documentation, "Measured results",
+            metric-derived losses): with L = 73 the steep sigmoid turns the few samples near
+            1/2 into rare, large gradients that dominate Adam's second-moment estimate, and
+            the anchored loss trained slower than cross-entropy.
         from_logits: whether ``y_pred`` holds logits (sigmoid for one output, softmax for
             several) rather than probabilities.
         crossentropy_weight: adds this multiple of each sample's cross-entropy, an anchor
             that keeps a gradient where the amplified sigmoid saturates. 0 is the paper's
-            loss (`AnyLoss.paper`); the default 3.0 was chosen by paired studies (5 seeds,
-            F1 points vs cross-entropy, "Measured results" page of the documentation,
-            script ``benchmarks/metric_losses.py`` of the source repository; accuracy on
-            digits). At L = 10, weight 1.0 / 3.0: +0.26 / -0.22, -0.11 / -0.11,
-            -0.18* / -0.04 and -6.84 / -0.61 on the four tasks of ``amplifier``. At L = 73,
-            paper / 0.1 / 1.0 / 3.0: MNIST-1D "0 vs rest" +0.65 / -0.24 / -1.01 /
-            -4.05*; breast cancer -0.54 / -1.00 / +0.11 / +0.11; digits (macro F1) -2.76
-            (one seed of five collapsed) / -0.84* / -0.53 / -0.13; and where AnyLoss-F1
-            collapses — MNIST-1D "0 vs rest" with 20 % of the binary labels flipped, 850
-            samples, 60 epochs — -68.8* / -39.1* / -21.4* / +0.53. 3.0 is the only weight
-            without a collapse anywhere (at L = 73 it cost 4 F1 points on clean MNIST-1D
-            "0 vs rest", which L = 10 removed). The collapse is
-            the metric's, not the optimiser's: with 10 % positives and symmetric noise, 26 %
-            of the labels read "positive" and the F1 *on the noisy labels* of the clean
-            classifier (0.44) is barely above that of predicting "positive" everywhere
-            (0.41), so a loss that optimises that F1 has little to hold it to the clean
-            classifier. Do not train a metric on noisy labels; cross-entropy's calibrated
-            posteriors keep the right ranking there.
+            loss (`AnyLoss.paper`); the default 3.0, chosen by paired studies, is the only
+            weight measured without a collapse on any task. A metric trained on noisy labels
+            can collapse whatever the weight: with 10 % positives and symmetric noise the F1
+            *on the noisy labels* of the clean classifier is barely above that of predicting
+            "positive" everywhere. Do not train a metric on noisy labels; cross-entropy's
+            calibrated posteriors keep the right ranking there.
         name: as for any Keras loss.
         reduction: as for any Keras loss.
         dtype: as for any Keras loss.
@@ -373,26 +354,17 @@ class EnsLoss(AdaptiveLoss):
     strategy, where each replica ranks its own batch), the clip of the log-normal magnitudes,
     and a tail above ``z = 1``. `EnsLoss.paper` follows the authors' code: magnitudes clipped
     to 1 and a ``1/z`` tail (``tail="inverse"``). **The default differs in both**, chosen by
-    a paired study (5 seeds against cross-entropy, F1 points with 95 % intervals, ``*`` where
-    the interval excludes 0; "Measured results" page, script ``benchmarks/metric_losses.py``)
-    on MNIST-1D "0 vs rest" (1:9), breast cancer, and the overfitting regime the paper
-    targets (MNIST-1D "0 vs rest", 850 samples, 20 % flipped labels, 60 epochs):
+    paired studies against cross-entropy (documentation, "Measured results", metric-derived
+    losses):
 
     - **Tail**: the logistic loss's, ``sigmoid(-z) / sigmoid(-1)`` (``tail="logistic"``).
       With ``1/z`` every well-classified sample keeps pushing its margin up, so on an
-      imbalanced task the majority class holds the gradient: the paper's construction lost
-      -4.15* on MNIST-1D "0 vs rest" (all 5 seeds), -0.36 on breast cancer, +0.51 under noise.
+      imbalanced task the majority class holds the gradient.
     - **Clip** ``3.0``: a draw's magnitude exceeds ``c`` with probability
-      ``1 - Phi(ln c)``, and every clipped sample gets the same derivative. With ``c = 1``
-      that is half the batch, its hardest half, pushed no harder than a sample at margin 0.5:
-      -0.30 [-0.63, +0.04] with ``c = 3`` against -0.51 [-0.94, -0.07]* with ``c = 1`` on
-      MNIST-1D "0 vs rest"; +0.11 / -0.11 on breast cancer; +0.69 / +1.08 under noise, where
-      ``c = 3`` also ranks better (AP +0.62 [+0.24, +0.99]*, all 5 seeds). A nearly unclipped
-      ``c = 10`` (1 % clipped) is best on the clean tasks (+0.63, +0.45) but hands the
+      ``1 - Phi(ln c)``, and every clipped sample gets the same derivative; with ``c = 1``
+      that is half the batch, its hardest half. A nearly unclipped ``c = 10`` hands the
       largest derivatives to the smallest margins, the mislabelled samples, and collapsed
-      under noise (-36.8*, all seeds), as random multiples of the logistic derivative
-      (unclipped log-normal factors, tried first) did. ``c = 3`` (14 % clipped) is within
-      noise of cross-entropy on all three tasks.
+      under label noise. ``c = 3`` (14 % clipped) stayed within noise of cross-entropy.
 
     ``g z`` itself is not a loss value anyone can read, so the value reported (the loss in
     `History`, ``val_loss``) is the **logistic loss** ``log(1 + exp(-z))`` of the same margins,

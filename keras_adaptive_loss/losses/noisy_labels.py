@@ -320,28 +320,13 @@ class ActivePassiveLoss(FunctionLoss):
 
     **Default, and how it differs from the paper.** The paper recommends NCE+RCE (or NCE+MAE)
     with alpha = beta = 1 on CIFAR-10; that recipe is `ActivePassiveLoss.paper`. Whether it
-    helps depends on whether cross-entropy memorises the flipped labels (5 seeds, paired
-    against cross-entropy, accuracy points; the documentation's "Measured results" page, from
-    the source repository's ``benchmarks/noise_losses_study.py``):
-
-    - **Where cross-entropy memorises** — scikit-learn's digits, an MLP, 150 epochs (CE's
-      training accuracy on the noisy labels climbs past the clean fraction while validation
-      accuracy falls): the paper's NCE+RCE gains +6.49 [+3.78, +9.20] at 20 % symmetric noise
-      and +14.84 [+12.43, +17.26] at 40 %, on every seed (NCE+MAE +6.04, +14.27; GCE +5.07,
-      +12.67). The default below gains nothing there (+0.00, +0.62).
-    - **Where it does not** — MNIST-1D, a 1-D CNN, 20 % noise, at 20 and 60 epochs and with
-      425 samples for 150 epochs (CE's training accuracy stays below the clean fraction): the
-      paper's recipe *underfits* and loses 15-19 points, and so does the CIFAR-100 weighting
-      (alpha = 10, beta = 0.1).
-
-    The default is the largest passive weight that stays within noise of cross-entropy in
-    both regimes: **CE + 0.05 RCE** (the symmetric cross-entropy of Wang et al. 2019 with a
-    light passive term). Paired Δ against cross-entropy, accuracy points, with beta = 0.1 /
-    **0.05** / 0.02: MNIST-1D at 20 epochs -0.96 [-1.79, -0.13]* / **-0.36 [-1.40, +0.68]** /
-    +0.02, at 60 epochs -0.14 / **-0.34** / -0.06, with 425 samples for 150 epochs -0.82 /
-    **-0.24** / -0.16; digits memorising 20 % noise +0.00 / **-0.09** / -0.22, 40 % +0.62 /
-    **+0.18** / +0.13 (of all these intervals only the first excludes 0); CE + RCE with
-    beta = 1 lost 3 to 6 points and the paper's NCE+RCE 15 to 19 on MNIST-1D. The passive
+    helps depends on whether cross-entropy memorises the flipped labels: where it does (its
+    training accuracy on the noisy labels climbs past the clean fraction while validation
+    accuracy falls) the paper's recipe gained 6-15 points in paired studies, and where it does
+    not it underfits and lost 15-19 (documentation, "Measured results", the related-loss
+    family). The default is the largest passive weight that stayed within noise of
+    cross-entropy in both regimes: **CE + 0.05 RCE** (the symmetric cross-entropy of Wang et
+    al. 2019 with a light passive term). The passive
     term's gradient is weighted by ``p_y``, towards samples already fitted, which under Adam
     slows the fit of the rest where cross-entropy still underfits; a weight small enough to
     cost nothing there gains nothing measurable where it memorises. So it is a safe default,

@@ -92,14 +92,10 @@ class PolyLoss(FunctionLoss):
     **Default, and how it differs from the paper.** On the logits, Poly-1's gradient is
     cross-entropy's scaled by ``1 + epsilon * p_t`` per sample: a positive epsilon weights the
     samples already fitted up, a negative one weights them down, as focal loss does. Under
-    Adam on the tasks we can run, the paper's classification setting lost and the sign the
-    paper uses for detection won (5 seeds, paired against cross-entropy, accuracy points with
-    95 % intervals, ``*`` where the interval excludes 0; "Measured results" page, script
-    ``benchmarks/drop_in_losses.py``), epsilon = 1 / 2 / -1: MNIST-1D -2.42* / -3.58* /
-    +1.36 [+0.88, +1.84]*, with 20 % label noise -1.94* / -3.68* / +2.20 [+0.47, +3.93]*,
-    with a 10:1 long tail -0.08 / -0.20 / +1.28 [+0.79, +1.77]*, digits +0.00 / -0.04 /
-    +0.27 [-0.19, +0.72]. So the default is **epsilon = -1**; the paper's Poly-1 with
-    epsilon = 1 is `PolyLoss.paper` (and the registry's ``"poly1"``). The default's value
+    Adam, the paper's classification setting (epsilon = 1) lost to cross-entropy in paired
+    studies and the sign the paper uses for detection won (documentation, "Measured
+    results", drop-in replacements), so the default is **epsilon = -1**; the paper's Poly-1
+    with epsilon = 1 is `PolyLoss.paper` (and the registry's ``"poly1"``). The default's value
     ``CE - (1 - p_t)`` is never negative, since ``log p <= p - 1``.
 
     Args:

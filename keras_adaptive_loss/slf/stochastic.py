@@ -53,7 +53,7 @@ _MIN_TEMPERATURE = 1e-6
 MAX_SAMPLES = 1024
 #: Mean selection weight of one candidate above which `StochasticLoss.collapsed_onto` names it.
 COLLAPSE_THRESHOLD = 0.95
-#: The default entropy-bonus weight (chosen by the paired study in the class docstring).
+#: The default entropy-bonus weight (chosen by a paired study; see the class docstring).
 DEFAULT_ENTROPY = 1.0
 #: The statistics of a `SelectionState`, in the order they are packed into its ``statistics``
 #: weight, each with whether it holds one value per candidate (else one number).
@@ -210,55 +210,27 @@ class StochasticLoss(AdaptiveLoss):
     or without a `tf.distribute` strategy — and it is *not* updated by `evaluate`, `predict` or
     the validation pass of `fit` (see `keras_adaptive_loss.losses.backward_updates`).
 
-    Two modes, measured as a paired study against cross-entropy (5 seeds, MLP, 20 epochs; Δ in
-    test-accuracy points, ``*`` where the 95 % interval excludes 0; every arm and figure on the
-    documentation's "Measured results" page, section StochasticLoss; the script is
-    ``benchmarks/slf_effectiveness.py`` in the source repository):
+    Three ways to run it:
 
-    - **Paper mode**, `StochasticLoss.paper()`: the paper's candidates (mse, mae, hinge, cosine,
-      bce), hard one-hot Gumbel samples (straight-through), the raw mixture of Eq. 11 as the
-      objective of both networks, and the gradient of the mixture flowing through ``h`` into
-      the model (``decision_gradient=True``); the decision network is updated in the same
-      step, from the same objective. It collapses onto the numerically smallest candidate
-      (``mse``, weight 1.00 on all four tasks): Δ -0.71* on digits, -2.26* on MNIST-1D and
-      -2.26* on MNIST-1D with a 10:1 long tail; +1.98* under 20 % label noise, where ``mse``
-      alone does better (+3.78*). Kept to reproduce the paper, not as a recommendation.
-    - **The default** differs from the paper in four measured ways. (1) Each candidate is
-      divided by an exponential moving average of its own batch mean
-      (``normalize="running_mean"``), so that no candidate wins by its scale. (2) The decision
-      network sees the prediction with its gradient stopped: the model is trained by the
-      selected losses, not by steering the selector. (3) It starts uniform (its output layer
-      is zero-initialised). (4) An entropy bonus, ``entropy=1.0``, keeps the selection spread.
-      With ``["crossentropy", "mse", "mae", "hinge", "cosine"]`` (the
-      ``stochastic_no_validation`` preset of `kal.compare`): Δ +0.40 on digits, +0.96 on
-      MNIST-1D, +4.30* under label noise and +2.34* under the long tail — at or above
-      cross-entropy and above CE divided by its running mean (the normalisation alone: +0.44,
-      +0.36, +0.76*, +1.50*) everywhere but digits (a tie). Without the bonus
-      the selection collapsed (``cosine`` 1.00 on digits; hinge/cosine elsewhere) and lost
-      on MNIST-1D (-0.80); with 0.1 it moved a little (+0.5* over uniform under the long
-      tail, -0.84* on MNIST-1D). At 1.0 the selection stays within ~0.01 of uniform, and the
-      gain is the mixture of normalised candidates: fixed uniform weights measure the same
-      (+0.36, +0.94*, +4.40*, +2.14*). What the learned selection does not do is tell a
-      useful candidate from a useless one: its objective rewards a candidate whose value is
-      small relative to its own average on a sample, not one that helps the model (with
-      ``[crossentropy, tiny label-free term]`` on digits the tiny term took 0.63 of the
-      weight at ``entropy=1.0`` and 0.999 at 0.3; in a 10-epoch run the model fell to 10 %
-      accuracy).
-    - **Steered by held-out data** (recommended when you have a validation split; the
-      ``stochastic`` preset of `kal.compare`): add
-      `keras_adaptive_loss.callbacks.ValidationSelection`. Every 20 steps it measures how
-      well each candidate's gradient lines up with the gradient of the held-out
-      cross-entropy and adds ``10 * (alignment - mean alignment)`` to the selection logits
-      (the paper's "adjusted with the performance on the validation set", which its
-      Algorithm 1 leaves out). Same study, same seeds: Δ +0.36, +0.58, +4.48*, +2.80*
-      (paired against the default above: -0.04, -0.38*, +0.18, +0.46); the selection
-      moves (final weights 0.09-0.27 per candidate, mae lowest under noise and the long
-      tail) without collapsing. Where one candidate is clearly best it collapses onto it:
-      with ``[crossentropy, cross-entropy on the wrong label]`` the weight of
-      crossentropy goes to > 0.95 (a test checks it), and the ``[crossentropy, tiny
-      term]`` pair above trained to 93 % instead of 10 % (one seed, 10 epochs). The
-      held-out *expectation* loss (``1 - p_y``) as the objective was worse: it favoured
-      ``mae`` and lost under the long tail (-3.48*).
+    - **The default** differs from the paper in four ways, each chosen by a paired study
+      against cross-entropy (documentation, "Measured results", StochasticLoss): (1) each
+      candidate is divided by an exponential moving average of its own batch mean
+      (``normalize="running_mean"``), so that no candidate wins by its scale; (2) the decision
+      network sees the prediction with its gradient stopped, so the model is trained by the
+      selected losses, not by steering the selector; (3) it starts uniform (its output layer
+      is zero-initialised); (4) an entropy bonus, ``entropy=1.0``, keeps the selection spread.
+      The learned selection alone does not tell a useful candidate from a useless one: its
+      objective rewards a candidate whose value is small relative to its own average.
+    - **Steered by held-out data** (recommended with a validation split; the ``stochastic``
+      preset of `kal.compare`): add `keras_adaptive_loss.callbacks.ValidationSelection`,
+      which shifts the selection towards the candidates whose gradient lines up with the
+      held-out cross-entropy's (the paper's "adjusted with the performance on the validation
+      set", which its Algorithm 1 leaves out).
+    - **Paper mode**, `StochasticLoss.paper()`: the paper's candidates (mse, mae, hinge,
+      cosine, bce), hard one-hot Gumbel samples (straight-through), the raw mixture of Eq. 11
+      as the objective of both networks, and the mixture's gradient flowing through ``h`` into
+      the model. It collapses onto the numerically smallest candidate (``mse``) and is kept to
+      reproduce the paper.
 
     tau is an adaptive parameter (``"temperature"``): anneal it with
     `keras_adaptive_loss.callbacks.TemperatureSchedule`. Add
@@ -305,7 +277,7 @@ class StochasticLoss(AdaptiveLoss):
         num_classes: number of classes (or output features); known, it lets the decision
             network be built at once (it is otherwise built at the first call).
         entropy: weight of the entropy bonus on the decision network's distribution (0: none;
-            see above for the measured choice of 1.0).
+            the default 1.0 is chosen by measurement, see above).
         decision_gradient: let the mixture's gradient flow through ``h`` into the model, and
             not only through the candidates (paper mode).
         task: ``"classification"``, ``"regression"`` or ``"terms"``, see above.

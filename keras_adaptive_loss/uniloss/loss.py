@@ -207,12 +207,9 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
     that AND many binaries (a sample is correct only if all its comparisons are), fixing 20 %
     of a sample's bits rarely changes ``g``, so the anchors carried no signal.
 
-    Measured choices (paired studies, 5 seeds; every figure on the documentation's "Measured
-    results" page, section UniLoss): hardest selection beats random selection by +5.2 AP
-    points [+2.6, +7.8] on MNIST-1D "0 vs rest" (the source repository's
-    ``benchmarks/uniloss_ap_mnist1d.py``) and by +1.4 accuracy points on digits
-    (``benchmarks/uniloss_binary_selection.py``), so it is the default. Paper mode keeps the
-    official code's other two choices available, though they lose on the same AP benchmark:
+    The hardest selection is the default because it beat the random one in paired studies
+    (documentation, "Measured results", UniLoss). Paper mode keeps the official code's other
+    two choices available, though they lose on the same benchmark:
     ``scores="probability"`` on the refactoring (compare probabilities rather than log-odds;
     -25 AP points) and ``nearby="wrong"`` (nearby anchors flip currently wrong bits, so they lie
     between the current and the best configuration; when none is wrong they equal the current

@@ -344,11 +344,10 @@ class AveragePrecisionRefactoring(Refactoring):
               bucket below the batch size);
             - ``"auto"`` (default): compact, except under XLA, where it is bucketed.
 
-            Measured per training step (MLP 784-500-300-1, batch 128, 1:9 labels, p10 ratio
-            to binary cross-entropy, the source repository's ``benchmarks/overhead.py``):
-            compact 1.19x without XLA, but 6.4x under XLA, which pads data-dependent shapes;
-            masked 1.6x under XLA; bucketed 1.17x under XLA (its first step compiles every
-            branch: about 11 s instead of 3 s on 2 CPU cores). All layouts give the same
+            Under XLA the compact layout pads its data-dependent shapes and is several
+            times slower than the bucketed one; without XLA it is the fastest (step times
+            on the results page). The bucketed layout's first step compiles every branch. All
+            layouts give the same
             metric; the anchors differ only in which random numbers land on which comparison.
         scores: ``"log_odds"`` (default) or ``"probability"``: compare the positive class's
             log-odds or its probability (the official code's choice; see `SCORE_SPACES`).
