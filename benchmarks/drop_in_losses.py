@@ -13,7 +13,7 @@ cross-entropy, Adam 1e-3, batch 32):
 
 Arms: PolyLoss with the paper's epsilon = 1 (Poly-1, `PolyLoss.paper`, the `poly1` preset),
 epsilon = 2 (the paper's best on ImageNet) and epsilon = -1 (its detection setting, which
-lowers the weight of confident samples as focal loss does; the default since session 12, the
+lowers the weight of confident samples as focal loss does; the default, the
 `poly` preset), Squentropy, the sparsemax loss and focal loss for reference, and
 cross-entropy on the same linear output layer that Squentropy and the sparsemax loss train
 (``crossentropy from logits``), to tell the loss from the output layer. ``--losses`` keeps

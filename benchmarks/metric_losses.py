@@ -11,10 +11,10 @@ Through `kal.compare` (5 seeds, paired against cross-entropy):
 
 Ablations: AnyLoss's cross-entropy anchor and amplifier — the default (anchor weight 3.0,
 L = 10) against the paper's loss (no anchor, L = 73), the anchor at 0.1 and 3.0 with L = 73
-(3.0 with L = 73 was the default before session 11), L = 10 without the anchor, and weight
+L = 10 without the anchor, and weight
 1.0 with L = 10 — and EnsLoss against the logistic loss its reported value uses (plain
 cross-entropy): the default (the logistic loss's tail beyond margin 1, derivatives clipped
-at 3), the clip at 1 (the default until session 12) and at 10, and the paper's ``1/z`` tail
+at 3), the clip at 1 and at 10, and the paper's ``1/z`` tail
 with the clip at 1 (`EnsLoss.paper`). ``--losses`` keeps a subset (labels separated by ";").
 
     python benchmarks/metric_losses.py --output runs/metric-losses

@@ -13,7 +13,7 @@ a 10:1 long tail. The arms:
   probabilities (decision network frozen at its uniform start; the Gumbel samples still vary);
 - ``paper``: `StochasticLoss.paper()` (Eqs. 4-11 as written);
 - ``learned, entropy E``: the normalised, learned selection with entropy bonus E (0 is the
-  selection of sessions 1-5, which collapsed); the default is the E chosen from these;
+  unregularised selection, which collapses); the default is the E chosen from these;
 - ``validated, O``: the default plus `kal.callbacks.ValidationSelection` (the prior from the
   candidates' gradient alignment with held-out objective O, on the run's validation split).
 

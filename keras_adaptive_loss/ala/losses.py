@@ -65,7 +65,7 @@ class ClassCorrelationLoss(AdaptiveLoss):
       ``Φ = I`` (its gradient is CE's times ``p_y / (1 + p_y)^2``), and it saturates when the
       argument moves by a few units. Kept as the paper's mode.
 
-    Why the default differs (MNIST-1D, 1-D CNN, 2 seeds, issue #11 of the project): at
+    Why the default differs (MNIST-1D, 1-D CNN, 2 seeds): at
     ``Φ = I`` the sigmoid form reached 62.6 % test accuracy where cross-entropy reached 70.3 %,
     and after 22 ALA decisions of ±0.1 both paper forms collapsed (20-50 %); a fixed ``Φ``
     with every off-diagonal entry +0.03 in a CE-at-identity form gave 78.9 / 79.3 %.
