@@ -27,56 +27,18 @@ import warnings
 from typing import Any
 
 import keras
-import tensorflow as tf
+
+from keras_adaptive_loss._tensorflow import TESTED_TENSORFLOW, in_xla_compilation
 
 __all__ = ["TESTED_TENSORFLOW", "in_xla_compilation", "keras_mask", "register_loss_names"]
 
-#: TensorFlow versions (major, minor) whose private XLA-context query is tested.
-TESTED_TENSORFLOW = ((2, 21), (2, 21))
-
 _warned: set[str] = set()
-
-
-def _tensorflow_version() -> tuple[int, int]:
-    major, minor = tf.__version__.split(".")[:2]
-    return int(major), int(minor)
 
 
 def _warn_once(key: str, message: str) -> None:
     if key not in _warned:
         _warned.add(key)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-
-def in_xla_compilation() -> bool:
-    """Whether the calling code is being traced for XLA (``jit_compile=True``).
-
-    Reads ``tf.__internal__.get_enclosing_xla_context`` (TensorFlow has no public query). If a
-    TensorFlow version lacks it, answers ``True`` (the choice that is correct under XLA and
-    merely slower without it) and warns once.
-
-    Example:
-
-    >>> import tensorflow as tf
-    >>> from keras_adaptive_loss.private_api import in_xla_compilation
-    >>> in_xla_compilation()
-    False
-    >>> compiled = tf.function(lambda: tf.constant(in_xla_compilation()), jit_compile=True)
-    >>> bool(compiled())
-    True
-    """
-    enclosing = getattr(tf.__internal__, "get_enclosing_xla_context", None)
-    if enclosing is None:
-        _warn_once(
-            "xla",
-            f"TensorFlow {tf.__version__} has no tf.__internal__.get_enclosing_xla_context "
-            f"(tested with {TESTED_TENSORFLOW[0][0]}.{TESTED_TENSORFLOW[0][1]}-"
-            f"{TESTED_TENSORFLOW[1][0]}.{TESTED_TENSORFLOW[1][1]}); keras-adaptive-loss assumes "
-            "XLA, so UniLoss average precision uses its bucketed layout (correct, slower "
-            "without XLA). Pass layout='compact' to UniLossAveragePrecision to choose it yourself.",
-        )
-        return True
-    return enclosing() is not None
 
 
 def keras_mask(tensor: Any) -> Any | None:

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss import private_api
+from keras_adaptive_loss import _tensorflow, private_api
 
 
 def test_xla_context_is_seen_only_inside_jit_compiled_functions():
@@ -23,7 +23,7 @@ def test_xla_context_is_seen_only_inside_jit_compiled_functions():
 
 def test_missing_xla_query_assumes_xla_and_warns_once(monkeypatch):
     monkeypatch.delattr(tf.__internal__, "get_enclosing_xla_context")
-    monkeypatch.setattr(private_api, "_warned", set())
+    monkeypatch.setattr(_tensorflow, "_warned", set())
     with pytest.warns(RuntimeWarning, match="layout='compact'"):
         assert private_api.in_xla_compilation() is True
     with warnings.catch_warnings():

@@ -78,3 +78,23 @@ def test_importing_the_package_is_enough_to_load_its_models(unpacked, imports):
     )  # fmt: skip
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout.split() == ["StochasticLoss"]
+
+
+def test_the_stochastic_loss_optimizer_state_is_unpacked_from_the_saved_layout(unpacked):
+    """The saved decision network holds both Adam moments in one ``[2, weights]`` array; they
+    load into Keras's Adam, whose step count is the saved number of updates."""
+    import h5py
+
+    path = unpacked / "StochasticLoss.keras"
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as file:
+        packed = h5py.File(file, "r")["loss/decision_network/vars/0"][()]
+    loss = keras.models.load_model(path).loss
+    network = loss.decision_network
+    store = {}
+    network.save_own_variables(store)
+    count = len(network.network.trainable_variables)
+    for row, kind in enumerate(("momentum", "velocity")):
+        moments = np.concatenate([np.ravel(store[f"{kind}_{i}"]) for i in range(count)])
+        np.testing.assert_array_equal(moments, packed[row])
+    assert np.any(packed != 0.0)
+    assert store["iterations"] == loss.state.updates.numpy() > 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import csv
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -221,15 +220,15 @@ def test_gradients_reach_the_model_and_the_decision_network(toy_classification):
     assert _changed([np.zeros_like(w) for w in before], before)
 
 
-def test_decision_network_adam_step_matches_numpy_adam():
+def test_decision_network_adam_matches_numpy_adam():
     network = kal.losses.DecisionNetwork(2, hidden_units=3)
     network.build((None, 4))
     start = [v.numpy().astype("float64") for v in network.network.trainable_variables]
     sizes = [w.size for w in start]
     rng = np.random.default_rng(0)
     gradients = [rng.normal(size=sum(sizes)) for _ in range(3)]
-    for step, gradient in enumerate(gradients, start=1):
-        network.adam_step(ops.convert_to_tensor(gradient, "float32"), float(step))
+    for gradient in gradients:
+        network.apply_gradients(ops.convert_to_tensor(gradient, "float32"))
     # Kingma & Ba with the bias correction folded into the step size (epsilon "hat").
     weights, m, v = np.concatenate([w.ravel() for w in start]), 0.0, 0.0
     for t, g in enumerate(gradients, start=1):
@@ -237,7 +236,39 @@ def test_decision_network_adam_step_matches_numpy_adam():
         weights = weights - 1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-7)
     got = np.concatenate([w.numpy().ravel() for w in network.network.trainable_variables])
     np.testing.assert_allclose(got, weights, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(network.moments.numpy(), np.stack([m, v]), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(_moments(network), np.stack([m, v]), rtol=1e-5, atol=1e-9)
+    assert int(network.get_optimizer().iterations.numpy()) == 3
+
+
+def _moments(network):
+    """The decision network's Adam moments, flattened: [first, second]."""
+    store = {}
+    network.save_own_variables(store)
+    count = len(network.network.trainable_variables)
+    return np.stack(
+        [
+            np.concatenate([np.ravel(store[f"{kind}_{i}"]) for i in range(count)])
+            for kind in ("momentum", "velocity")
+        ]
+    )
+
+
+def test_decision_network_saves_its_optimizer_state_by_name_and_restores_it_unbuilt():
+    network = kal.losses.DecisionNetwork(2, hidden_units=3)
+    network.build((None, 4))
+    network.apply_gradients(ops.ones((4 * 3 + 3 + 3 * 2 + 2,)))
+    store = {}
+    network.save_own_variables(store)
+    assert sorted(store) == sorted(
+        ["iterations", *(f"{k}_{i}" for k in ("momentum", "velocity") for i in range(4))]
+    )
+    fresh = kal.losses.DecisionNetwork(2, hidden_units=3)
+    fresh.load_own_variables(store)  # builds from the first kernel's moment, [4, 3]
+    assert fresh.built and fresh.input_dim == 4
+    assert int(fresh.get_optimizer().iterations.numpy()) == 1
+    np.testing.assert_array_equal(_moments(fresh), _moments(network))
+    with pytest.raises(ValueError, match="other candidates or hidden_units"):
+        kal.losses.DecisionNetwork(2, hidden_units=3).load_own_variables({"iterations": 1})
 
 
 def test_each_step_updates_the_statistics_once_with_the_unnormalised_batch_means():
@@ -433,34 +464,6 @@ def test_save_load_restores_decision_state_and_training_continues(tmp_path, toy_
     loaded.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert _changed(before, _decision_weights(restored))
     assert float(restored.state.updates.numpy()) == 8 + 4
-
-
-#: A model saved (by ``tests/data``'s generating code at commit 42bcac8) when each selection
-#: statistic and each Adam moment was a weight of its own; the ``.npz`` holds those values.
-SEPARATE_WEIGHTS = Path(__file__).parent / "data" / "stochastic_loss_separate_weights"
-
-
-def test_a_file_with_one_weight_per_statistic_and_moment_loads_packed_and_trains_on():
-    want = np.load(f"{SEPARATE_WEIGHTS}.npz")
-    model = keras.models.load_model(f"{SEPARATE_WEIGHTS}.keras")
-    loss, state = model.loss, model.loss.state
-    names = ("running_means", "updates", "weight_sums", "weight_steps", "skipped", "prior")
-    for name in (*names, "alignments", "alignment_updates"):
-        np.testing.assert_array_equal(getattr(state, name).numpy(), want[name], err_msg=name)
-    assert state.draws.numpy() == want["draws"]
-    assert state.updates.numpy() == want["step"] == 4  # the Adam step count moved to `updates`
-    network = loss.decision_network
-    np.testing.assert_array_equal(
-        network.moments.numpy(), np.stack([want["first"], want["second"]])
-    )
-    for i, weight in enumerate(network.network.trainable_variables):
-        np.testing.assert_array_equal(weight.numpy(), want[f"weight_{i}"])
-    np.testing.assert_allclose(model.predict(want["x"], verbose=0), want["predictions"], rtol=1e-6)
-    before = _decision_weights(loss)
-    model.fit(want["x"], np.array([0, 1, 2, 0, 1, 2, 0, 1]), batch_size=4, verbose=0)
-    assert state.updates.numpy() == 6 and state.draws.numpy() == want["draws"] + 2
-    assert _changed(before, _decision_weights(loss))
-    assert np.all(np.isfinite(network.moments.numpy()))
 
 
 def test_custom_decision_network_is_used_and_serialized(tmp_path, toy_classification):

@@ -232,42 +232,35 @@ def test_prior_and_alignments_survive_save_and_load(tmp_path):
     )
 
 
-def _separate_weights(count):
-    """A `SelectionState` as files saved it with one weight per statistic (in file order)."""
-    layout = [
-        ("running_means", [1.0, 2.0, 3.0]), ("updates", 4.0), ("weight_sums", [5.0, 6.0, 7.0]),
-        ("weight_steps", 8.0), ("draws", 9), ("skipped", 10.0), ("prior", [11.0, 12.0, 13.0]),
-        ("alignments", [14.0, 15.0, 16.0]), ("alignment_updates", 17.0),
-    ]  # fmt: skip
-    return {
-        f"{i}": np.asarray(value, "int64" if name == "draws" else "float32")
-        for i, (name, value) in enumerate(layout[:count])
-    }
-
-
-def test_state_saved_before_the_prior_loads_with_a_zero_prior():
+def test_state_saved_with_the_statistics_packed_in_one_vector_loads_by_name():
+    """Files written by 0.1.0.dev (2026-12-06): the float statistics in one vector, then draws."""
     fresh = kal.slf.stochastic.SelectionState(3)
-    fresh.load_own_variables(_separate_weights(6))
+    steps = []
+    fresh.restore_step = steps.append
+    packed = np.asarray([1, 2, 3, 5, 6, 7, 11, 12, 13, 14, 15, 16, 4, 8, 10, 17], "float32")
+    fresh.load_own_variables({"0": packed, "1": np.asarray(9, "int64")})
     np.testing.assert_allclose(fresh.running_means.numpy(), [1.0, 2.0, 3.0])
     np.testing.assert_allclose(fresh.weight_sums.numpy(), [5.0, 6.0, 7.0])
-    assert (fresh.updates.numpy(), fresh.weight_steps.numpy()) == (4.0, 8.0)
-    assert (fresh.skipped.numpy(), fresh.draws.numpy()) == (10.0, 9)
-    np.testing.assert_allclose(fresh.prior.numpy(), np.zeros(3))
-    np.testing.assert_allclose(fresh.alignments.numpy(), np.zeros(3))
-    assert fresh.alignment_updates.numpy() == 0.0
-
-
-def test_state_saved_with_one_weight_per_statistic_is_packed_on_loading():
-    fresh = kal.slf.stochastic.SelectionState(3)
-    fresh.load_own_variables(_separate_weights(9))
     np.testing.assert_allclose(fresh.prior.numpy(), [11.0, 12.0, 13.0])
     np.testing.assert_allclose(fresh.alignments.numpy(), [14.0, 15.0, 16.0])
-    assert fresh.alignment_updates.numpy() == 17.0
-    assert (fresh.updates.numpy(), fresh.skipped.numpy(), fresh.draws.numpy()) == (4.0, 10.0, 9)
-    np.testing.assert_allclose(
-        fresh.statistics.numpy(),
-        [1, 2, 3, 5, 6, 7, 11, 12, 13, 14, 15, 16, 4, 8, 10, 17],  # the `STATISTICS` order
-    )
+    assert (fresh.updates.numpy(), fresh.weight_steps.numpy()) == (4.0, 8.0)
+    assert (fresh.skipped.numpy(), fresh.alignment_updates.numpy()) == (10.0, 17.0)
+    assert fresh.draws.numpy() == 9 and fresh.draws.dtype == "int64"
+    assert steps == [4.0]  # the decision network's Adam step count
+
+
+def test_state_saves_one_named_weight_per_statistic():
+    state = kal.slf.stochastic.SelectionState(2)
+    state.build()
+    state.assign(prior=[1.0, -1.0], draws=5)
+    names = [w.name for w in state.weights]
+    assert names == [name for name, _ in kal.slf.stochastic.STATISTICS]
+    store = {}
+    state.save_own_variables(store)
+    fresh = kal.slf.stochastic.SelectionState(2)
+    fresh.load_own_variables(store)
+    np.testing.assert_array_equal(fresh.prior.numpy(), [1.0, -1.0])
+    assert fresh.draws.numpy() == 5
 
 
 def test_state_assign_writes_only_the_named_statistics_and_rejects_unknown_names():
@@ -291,10 +284,10 @@ def test_mirrored_strategy_updates_the_prior_on_every_replica(mirrored_strategy)
         model.compile(optimizer="adam", loss=loss)
     steer = ValidationSelection(_blobs(64, seed=1), period=2, batch_size=16, sharpness=30.0)
     model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[steer])
-    variable, start = loss.state.statistics, loss.state.offset("prior")
+    variable = loss.state.prior
 
     def read():
-        return tf.identity(variable.value)[start : start + 2]
+        return tf.identity(variable.value)
 
     values = mirrored_strategy.experimental_local_results(mirrored_strategy.run(read))
     assert len(values) == 2

@@ -9,8 +9,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_adaptive_loss._tensorflow import compiled
 from keras_adaptive_loss.ala.controllers import metrics as alignment_metrics
 from keras_adaptive_loss.ala.controllers.adapters import (
     DistanceAdapter,
@@ -285,7 +285,7 @@ class AdaptiveLossAlignment(ReportingCallback):
             self.higher_is_better,
             embeddings=isinstance(self.adapter, DistanceAdapter),
         )
-        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self._predict = compiled(lambda x: self.model(x, training=False))
         self.member: MemberState = self.controller.add_member(
             len(self.adapter.values()),
             self.adapter.num_statistics,

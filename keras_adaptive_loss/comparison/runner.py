@@ -17,9 +17,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_adaptive_loss import datasets, names
+from keras_adaptive_loss import _tensorflow, datasets, names
 from keras_adaptive_loss.ala.controllers.metrics import average_precision, f1_score
 from keras_adaptive_loss.comparison import regimes
 from keras_adaptive_loss.comparison.epoch_metrics import PositiveClassPRAUC
@@ -326,7 +325,7 @@ def _noisy_labels(
     )
 
 
-def _resolve_strategy(strategy: Any, jit_compile: bool) -> tf.distribute.Strategy | None:
+def _resolve_strategy(strategy: Any, jit_compile: bool) -> Any:
     if strategy is None or strategy == "none":
         return None
     if jit_compile:
@@ -335,8 +334,8 @@ def _resolve_strategy(strategy: Any, jit_compile: bool) -> tf.distribute.Strateg
             "tf.distribute. Drop one of the two."
         )
     if strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if isinstance(strategy, tf.distribute.Strategy):
+        return _tensorflow.mirrored_strategy()
+    if _tensorflow.is_strategy(strategy):
         return strategy
     raise ValueError(
         f"strategy must be None, 'mirrored' or a tf.distribute.Strategy; got {strategy!r}."
@@ -357,9 +356,7 @@ def _split_validation(
     return data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val]
 
 
-def _even_first_batch(
-    size: int, batch_size: int, distribution: tf.distribute.Strategy | None
-) -> int:
+def _even_first_batch(size: int, batch_size: int, distribution: Any) -> int:
     """A validation batch size whose first batch splits evenly over the replicas.
 
     Keras 3.15 / TF 2.21 `evaluate` under MirroredStrategy fails with "Inputs to operation
@@ -414,7 +411,7 @@ def compare(
     epochs: int = 20,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
-    strategy: str | tf.distribute.Strategy | None = None,
+    strategy: str | Any = None,
     jit_compile: bool = False,
     positive_class: int | str | None = None,
     validation_fraction: float = 0.15,
@@ -793,7 +790,7 @@ def _train_once(
     epochs: int,
     batch_size: int,
     new_optimizer: Callable[[], keras.optimizers.Optimizer],
-    distribution: tf.distribute.Strategy | None,
+    distribution: Any,
     jit_compile: bool,
     config: dict[str, Any],
     tensorboard: str | None = None,

@@ -27,15 +27,18 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_adaptive_loss.losses.backward_updates import gather_global_batch, in_replica_context
+from keras_adaptive_loss._tensorflow import (
+    gather_global_batch,
+    in_replica_context,
+    replica_seed,
+    stateless_normal,
+)
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 from keras_adaptive_loss.losses.candidates import as_float, labels_as_distribution
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
 from keras_adaptive_loss.losses.set_metric import SetMetricLoss
-from keras_adaptive_loss.slf.gumbel import replica_seed
 from keras_adaptive_loss.uniloss.refactorings import binary_scores, check_binary_labels
 
 __all__ = [
@@ -444,7 +447,7 @@ class EnsLoss(AdaptiveLoss):
         margins = (2.0 * labels - 1.0) * scores
         seed = replica_seed(self.seed, self._draws.value)
         self._draws.assign_add(ops.cast(1, "int64"))
-        normal = tf.random.stateless_normal(ops.shape(margins), seed=seed, alg="philox")
+        normal = stateless_normal(ops.shape(margins), seed)
         derivatives = ops.stop_gradient(
             ensloss_derivatives(margins, normal, self.clip, tail=self.tail)
         )

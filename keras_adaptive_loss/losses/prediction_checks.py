@@ -20,26 +20,14 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from keras_adaptive_loss._tensorflow import is_eager, producing_op
 
 __all__ = ["check_predictions"]
 
 _PROBABILITY_OPS = ("Softmax", "Sigmoid")
 _LOGIT_OPS = ("BiasAdd", "MatMul", "BatchMatMulV2", "Conv2D", "Conv1D")
 _PASS_THROUGH_OPS = ("Identity", "Cast", "Reshape", "Squeeze", "ExpandDims")
-
-
-def _producing_op(tensor: Any) -> str | None:
-    """Type of the op that computed ``tensor`` in a traced graph, looking through casts and
-    reshapes (mixed precision casts a softmax output to float32); None when eager."""
-    op = getattr(tensor, "op", None)
-    for _ in range(4):
-        if op is None or not hasattr(op, "type"):
-            return None
-        if op.type not in _PASS_THROUGH_OPS or not op.inputs:
-            return op.type
-        op = op.inputs[0].op
-    return None
 
 
 def check_predictions(y_pred: Any, from_logits: bool, loss: str = "This loss") -> None:
@@ -52,7 +40,7 @@ def check_predictions(y_pred: Any, from_logits: bool, loss: str = "This loss") -
     ...
     ValueError: CandidateLoss expects probabilities (from_logits=False) but got values from -1 ...
     """
-    kind = _producing_op(y_pred) if tf.is_symbolic_tensor(y_pred) else None
+    kind = producing_op(y_pred, _PASS_THROUGH_OPS)
     if from_logits and kind in _PROBABILITY_OPS:
         warnings.warn(
             f"{loss} received from_logits=True, but its predictions come from a {kind} "
@@ -69,7 +57,7 @@ def check_predictions(y_pred: Any, from_logits: bool, loss: str = "This loss") -
             UserWarning,
             stacklevel=3,
         )
-    if from_logits or not tf.executing_eagerly() or tf.is_symbolic_tensor(y_pred):
+    if from_logits or not is_eager(y_pred):
         return
     values = np.asarray(keras.ops.convert_to_numpy(y_pred), dtype="float64")
     finite = values[np.isfinite(values)]

@@ -9,7 +9,7 @@ keeps every weight from collapsing to 0. The objective is a sum of one term per 
 `UncertaintyWeightedLoss` per output, in ``compile(loss=[...])``, is exactly this objective.
 
 ``s_i`` is learned in the same backward pass as the model, as `StochasticLoss`'s decision
-network is (`keras_adaptive_loss.losses.backward_updates`): Keras does not train variables a
+network is (`keras_adaptive_loss._tensorflow`): Keras does not train variables a
 loss owns, so the loss takes an Adam step on ``s_i`` when `fit` back-propagates through it
 (never in `evaluate` or validation), averaged over replicas under a `tf.distribute` strategy.
 """
@@ -19,11 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_adaptive_loss._tensorflow import (
+    all_replicas_mean,
+    in_cross_replica_build,
+    update_on_backward,
+)
 from keras_adaptive_loss.losses import registry
-from keras_adaptive_loss.losses.backward_updates import all_replicas_mean, update_on_backward
 from keras_adaptive_loss.losses.base import AdaptiveLoss
 
 __all__ = ["UncertaintyWeightedLoss"]
@@ -98,7 +101,7 @@ class UncertaintyWeightedLoss(AdaptiveLoss):
         values = ops.cast(self.base(y_true, y_pred), "float32")
         s = self.variable("log_variance")
         weighted = ops.exp(-s) * values + s
-        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+        if in_cross_replica_build():
             return weighted  # Keras's symbolic build under a strategy: no training step
         # d/ds of the batch mean of exp(-s) L + s; an empty or non-finite batch gives NaN and
         # is left out (a replica's share of a short last batch can be empty).
@@ -123,11 +126,13 @@ class UncertaintyWeightedLoss(AdaptiveLoss):
             s = self.variable("log_variance")
             new_s = ops.clip(s.value - self.learning_rate * m_hat / (ops.sqrt(v_hat) + _EPSILON),
                              -20.0, 20.0)  # fmt: skip
-            updates = [m.assign(new_m), v.assign(new_v), self._steps.assign(t), s.assign(new_s)]
-            with tf.control_dependencies(updates):
-                return tf.constant(True)
+            m.assign(new_m)
+            v.assign(new_v)
+            self._steps.assign(t)
+            s.assign(new_s)
+            return ops.convert_to_tensor(True)
 
-        return tf.cond(share > 0.0, step, lambda: tf.constant(False))
+        return ops.cond(share > 0.0, step, lambda: ops.convert_to_tensor(False))
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -7,9 +7,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_adaptive_loss._tensorflow import apply_in_replicas, outside_traced_functions
 from keras_adaptive_loss.losses.base import deserialize_nested
 
 __all__ = ["MAX_HIDDEN", "DecisionNetwork"]
@@ -19,17 +19,25 @@ __all__ = ["MAX_HIDDEN", "DecisionNetwork"]
 MAX_HIDDEN = 65536
 
 
+class _NotSaved:
+    """Holds an object out of Keras's saving walk, which writes only Keras objects and
+    containers of them: the decision network writes its optimizer's variables itself."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
 class DecisionNetwork(keras.layers.Layer):
     """Maps a model's predictions to logits over candidate losses, and trains itself with Adam.
 
     The decision network of the stochastic-loss-function paper (Eq. 4) is trained in the same
     backward pass as the model (Algorithm 1), but Keras only trains the model's own variables.
-    This layer therefore keeps its Adam moments as a non-trainable weight and applies its own
-    update (`adam_step`: Kingma & Ba's update with the bias correction folded into the step
-    size, as TensorFlow's fused Adam kernel computes it; the caller passes the step count).
-    Being a layer held by the loss, its weights and optimizer state are saved by
-    ``model.save`` and restored by `keras.models.load_model`.
+    This layer therefore holds its own `keras.optimizers.Adam` (`get_optimizer`), and
+    `apply_gradients` applies it. Being
+    a layer held by the loss, its weights and its optimizer's state (the step count and one
+    first and second moment per weight) are saved by ``model.save`` and restored by
+    `keras.models.load_model`.
 
     Args:
         num_candidates: number of candidate losses (outputs).
@@ -48,6 +56,10 @@ class DecisionNetwork(keras.layers.Layer):
     >>> logits = network(np.full((2, 4), 0.25, "float32"))
     >>> tuple(logits.shape), float(ops.max(ops.abs(logits)))  # uniform start: zero logits
     ((2, 3), 0.0)
+    >>> gradients = [ops.ones_like(w) for w in network.network.trainable_weights]
+    >>> network.apply_gradients(network.flat(gradients))
+    >>> int(network.get_optimizer().iterations)
+    1
     """
 
     def __init__(
@@ -71,6 +83,7 @@ class DecisionNetwork(keras.layers.Layer):
         self.learning_rate = float(learning_rate)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self._custom_network = network is not None
+        self._optimizer = _NotSaved(None)
         self.network = network or keras.Sequential(
             [
                 keras.layers.Dense(self.hidden_units, activation="relu", dtype="float32"),
@@ -80,6 +93,26 @@ class DecisionNetwork(keras.layers.Layer):
             ],
             name="decision_mlp",
         )
+
+    def get_optimizer(self) -> keras.optimizers.Adam:
+        """The `keras.optimizers.Adam` that trains the network, created on first use.
+
+        Created eagerly, in the strategy of that use (the first training step, or loading),
+        not in `build`: Keras may build the layer inside a stateless scope (its symbolic build
+        under a strategy), where an optimizer cannot create its variables. A method, not an
+        attribute: Keras's saving walk would save an attribute a second time.
+        """
+        if not self.built:
+            raise ValueError("The decision network has no optimizer before it is built.")
+        if self._optimizer.value is None:
+            with outside_traced_functions():
+                optimizer = keras.optimizers.Adam(
+                    self.learning_rate, self.beta_1, self.beta_2, self.epsilon,
+                    name="decision_adam",
+                )  # fmt: skip
+                optimizer.build(self.network.trainable_variables)
+            self._optimizer = _NotSaved(optimizer)
+        return self._optimizer.value
 
     def build(self, input_shape: Any) -> None:
         self.input_dim = int(input_shape[-1])
@@ -92,17 +125,28 @@ class DecisionNetwork(keras.layers.Layer):
             )
         self._shapes = [tuple(v.shape) for v in self.network.trainable_variables]
         self._sizes = [int(np.prod(shape)) for shape in self._shapes]
-        # Adam's first and second moments of all the network's weights, flattened and
-        # concatenated, in one variable: a training step touches one variable instead of
-        # two per weight (see `adam_step`).
-        self.moments = self.add_weight(
-            shape=(2, sum(self._sizes)), initializer="zeros", trainable=False, autocast=False,
-            name="moments",
-        )  # fmt: skip
         super().build(input_shape)
 
+    def _optimizer_state(self) -> dict[str, keras.Variable]:
+        """The optimizer's step count and moments, by the names they are saved under.
+
+        Keras's Adam lists its variables as the step count and learning rate, then each
+        weight's first and second moment, interleaved in the order of the weights.
+        """
+        optimizer, count = self.get_optimizer(), len(self._shapes)
+        moments = optimizer.variables[len(optimizer.variables) - 2 * count :]
+        state = {"iterations": optimizer.iterations}
+        for i in range(count):
+            state[f"momentum_{i}"], state[f"velocity_{i}"] = moments[2 * i], moments[2 * i + 1]
+        return state
+
+    def save_own_variables(self, store: Any) -> None:
+        """Writes the optimizer's step count and moments (the network saves its weights)."""
+        for name, variable in self._optimizer_state().items():
+            store[name] = variable.numpy()
+
     def load_own_variables(self, store: Any) -> None:
-        """Builds the layer from the saved shapes first if it is not built yet.
+        """Restores the optimizer's state, building the layer first if needed.
 
         The network is built lazily, on the first batch, because only then is the number of
         classes known. `keras.callbacks.BackupAndRestore` and ``model.load_weights`` load
@@ -111,83 +155,76 @@ class DecisionNetwork(keras.layers.Layer):
         variables before those of its sublayers, so building here lets the network's weights
         load too.
 
-        Files saved before the moments were packed hold an Adam step count followed by one
-        first and one second moment per weight; they are packed on loading (the step count
-        is the `StochasticLoss`'s ``state.updates``, which counts the same steps).
+        Files written by keras-adaptive-loss 0.1.0.dev (2026-12-06) hold both moments in one
+        ``[2, weights]`` array; they are unpacked here, and the step count is set by the
+        loss's `SelectionState` (its ``updates`` counts the same steps; see `restore_step`).
         """
         keys = set(store.keys()) if store is not None else set()
-        if not self.built and keys:
+        if not keys:
+            return
+        packed = keys == {"0"}
+        if not packed and "momentum_0" not in keys:
+            raise ValueError(
+                f"The saved decision network holds {sorted(keys)}: no optimizer moments. Was "
+                "it saved with other candidates or hidden_units?"
+            )
+        if not self.built:
             if self._custom_network:
                 raise ValueError(
                     "Restoring weights into a StochasticLoss with a custom decision_network "
                     "that has not been built: pass num_classes= to StochasticLoss so that it is "
                     "built before the weights are loaded."
                 )
-            if len(keys) == 1:  # the packed moments, [2, (C + 1) * H + (H + 1) * n]
+            if packed:  # [2, (C + 1) * H + (H + 1) * n]
                 total = int(store["0"].shape[1])
                 hidden, outputs = self.hidden_units, self.num_candidates
                 num_classes = (total - hidden - (hidden + 1) * outputs) // hidden
-            else:  # separate moments: "1" is the first moment of the first kernel, [C, H]
-                num_classes = int(store["1"].shape[0])
+            else:  # the first kernel's first moment is [C, H]
+                num_classes = int(store["momentum_0"].shape[0])
             self.build((None, num_classes))
-        if len(keys) == 1 + 2 * len(self._sizes) and len(self._sizes) > 0:
-            first = [np.ravel(store[f"{1 + 2 * i}"]) for i in range(len(self._sizes))]
-            second = [np.ravel(store[f"{2 + 2 * i}"]) for i in range(len(self._sizes))]
-            self.moments.assign(np.stack([np.concatenate(first), np.concatenate(second)]))
+        state = self._optimizer_state()
+        if packed:
+            first, second = np.asarray(store["0"])
+            offsets = np.cumsum([0, *self._sizes])
+            for i, shape in enumerate(self._shapes):
+                piece = slice(offsets[i], offsets[i + 1])
+                state[f"momentum_{i}"].assign(first[piece].reshape(shape))
+                state[f"velocity_{i}"].assign(second[piece].reshape(shape))
             return
-        super().load_own_variables(store)
+        if keys != set(state):
+            raise ValueError(
+                f"The saved decision network holds {sorted(keys)}; this one expects "
+                f"{sorted(state)}. Was it saved with other candidates or hidden_units?"
+            )
+        for name, variable in state.items():
+            variable.assign(np.asarray(store[name]).astype(variable.dtype))
+
+    def restore_step(self, step: Any) -> None:
+        """Sets the optimizer's step count (used when loading the packed layout; see above)."""
+        self.get_optimizer().iterations.assign(np.asarray(step).astype("int64"))
 
     def call(self, inputs: Any) -> Any:
         return self.network(inputs)
 
     def flat(self, gradients: Sequence[Any]) -> Any:
-        """The gradients of the network's weights as one float32 vector (the moments' layout)."""
+        """The gradients of the network's weights as one float32 vector (`apply_gradients`)."""
         return ops.concatenate(
             [ops.reshape(ops.cast(g, "float32"), (-1,)) for g in gradients], axis=0
         )
 
-    def adam_step(self, gradient: Any, step: Any) -> list:
-        """One Adam step on the network's weights from a replica-averaged flat ``gradient``.
+    def apply_gradients(self, gradient: Any) -> None:
+        """One Adam step on the network's weights from a flat ``gradient`` (as `flat` lays it
+        out, averaged over the replicas).
 
-        ``gradient`` is laid out as `flat` lays it out; ``step`` is the 1-based number of this
-        step (bias correction). Call it once per training step in cross-replica context
-        (`StochasticLoss` does, from `all_replicas_mean`); assigning there writes every
-        mirrored copy. Returns the update ops.
-
-        The update is the one TensorFlow's fused Adam kernel (``ResourceApplyAdam``) computes:
-        Kingma & Ba's with the bias correction folded into the step size, ``lr_t = lr
-        sqrt(1 - beta_2^t) / (1 - beta_1^t)``, ``w -= lr_t m / (sqrt(v) + epsilon)``. It runs
-        on the flat vector so that the moments are one variable: the fused kernel needs two
-        moment variables per weight, and with XLA each variable a step touches cost ~11 us
-        on the 2-core overhead benchmark.
+        Call it once per training step; under a `tf.distribute` strategy, in cross-replica
+        context (`StochasticLoss` does, from `all_replicas_mean`).
         """
-        # Both moments in one update of the stacked [2, P] tensor: m + (1 - beta) (g - m)
-        # with g and g^2 stacked, the same arithmetic per element as two separate updates.
-        moments = self.moments.value
-        targets = ops.stack([gradient, ops.square(gradient)])
-        rates = np.array([[1.0 - self.beta_1], [1.0 - self.beta_2]], "float32")
-        moments = moments + rates * (targets - moments)
-        first, second = ops.unstack(moments, 2)
-        step = ops.cast(step, "float32")
-        rate = (
-            self.learning_rate
-            * ops.sqrt(1.0 - ops.power(self.beta_2, step))
-            / (1.0 - ops.power(self.beta_1, step))
-        )
-        change = rate * first / (ops.sqrt(second) + self.epsilon)
-        updates = [self.moments.assign(moments)]
-        pieces = (
-            tf.split(change, self._sizes) if len(self._sizes) > 1 else [change] * len(self._sizes)
-        )
-        for variable, piece, shape in zip(
-            self.network.trainable_variables, pieces, self._shapes, strict=True
-        ):
-            if len(shape) != 1:
-                piece = ops.reshape(piece, shape)
-            # The backend variable's assign_sub is one op; Keras's `Variable.assign_sub` is
-            # three (read, subtract, assign). Keras's own TensorFlow optimizer does the same.
-            updates.append(variable.value.assign_sub(ops.cast(piece, variable.dtype)))
-        return updates
+        offsets = np.cumsum([0, *self._sizes])
+        gradients = [
+            ops.reshape(gradient[offsets[i] : offsets[i + 1]], shape)
+            for i, shape in enumerate(self._shapes)
+        ]
+        apply_in_replicas(self.get_optimizer(), gradients, self.network.trainable_variables)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

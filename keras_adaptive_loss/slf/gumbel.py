@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
 from keras import ops
+
+from keras_adaptive_loss._tensorflow import stateless_uniform
 
 __all__ = [
     "entropy_bonus_logit_gradient",
@@ -13,36 +14,18 @@ __all__ = [
     "gumbel_softmax_samples",
     "mixture_objective_logit_gradient",
     "multiple_gumbel_softmax",
-    "replica_seed",
     "straight_through",
 ]
 
 _TINY = 1e-20
 
 
-def replica_seed(base_seed: Any, counter: Any) -> Any:
-    """A stateless-RNG seed from ``(base_seed, counter)``, distinct on every replica.
-
-    A seeded generator gives the same noise on every replica of a `tf.distribute` strategy; the
-    replica id is folded into the seed so that each replica draws its own noise (and a run with
-    the same ``base_seed`` draws the same noise again).
-    """
-    seed = tf.stack([tf.cast(base_seed, tf.int64), tf.cast(counter, tf.int64)])
-    context = tf.distribute.get_replica_context()
-    if context is not None and tf.distribute.has_strategy():
-        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-        seed = tf.random.experimental.stateless_fold_in(seed, replica, alg="philox")
-    return seed
-
-
 def gumbel_noise(shape: Any, seed: Any, dtype: str = "float32") -> Any:
     """Standard Gumbel noise ``G = -log(-log(U))``, ``U ~ U(0, 1)`` (paper Eq. 5), from
-    TensorFlow's stateless Philox stream: the same ``seed`` draws the same noise on every
+    a stateless Philox stream: the same ``seed`` draws the same noise on every
     device and under XLA.
     """
-    uniform = tf.random.stateless_uniform(
-        shape, tf.cast(seed, tf.int64), minval=_TINY, maxval=1.0, dtype=dtype, alg="philox"
-    )
+    uniform = stateless_uniform(shape, seed, minval=_TINY, maxval=1.0, dtype=dtype)
     exponential = -ops.log(uniform)  # Exp(1) draws; 0 where uniform rounds to 1
     return -ops.log(ops.maximum(exponential, _TINY))
 
@@ -120,11 +103,7 @@ def multiple_gumbel_softmax(
 
 
 def straight_through(samples: Any) -> Any:
-    """One-hot vectors of the samples' argmax, with the gradient of the soft samples.
-
-    ``tf.argmax`` is one op; ``keras.ops.argmax`` adds six (bitcast, masks and a select) to
-    rank -0.0 below 0.0, which softmax samples never hold.
-    """
-    index = tf.argmax(samples, axis=-1)
+    """One-hot vectors of the samples' argmax, with the gradient of the soft samples."""
+    index = ops.argmax(samples, axis=-1)
     one_hot = ops.one_hot(index, samples.shape[-1], dtype=samples.dtype)
     return one_hot + samples - ops.stop_gradient(samples)

@@ -7,11 +7,17 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_adaptive_loss._tensorflow import (
+    GradientTape,
+    all_replicas_mean,
+    in_cross_replica_build,
+    outside_traced_functions,
+    replica_seed,
+    update_on_backward,
+)
 from keras_adaptive_loss.losses import registry
-from keras_adaptive_loss.losses.backward_updates import all_replicas_mean, update_on_backward
 from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
 from keras_adaptive_loss.private_api import keras_mask
@@ -21,7 +27,6 @@ from keras_adaptive_loss.slf.gumbel import (
     gumbel_noise,
     gumbel_softmax_samples,
     mixture_objective_logit_gradient,
-    replica_seed,
     straight_through,
 )
 
@@ -55,25 +60,26 @@ MAX_SAMPLES = 1024
 COLLAPSE_THRESHOLD = 0.95
 #: The default entropy-bonus weight (chosen by a paired study; see the class docstring).
 DEFAULT_ENTROPY = 1.0
-#: The statistics of a `SelectionState`, in the order they are packed into its ``statistics``
-#: weight, each with whether it holds one value per candidate (else one number).
+#: The statistics of a `SelectionState`, one weight each, in the order they are created (and
+#: saved), each with whether it holds one value per candidate (else one number). ``draws``
+#: counts random draws (int64); the others are float32.
 STATISTICS = (
     ("running_means", True),
+    ("updates", False),
     ("weight_sums", True),
+    ("weight_steps", False),
+    ("draws", False),
+    ("skipped", False),
     ("prior", True),
     ("alignments", True),
-    ("updates", False),
-    ("weight_steps", False),
-    ("skipped", False),
     ("alignment_updates", False),
 )
-#: The weights of a `SelectionState` saved before the statistics were packed into one weight,
-#: in their order in the file; files saved before the validation-driven prior hold the first six.
-_SEPARATE_LAYOUT = (
-    "running_means", "updates", "weight_sums", "weight_steps", "draws", "skipped",
-    "prior", "alignments", "alignment_updates",
+#: The order of the statistics in the one packed vector of files written by
+#: keras-adaptive-loss 0.1.0.dev (2026-12-06), which `SelectionState` unpacks on loading.
+_PACKED_ORDER = (
+    "running_means", "weight_sums", "prior", "alignments",
+    "updates", "weight_steps", "skipped", "alignment_updates",
 )  # fmt: skip
-_SEPARATE_BEFORE_PRIOR = 6
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
@@ -81,25 +87,19 @@ class SelectionState(keras.layers.Layer):
     """Training statistics of a `StochasticLoss`, kept as (saved) non-trainable weights.
 
     ``running_means``: exponential moving average of each candidate's batch-mean value, with
-    ``updates`` counting the averaged batches (for bias correction; it is also the decision
-    network's Adam step count); ``weight_sums`` and ``weight_steps``: running sums of the
-    batch-mean selection weights since the last `reset_diagnostics`; ``skipped``: steps
-    skipped for an empty or non-finite batch. Set by
-    `keras_adaptive_loss.callbacks.ValidationSelection` (zero without it): ``prior``, a
-    per-candidate bias added to the decision network's logits, and ``alignments`` /
-    ``alignment_updates``, the moving average it is computed from. ``draws`` (its own int64
-    weight) counts the Gumbel noise draws.
+    ``updates`` counting the averaged batches (for bias correction); ``weight_sums`` and
+    ``weight_steps``: running sums of the batch-mean selection weights since the last
+    `reset_diagnostics`; ``draws``: Gumbel noise draws; ``skipped``: steps skipped for an
+    empty or non-finite batch. Set by `keras_adaptive_loss.callbacks.ValidationSelection`
+    (zero without it): ``prior``, a per-candidate bias added to the decision network's
+    logits, and ``alignments`` / ``alignment_updates``, the moving average it is computed from.
 
-    The eight statistics are packed into one float32 weight, ``statistics`` (layout:
-    `STATISTICS`): a training step reads it once and writes it once. Each variable a step
-    touches cost ~11 us with XLA and ~4 us without on the overhead benchmark's 2-core machine,
-    and the statistics were 7 of the 21 that `StochasticLoss` touched. Read them by name (the
-    properties, e.g. ``state.prior``, or `parts` inside a traced step) and write them with
-    `assign`. Files saved with one weight per statistic load too.
+    Each statistic is one weight (see `STATISTICS`), read as an attribute (``state.prior``)
+    and written with `assign`, several at a time.
 
     >>> state = SelectionState(2)
     >>> state.build()
-    >>> _ = state.assign(prior=[1.0, -1.0], updates=3.0)
+    >>> state.assign(prior=[1.0, -1.0], updates=3.0)
     >>> state.prior.numpy().tolist(), float(state.updates)
     ([1.0, -1.0], 3.0)
     """
@@ -107,91 +107,55 @@ class SelectionState(keras.layers.Layer):
     def __init__(self, num_candidates: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.num_candidates = int(num_candidates)
-        self._sizes = [
-            self.num_candidates if per_candidate else 1 for _, per_candidate in STATISTICS
-        ]
 
     def build(self, input_shape: Any = None) -> None:
-        def weight(name, shape, dtype):
-            return self.add_weight(
-                shape=shape, initializer="zeros", dtype=dtype, trainable=False,
-                aggregation="only_first_replica", name=name,
+        for name, per_candidate in STATISTICS:
+            variable = self.add_weight(
+                shape=(self.num_candidates,) if per_candidate else (),
+                initializer="zeros", dtype="int64" if name == "draws" else "float32",
+                trainable=False, aggregation="only_first_replica", name=name,
             )  # fmt: skip
-
-        self.statistics = weight("statistics", (sum(self._sizes),), "float32")
-        self.draws = weight("draws", (), "int64")
+            setattr(self, name, variable)
         super().build(input_shape)
 
-    def parts(self, value: Any = None) -> dict[str, Any]:
-        """Each statistic as a tensor, from one read of ``statistics`` (or from ``value``).
+    def parts(self) -> dict[str, Any]:
+        """Each statistic's current value (a tensor), by name, for use inside a traced step."""
+        return {name: getattr(self, name).value for name, _ in STATISTICS}
 
-        The counts keep shape ``[1]`` here (one split, no reshapes, in the training step);
-        the properties return them as scalars.
-        """
-        value = self.statistics.value if value is None else value
-        pieces = tf.split(value, self._sizes)
-        return {name: piece for (name, _), piece in zip(STATISTICS, pieces, strict=True)}
-
-    def offset(self, name: str) -> int:
-        """Where statistic ``name`` starts in ``statistics``."""
-        names = [n for n, _ in STATISTICS]
-        return sum(self._sizes[: names.index(name)])
-
-    def constant(self, default: float = 0.0, **values: Any) -> np.ndarray:
-        """A float32 vector in the ``statistics`` layout: ``default`` except the given fields."""
-        pieces = [
-            np.broadcast_to(np.asarray(values.get(name, default), "float32"), (size,))
-            for (name, _), size in zip(STATISTICS, self._sizes, strict=True)
-        ]
-        return np.concatenate(pieces).astype("float32")
-
-    def assign(self, **values: Any) -> Any:
-        """Writes the given statistics (by name) in one assignment; returns the assign op."""
-        unknown = set(values) - {name for name, _ in STATISTICS}
+    def assign(self, **values: Any) -> None:
+        """Writes the given statistics, by name."""
+        known = [name for name, _ in STATISTICS]
+        unknown = set(values) - set(known)
         if unknown:
-            raise ValueError(
-                f"Unknown statistics {sorted(unknown)}; known: {[n for n, _ in STATISTICS]}."
-            )
-        current = self.parts()
-        pieces = [
-            ops.reshape(ops.cast(values[name], "float32"), (size,))
-            if name in values
-            else current[name]
-            for (name, _), size in zip(STATISTICS, self._sizes, strict=True)
-        ]
-        return self.statistics.assign(ops.concatenate(pieces))
-
-    def _read(self, name: str) -> Any:
-        piece = self.parts()[name]
-        return piece if dict(STATISTICS)[name] else ops.reshape(piece, ())
-
-    running_means = property(lambda self: self._read("running_means"))
-    weight_sums = property(lambda self: self._read("weight_sums"))
-    prior = property(lambda self: self._read("prior"))
-    alignments = property(lambda self: self._read("alignments"))
-    updates = property(lambda self: self._read("updates"))
-    weight_steps = property(lambda self: self._read("weight_steps"))
-    skipped = property(lambda self: self._read("skipped"))
-    alignment_updates = property(lambda self: self._read("alignment_updates"))
+            raise ValueError(f"Unknown statistics {sorted(unknown)}; known: {known}.")
+        for name, value in values.items():
+            variable = getattr(self, name)
+            variable.assign(ops.cast(ops.reshape(value, variable.shape), variable.dtype))
 
     def load_own_variables(self, store: Any) -> None:
         """Builds first when the weights are loaded before the first batch (see DecisionNetwork).
 
-        Files saved with one weight per statistic (nine, or six before the validation-driven
-        prior existed, when the prior and its statistics stay zero) are packed on loading.
+        Files written by keras-adaptive-loss 0.1.0.dev (2026-12-06) hold the float statistics
+        packed into one vector (``_PACKED_ORDER``) and ``draws``; they are unpacked here, and
+        the decision network's Adam step count, which ``updates`` equals in them, is restored.
         """
         if not self.built and store is not None and len(store.keys()) > 0:
             self.build()
-        if store is not None and len(store.keys()) in (
-            len(_SEPARATE_LAYOUT),
-            _SEPARATE_BEFORE_PRIOR,
-        ):
-            keys = set(store.keys())
-            saved = {n: store[f"{i}"] for i, n in enumerate(_SEPARATE_LAYOUT) if f"{i}" in keys}
-            self.draws.assign(np.asarray(saved.pop("draws"), "int64"))
-            self.statistics.assign(self.constant(**saved))
+        if store is None or len(store.keys()) != 2:
+            super().load_own_variables(store)
             return
-        super().load_own_variables(store)
+        packed, n = np.asarray(store["0"], "float32"), self.num_candidates
+        values, start = {}, 0
+        for name in _PACKED_ORDER:
+            size = n if dict(STATISTICS)[name] else 1
+            values[name] = packed[start : start + size].reshape(getattr(self, name).shape)
+            start += size
+        self.assign(draws=np.asarray(store["1"]), **values)
+        if self.restore_step is not None:
+            self.restore_step(values["updates"])
+
+    #: Called with ``updates`` when a packed file is loaded (set by `StochasticLoss`).
+    restore_step: Callable[[Any], None] | None = None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "num_candidates": self.num_candidates}
@@ -208,7 +172,7 @@ class StochasticLoss(AdaptiveLoss):
     ``sum_i p_hat_i * l_i`` (Eq. 11). The decision network is trained in the same backward pass
     as the model (Algorithm 1) — inside an ordinary ``model.compile(loss=...)`` / `fit`, with
     or without a `tf.distribute` strategy — and it is *not* updated by `evaluate`, `predict` or
-    the validation pass of `fit` (see `keras_adaptive_loss.losses.backward_updates`).
+    the validation pass of `fit` (see `keras_adaptive_loss._tensorflow`).
 
     Three ways to run it:
 
@@ -383,6 +347,7 @@ class StochasticLoss(AdaptiveLoss):
             name="decision_network",
         )
         self.state = SelectionState(len(self.candidates), name="selection_state")
+        self.state.restore_step = self.decision_network.restore_step
         if self.num_classes is not None:
             self._build(self.num_classes)
 
@@ -437,7 +402,7 @@ class StochasticLoss(AdaptiveLoss):
 
     def _build(self, num_classes: int) -> None:
         """Creates the decision network and statistics eagerly, in the current strategy."""
-        with tf.init_scope(), tf.distribute.get_strategy().scope():
+        with outside_traced_functions():
             self.decision_network.build((None, num_classes))
             self.state.build()
         self.num_classes = num_classes
@@ -571,8 +536,8 @@ class StochasticLoss(AdaptiveLoss):
             # the model), in closed form: each position's loss has the logit gradient of the
             # objective times the number of positions it averages over. Adding ``t - t`` with
             # ``t = <that gradient, logits>`` leaves the value and adds the gradient. Autodiff
-            # through the Gumbel-softmax chain put ~25 small ops on the model's backward path
-            # (paper mode measured 1.118x cross-entropy per step without XLA).
+            # through the Gumbel-softmax chain would put ~25 small ops on the model's backward
+            # path, more than 5 % of paper mode's step on the overhead benchmark.
             count = ops.cast(ops.size(values) // values.shape[-1], "float32")
             through_h = ops.sum(ops.stop_gradient(mixture_gradient * count) * logits, axis=-1)
             loss = loss + (through_h - ops.stop_gradient(through_h))
@@ -610,11 +575,11 @@ class StochasticLoss(AdaptiveLoss):
         y_pred = ops.convert_to_tensor(y_pred)
         self._ensure_built(y_pred)
         noise = self._draw_noise((self.num_samples, *_batch_shape(y_pred), len(self.candidates)))
-        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+        if in_cross_replica_build():
             # Keras's symbolic build under a strategy: no training step, nothing to learn.
             return self.selection(y_true, y_pred, noise)["loss"]
-        statistics = self.state.parts()  # one read of the packed statistics per step
-        with tf.GradientTape() as tape:
+        statistics = self.state.parts()
+        with GradientTape() as tape:
             logits = self.decision_logits(y_pred, statistics["prior"])
         parts = self.selection(y_true, y_pred, noise, logits=logits, statistics=statistics)
         gradients = tape.gradient(
@@ -675,37 +640,22 @@ class StochasticLoss(AdaptiveLoss):
         state, n = self.state, len(self.candidates)
 
         def learn():
-            batch_statistics, gradient = tf.split(learned / share, [2 * n, -1])
-            statistics = state.statistics.value
-            step = statistics[state.offset("updates")] + 1.0  # `updates` counts the Adam steps
-            updates = self.decision_network.adam_step(gradient, step)
-            updates.append(
-                state.statistics.assign(self._updated_statistics(statistics, batch_statistics))
+            means = learned / share
+            batch_means, batch_weights, gradient = means[:n], means[n : 2 * n], means[2 * n :]
+            self.decision_network.apply_gradients(gradient)
+            state.running_means.assign(
+                state.running_means * self.momentum + batch_means * (1.0 - self.momentum)
             )
-            with tf.control_dependencies(updates):
-                return tf.constant(True)
+            state.weight_sums.assign_add(batch_weights)
+            state.updates.assign_add(1.0)
+            state.weight_steps.assign_add(1.0)
+            return ops.convert_to_tensor(True)
 
         def skip():
-            with tf.control_dependencies(
-                [state.statistics.assign_add(state.constant(skipped=1.0))]
-            ):
-                return tf.constant(False)
+            state.skipped.assign_add(1.0)
+            return ops.convert_to_tensor(False)
 
-        return tf.cond(share > 0.0, learn, skip)
-
-    def _updated_statistics(self, statistics: Any, batch_statistics: Any) -> Any:
-        """The statistics after one step: the running means move towards the batch means,
-        the selection weights are summed, and ``updates`` / ``weight_steps`` count the step.
-
-        One multiply-add over the packed vector: ``statistics * decay + step``. The batch
-        statistics fill its first ``2n`` entries: `STATISTICS` starts with ``running_means``
-        and ``weight_sums`` (a test checks the values after two steps).
-        """
-        state, n = self.state, len(self.candidates)
-        decay = state.constant(1.0, running_means=self.momentum)
-        scale = np.concatenate([np.full(n, 1.0 - self.momentum), np.ones(n)]).astype("float32")
-        rest = state.constant(updates=1.0, weight_steps=1.0)[2 * n :]
-        return statistics * decay + ops.concatenate([batch_statistics * scale, rest])
+        return ops.cond(share > 0.0, learn, skip)
 
     # Diagnostics ------------------------------------------------------------------------------
 

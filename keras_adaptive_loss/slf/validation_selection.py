@@ -7,9 +7,9 @@ import warnings
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_adaptive_loss._tensorflow import GradientTape, compiled
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
 from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
 from keras_adaptive_loss.losses import registry
@@ -179,7 +179,7 @@ class ValidationSelection(ReportingCallback):
                 if isinstance(self.objective, str)
                 else registry.get_candidate(self.objective)
             )
-            self._measure = tf.function(self._measure_alignments, reduce_retracing=True)
+            self._measure = compiled(self._measure_alignments)
         if not loss.decision_network.built:
             num_classes = self.model.outputs[0].shape[-1] if self.model.outputs else None
             if num_classes is None:
@@ -244,7 +244,7 @@ class ValidationSelection(ReportingCallback):
         loss = self._loss
         variables = self.model.trainable_variables
         n = len(loss.candidates)
-        with tf.GradientTape(persistent=True) as tape:
+        with GradientTape(persistent=True) as tape:
             values = loss.candidate_values(y_a, self.model(x_a, training=False))
             # Sliced inside the tape: a slice taken outside it has no gradient.
             means = ops.unstack(ops.mean(ops.reshape(values, (-1, n)), axis=0), n)
@@ -260,16 +260,14 @@ class ValidationSelection(ReportingCallback):
         state = loss.state
 
         def update():
-            current = state.parts()
-            moving = self.momentum * current["alignments"] + (1.0 - self.momentum) * alignments
-            count = current["alignment_updates"] + 1.0
+            moving = self.momentum * state.alignments + (1.0 - self.momentum) * alignments
+            count = state.alignment_updates + 1.0
             corrected = moving / (1.0 - ops.power(self.momentum, count))
             prior = self.sharpness * (corrected - ops.mean(corrected))
-            assigned = state.assign(alignments=moving, alignment_updates=count, prior=prior)
-            with tf.control_dependencies([assigned]):
-                return tf.constant(True)
+            state.assign(alignments=moving, alignment_updates=count, prior=prior)
+            return ops.convert_to_tensor(True)
 
-        tf.cond(finite, update, lambda: tf.constant(False))
+        ops.cond(finite, update, lambda: ops.convert_to_tensor(False))
         return ops.where(finite, alignments, float("nan")), finite
 
 

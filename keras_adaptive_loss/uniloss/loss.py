@@ -17,14 +17,21 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_adaptive_loss.losses.backward_updates import gather_global_batch, in_replica_context
+from keras_adaptive_loss._tensorflow import (
+    GradientTape,
+    checked,
+    fold_in,
+    gather_global_batch,
+    in_replica_context,
+    is_eager,
+    replica_seed,
+    stateless_uniform,
+)
 from keras_adaptive_loss.losses.base import AdaptiveLoss, deserialize_nested
 from keras_adaptive_loss.losses.prediction_checks import check_predictions
 from keras_adaptive_loss.losses.set_metric import SetMetricLoss
-from keras_adaptive_loss.slf.gumbel import replica_seed
 from keras_adaptive_loss.uniloss.refactorings import (
     AccuracyRefactoring,
     AveragePrecisionRefactoring,
@@ -96,10 +103,10 @@ def _flip_random_bits(
     total = ops.cast(ops.sum(flat_selectable), "float32")
     rank = ops.reshape(ops.cast(ops.floor(uniform * total), "int32"), (-1,))
     # The r-th selectable bit; `size` (a padding cell, cut off below) when none is selectable.
-    index = ops.minimum(tf.searchsorted(cumulative, rank, side="right"), size)
+    index = ops.minimum(ops.searchsorted(cumulative, rank, side="right"), size)
     padded = ops.concatenate([ops.reshape(base, (-1,)), ops.zeros((1,), base.dtype)], axis=0)
     rows = ops.repeat(ops.arange(num_anchors), count)
-    anchors = tf.tensor_scatter_nd_update(
+    anchors = ops.scatter_update(
         ops.tile(padded[None], (num_anchors, 1)),
         ops.stack([rows, ops.cast(index, rows.dtype)], axis=-1),
         1.0 - ops.take(padded, index),
@@ -133,14 +140,13 @@ def sample_anchors(
     and a batch with such samples gives the value of the batch without them.
     """
     size = ops.size(best)
-    uniform = tf.random.stateless_uniform((num_anchors, 2 * num_flips), seed=seed, alg="philox")
+    uniform = stateless_uniform((num_anchors, 2 * num_flips), seed)
     keep = ops.where(selectable, best, current)
     flips = (num_anchors, num_flips)
     good = _flip_random_bits(keep, selectable, uniform[:, :num_flips], *flips)
     nearby_bits = selectable if nearby_flips is None else ops.logical_and(selectable, nearby_flips)
     nearby = _flip_random_bits(current, nearby_bits, uniform[:, num_flips:], *flips)
-    bad_seed = tf.random.experimental.stateless_fold_in(seed, 11, alg="philox")
-    noise = tf.random.stateless_uniform(ops.stack([size, num_anchors]), seed=bad_seed, alg="philox")
+    noise = stateless_uniform(ops.stack([size, num_anchors]), fold_in(seed, 11))
     rank = ops.maximum(ops.cumsum(ops.cast(ops.reshape(selectable, (-1,)), "int32")) - 1, 0)
     random_bits = ops.transpose(ops.take(noise, rank, axis=0) < 0.5)  # [A, bits]
     random_bits = ops.reshape(random_bits, (num_anchors, *ops.shape(best)))
@@ -166,15 +172,15 @@ def _check_weighted(refactoring: Refactoring) -> None:
 
 
 def _run_branch(index: Any, branches: list) -> Any:
-    """``branches[index]()``, as nested `tf.cond`s: only the chosen branch runs.
+    """``branches[index]()``, as nested conds: only the chosen branch runs.
 
-    Not `tf.switch_case`: under XLA (TensorFlow 2.21) the gradient of a ``Case`` op over these
-    branches never finished compiling, while the same branches under ``cond`` compile in
-    seconds.
+    Not `keras.ops.switch`: under XLA (TensorFlow 2.21) the gradient of its ``Case`` op over
+    these branches never finished compiling, while the same branches under ``cond`` compile
+    in seconds.
     """
     if len(branches) == 1:
         return branches[0]()
-    return tf.cond(index <= 0, branches[0], lambda: _run_branch(index - 1, branches[1:]))
+    return ops.cond(index <= 0, branches[0], lambda: _run_branch(index - 1, branches[1:]))
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")
@@ -337,12 +343,12 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
         index, refactorings = chosen
 
         def value_and_gradient(refactoring: Refactoring, y_pred: Any) -> tuple[Any, Any]:
-            with tf.GradientTape() as tape:
+            with GradientTape() as tape:
                 tape.watch(y_pred)
                 value = self._interpolate(refactoring, y_true, y_pred, seed, sample_weight)
             return value, tape.gradient(value, y_pred)
 
-        @tf.custom_gradient
+        @ops.custom_gradient
         def interpolated(y_pred: Any) -> tuple[Any, Any]:
             # Each branch returns its value and its gradient, both of fixed shapes, so the
             # conds need no gradient of their own: differentiating through a cond makes every
@@ -373,10 +379,8 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
         if self.binary_fraction < 1.0 and self.binary_selection == "hardest":
             selectable = _hardest(comparisons, valid, self.binary_fraction)
         elif self.binary_fraction < 1.0:
-            keep = tf.random.stateless_uniform(
-                valid.shape if None not in valid.shape else ops.shape(valid),
-                seed=tf.random.experimental.stateless_fold_in(seed, 7, alg="philox"),
-                alg="philox",
+            keep = stateless_uniform(
+                valid.shape if None not in valid.shape else ops.shape(valid), fold_in(seed, 7)
             )
             selectable = ops.logical_and(valid, keep < self.binary_fraction)
         relaxed = ops.sigmoid(ops.cast(self.variable("scale"), "float32") * comparisons)
@@ -407,7 +411,7 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
             "positives x negatives binaries), lower num_anchors, or raise memory_budget."
         )
         static = count is None and None not in shape
-        if count is not None and tf.executing_eagerly() and not tf.is_symbolic_tensor(count):
+        if count is not None and is_eager(count):
             static, count = True, int(count)
         if static:
             binaries = int(np.prod(shape)) if count is None else count
@@ -415,13 +419,10 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
                 raise ValueError(message.format(binaries=binaries, shape=tuple(shape)))
             return tensor
         binaries = ops.cast(ops.size(tensor) if count is None else count, "int64")
-        check = tf.debugging.assert_less_equal(
-            binaries,
-            tf.constant(budget, "int64"),
-            message=message.format(binaries="that many", shape="dynamic"),
+        within = binaries <= ops.convert_to_tensor(budget, "int64")
+        return checked(
+            tensor, within, lambda: [message.format(binaries="that many", shape="dynamic")]
         )
-        with tf.control_dependencies([check]):
-            return tf.identity(tensor)
 
     def call(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         y_pred = ops.convert_to_tensor(y_pred)
@@ -443,7 +444,7 @@ class UniLoss(AdaptiveLoss, SetMetricLoss):
         gather = self.refactoring.set_metric and in_replica_context()
         if gather:
             y_true, y_pred, sample_weight = gather_global_batch(y_true, y_pred, sample_weight)
-        seed = tf.stack([tf.constant(self.seed, tf.int64), self._draws.value])
+        seed = ops.stack([ops.convert_to_tensor(self.seed, "int64"), self._draws.value])
         if not gather:
             seed = replica_seed(self.seed, self._draws.value)
         self._draws.assign_add(ops.cast(1, "int64"))

@@ -52,9 +52,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_adaptive_loss._tensorflow import masked
 from keras_adaptive_loss.losses import candidates
 from keras_adaptive_loss.losses.prediction_checks import check_batch_sizes
 from keras_adaptive_loss.private_api import in_xla_compilation
@@ -404,8 +404,8 @@ class AveragePrecisionRefactoring(Refactoring):
             scores = ops.sigmoid(scores)  # the positive class's probability
         positive, negative = _positives_and_negatives(labels)
         if self.compact():
-            positive_scores = tf.gather(scores, tf.where(positive)[:, 0])
-            negative_scores = tf.gather(scores, tf.where(negative)[:, 0])
+            positive_scores = masked(scores, positive)
+            negative_scores = masked(scores, negative)
             comparisons = positive_scores[:, None] - negative_scores[None, :]
             if weights is None:
                 return comparisons, ops.ones_like(comparisons) > 0
@@ -426,8 +426,8 @@ class AveragePrecisionRefactoring(Refactoring):
         positive, negative = _positives_and_negatives(labels)
         weights = ops.reshape(ops.cast(weights, "float32"), (-1,))
         return (
-            tf.gather(weights, tf.where(positive)[:, 0]),
-            tf.gather(weights, tf.where(negative)[:, 0]),
+            masked(weights, positive),
+            masked(weights, negative),
         )
 
     def _rows(self, positive: Any) -> tuple[Any, Any]:
@@ -502,7 +502,7 @@ class _PositiveRows(AveragePrecisionRefactoring):
             return None, positive
         # Positives first (top_k keeps index order among ties); padding keeps k <= length.
         padded = ops.concatenate([ops.cast(positive, "int32"), ops.zeros((self.rows,), "int32")])
-        _, rows = tf.math.top_k(padded, k=self.rows)
+        _, rows = ops.top_k(padded, k=self.rows)
         real = self._real_rows(positive)
         # Padding rows (index past the batch) point at sample 0; `real` masks them out.
         return ops.where(real, rows, 0), real

@@ -8,8 +8,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
+
+from keras_adaptive_loss._tensorflow import GradientTape, compiled
 
 __all__ = ["ACTIONS", "Policy"]
 
@@ -98,12 +99,11 @@ class Policy:
         # One graph each for any number of parameters, traced and run once here, before
         # training: a decision inside `fit` then costs a graph call, not a trace (ALA's
         # amortised step).
-        states = tf.TensorSpec([None, self.feature_size], tf.float32)
-        self._learn_step = tf.function(
-            self._learn,
-            input_signature=[states, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None])],
+        states = ([None, self.feature_size], "float32")
+        self._learn_step = compiled(
+            self._learn, input_signature=[states, ([None], "int32"), ([None], "float32")]
         )
-        self._probabilities = tf.function(
+        self._probabilities = compiled(
             lambda s: ops.softmax(self.network(s, training=False), axis=-1),
             input_signature=[states],
         )
@@ -112,16 +112,15 @@ class Policy:
     def _warm_up(self) -> None:
         """Runs both graphs once and restores every variable the learning step changed.
 
-        A graph's first run is slow (TensorFlow instantiates and optimises it: about 0.2 s for
-        the learning step on 2 CPU cores, against 2-3 ms afterwards). Paid here, before
-        training, it no longer lands on the first decisions inside `fit`, where it was most
-        of ALA's amortised cost on short runs.
+        A graph's first run is much slower than the later ones (TensorFlow instantiates and
+        optimises it). Paid here, before training, it does not land on the first decisions
+        inside `fit`.
         """
         variables = [*self.network.variables, *self.optimizer.variables]
         saved = [variable.numpy() for variable in variables]
-        states = tf.zeros([1, self.feature_size])
+        states = ops.zeros([1, self.feature_size])
         self._probabilities(states)
-        self._learn_step(states, tf.zeros([1], tf.int32), tf.zeros([1]))
+        self._learn_step(states, ops.zeros([1], "int32"), ops.zeros([1]))
         for variable, value in zip(variables, saved, strict=True):
             variable.assign(value)
 
@@ -139,7 +138,7 @@ class Policy:
 
     def probabilities(self, states: np.ndarray) -> np.ndarray:
         """Action probabilities, ``[parameters, 3]``."""
-        states = tf.constant(np.asarray(states, "float32").reshape(-1, self.feature_size))
+        states = ops.convert_to_tensor(np.asarray(states, "float32").reshape(-1, self.feature_size))
         return ops.convert_to_numpy(self._probabilities(states)).astype("float64")
 
     def act(
@@ -160,7 +159,7 @@ class Policy:
         return np.minimum((draws > cumulative).sum(-1), len(ACTIONS) - 1)
 
     def _learn(self, states, actions, advantages):
-        with tf.GradientTape() as tape:
+        with GradientTape() as tape:
             log_p = ops.log_softmax(self.network(states, training=True), axis=-1)
             chosen = ops.take_along_axis(log_p, actions[:, None], axis=-1)[:, 0]
             entropy = -ops.sum(ops.exp(log_p) * log_p, axis=-1)
@@ -172,9 +171,9 @@ class Policy:
     def learn(self, states: np.ndarray, actions: np.ndarray, advantages: np.ndarray) -> float:
         """One REINFORCE step (Eq. 3) on a batch of transitions; returns the policy loss."""
         loss = self._learn_step(
-            tf.constant(np.asarray(states, "float32")),
-            tf.constant(np.asarray(actions, "int32")),
-            tf.constant(np.asarray(advantages, "float32")),
+            ops.convert_to_tensor(np.asarray(states, "float32")),
+            ops.convert_to_tensor(np.asarray(actions, "int32")),
+            ops.convert_to_tensor(np.asarray(advantages, "float32")),
         )
         return float(loss)
 

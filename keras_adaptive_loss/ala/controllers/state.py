@@ -175,10 +175,10 @@ class MemberState(keras.layers.Layer):
         """Within it, each array is read from its variable once and each changed array is
         written back once, on leaving (nothing is written if the block raises).
 
-        One decision reads and writes the counters some 50 times; each variable read or
-        assignment costs 0.2-0.4 ms on 2 CPU cores, a measurable share of ALA's amortised
-        step time. Outside a transaction every read and write goes to the variables, so a
-        restored checkpoint is always seen. Nested transactions join the outer one.
+        One decision reads and writes the counters some 50 times, and each variable read or
+        assignment is a separate TensorFlow call. Outside a transaction every read and write
+        goes to the variables, so a restored checkpoint is always seen. Nested transactions
+        join the outer one.
 
         >>> from keras_adaptive_loss.ala.controllers import AlignmentController
         >>> member = AlignmentController(feature_size(2, 1), seed=0).add_member(3, 2, 1, 1)
