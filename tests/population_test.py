@@ -206,3 +206,30 @@ def test_adapted_children_start_at_evenly_spread_phi():
     np.testing.assert_array_equal(np.diag(adapters[3].loss.get_parameter("phi")), 1.0)
     with pytest.raises(ValueError, match=r"initial_spread must lie in \[0, parameter_bound"):
         population._spread_initial_phi(adapters, members, 0.5)
+
+
+@pytest.mark.slow
+def test_the_period_metric_is_discounted_with_the_given_discount():
+    # Four measurements per period: gamma = 1 averages them, a tiny gamma keeps the last one.
+    mean = _fit(epochs=1, evaluations_per_period=4, discount=1.0, learn=False)
+    last = _fit(epochs=1, evaluations_per_period=4, discount=1e-6, learn=False)
+    assert mean.metrics[0] == last.metrics[0]  # the first decision has one measurement
+    assert not np.allclose(mean.metrics[1], last.metrics[1])
+
+
+@pytest.mark.slow
+def test_children_are_measured_with_the_compiled_validation_pass(monkeypatch):
+    calls = []
+    original = kal.ala.measure.ValidationPass.__call__
+
+    def counted(self):
+        calls.append(self)
+        return original(self)
+
+    monkeypatch.setattr(kal.ala.measure.ValidationPass, "__call__", counted)
+    monkeypatch.setattr(
+        keras.Model, "predict", lambda *a, **k: pytest.fail("model.predict is not used")
+    )
+    result = _fit(epochs=1, period=8)
+    # 8 steps, period 8, 4 measurements: at steps 0, 2, 4, 6, then the final measurement.
+    assert len(calls) == 3 * 5 and len(result.metrics) == 2

@@ -10,29 +10,21 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_adaptive_loss._tensorflow import compiled
 from keras_adaptive_loss.ala.controllers import metrics as alignment_metrics
 from keras_adaptive_loss.ala.controllers.adapters import (
     DistanceAdapter,
     adapter_for,
     check_pairwise_budget,
 )
-from keras_adaptive_loss.ala.controllers.controller import AlignmentController, Observation
+from keras_adaptive_loss.ala.controllers.controller import AlignmentController
 from keras_adaptive_loss.ala.controllers.policy import Policy
-from keras_adaptive_loss.ala.controllers.reward import discounted_metric
 from keras_adaptive_loss.ala.controllers.state import MemberState, feature_size
-from keras_adaptive_loss.ala.losses import (
-    ClassCorrelationLoss,
-    DistanceMixtureLoss,
-    FocalWeightingLoss,
-)
+from keras_adaptive_loss.ala.measure import ALA_LOSSES, DEFAULT_DISCOUNT, ValidationPass, observe
 from keras_adaptive_loss.callbacks.loss_lookup import find_compiled_loss
 from keras_adaptive_loss.callbacks.reported_values import ReportingCallback
 from keras_adaptive_loss.distribute import broadcast_from_chief
 
 __all__ = ["AdaptiveLossAlignment"]
-
-_ALA_LOSSES = (ClassCorrelationLoss, DistanceMixtureLoss, FocalWeightingLoss)
 
 
 class AdaptiveLossAlignment(ReportingCallback):
@@ -128,7 +120,7 @@ class AdaptiveLossAlignment(ReportingCallback):
         validation_data: tuple[Any, Any] | None = None,
         period: int = 200,
         step_size: float | str = "auto",
-        discount: float = 0.9,
+        discount: float = DEFAULT_DISCOUNT,
         metric: Any = "error",
         history: int = 10,
         policy: Policy | None = None,
@@ -257,7 +249,7 @@ class AdaptiveLossAlignment(ReportingCallback):
             return
         loss = find_compiled_loss(
             self.model,
-            lambda candidate: isinstance(candidate, _ALA_LOSSES),
+            lambda candidate: isinstance(candidate, ALA_LOSSES),
             caller="AdaptiveLossAlignment",
             wanted="kal.losses.ClassCorrelationLoss, DistanceMixtureLoss or FocalWeightingLoss",
             loss_name=self.loss_name,
@@ -285,7 +277,7 @@ class AdaptiveLossAlignment(ReportingCallback):
             self.higher_is_better,
             embeddings=isinstance(self.adapter, DistanceAdapter),
         )
-        self._predict = compiled(lambda x: self.model(x, training=False))
+        self._validation = ValidationPass(self.model, self.x_val, self.validation_batch_size)
         self.member: MemberState = self.controller.add_member(
             len(self.adapter.values()),
             self.adapter.num_statistics,
@@ -339,7 +331,7 @@ class AdaptiveLossAlignment(ReportingCallback):
         member = self.member
         next_decision = max(member.counter("next_decision"), warmup)
         interval = max(self.period // self.evaluations_per_period, 1)
-        predictions = self._validation_predictions()
+        predictions = self._validation()
         value = self._metric(self.y_val, predictions)
         if math.isfinite(value):
             member.add_measurement(value)
@@ -365,29 +357,20 @@ class AdaptiveLossAlignment(ReportingCallback):
         measurement = max(self.member.counter("next_measurement"), warmup)
         return min(measurement, max(self.member.counter("next_decision"), warmup))
 
-    def _validation_predictions(self) -> np.ndarray:
-        size = self.validation_batch_size
-        parts = [
-            keras.ops.convert_to_numpy(self._predict(self.x_val[i : i + size]))
-            for i in range(0, len(self.x_val), size)
-        ]
-        return np.concatenate(parts, axis=0)
-
     def _decide(self, step: int, predictions: np.ndarray) -> None:
-        values = self.member.take_measurements()
-        if not values:
+        progress = step / self._total_steps if self._total_steps else 0.0
+        _, observation = observe(
+            self.member, self.adapter, self.member.take_measurements(), self.y_val, predictions,
+            self.discount, progress,
+        )  # fmt: skip
+        if observation is None:
             return  # every measurement of the period was non-finite (warned already)
-        current = discounted_metric(values, self.discount, normalize=True)
-        statistics = self.adapter.statistics(self.y_val, predictions)
-        if not np.isfinite(statistics).all():
+        if observation.statistics is None:
             warnings.warn(
                 f"AdaptiveLossAlignment: non-finite validation statistics at step {step}; no "
                 "decision this period.",
                 stacklevel=2,
             )
-            statistics = None
-        progress = step / self._total_steps if self._total_steps else 0.0
-        observation = Observation(self.member, current, statistics, self.adapter.values(), progress)
         # Under MultiWorkerMirroredStrategy every worker runs this controller; the chief's
         # actions are applied everywhere, so the workers' parameters can never diverge.
         strategy = self.model.distribute_strategy

@@ -18,15 +18,10 @@ from keras_adaptive_loss.ala.controllers.adapters import (
     DistanceAdapter,
     adapter_for,
 )
-from keras_adaptive_loss.ala.controllers.controller import AlignmentController, Observation
+from keras_adaptive_loss.ala.controllers.controller import AlignmentController
 from keras_adaptive_loss.ala.controllers.policy import Policy
-from keras_adaptive_loss.ala.controllers.reward import discounted_metric
 from keras_adaptive_loss.ala.controllers.state import feature_size
-from keras_adaptive_loss.ala.losses import (
-    ClassCorrelationLoss,
-    DistanceMixtureLoss,
-    FocalWeightingLoss,
-)
+from keras_adaptive_loss.ala.measure import ALA_LOSSES, DEFAULT_DISCOUNT, ValidationPass, observe
 
 __all__ = ["PopulationResult", "fit_children"]
 
@@ -92,6 +87,7 @@ def fit_children(
     batch_size: int = 32,
     period: int = 200,
     evaluations_per_period: int | None = None,
+    discount: float = DEFAULT_DISCOUNT,
     step_size: float | str = "auto",
     parameter_bound: float | str = "auto",
     row_bound: float | None = 0.5,
@@ -151,6 +147,7 @@ def fit_children(
         batch_size: as for `fit`.
         period: K, training steps between decisions.
         evaluations_per_period: measurements per period for Eq. 4; default ``min(4, period)``.
+        discount: gamma of Eq. 4 (as for the callback).
         step_size: as for `kal.callbacks.AdaptiveLossAlignment`.
         parameter_bound: as for `kal.callbacks.AdaptiveLossAlignment`.
         row_bound: as for `kal.callbacks.AdaptiveLossAlignment`.
@@ -218,11 +215,7 @@ def fit_children(
         keras.utils.set_random_seed(seed + index)
         model = build_model(index)
         losses = [loss for loss in keras.tree.flatten(getattr(model, "loss", None))]
-        ala = [
-            loss
-            for loss in losses
-            if isinstance(loss, (ClassCorrelationLoss, DistanceMixtureLoss, FocalWeightingLoss))
-        ]
+        ala = [loss for loss in losses if isinstance(loss, ALA_LOSSES)]
         if len(ala) != 1:
             raise ValueError(
                 "fit_children: build_model must return a model compiled with one ALA loss "
@@ -252,8 +245,10 @@ def fit_children(
     )
     sign = 1.0 if higher else -1.0
 
-    def measure(model):
-        predictions = model.predict(x_val, batch_size=1024, verbose=0)
+    passes = [ValidationPass(model, x_val) for model in children]
+
+    def measure(index):
+        predictions = passes[index]()
         return metric_fn(y_val, predictions), predictions
 
     period_values: list[list[float]] = [[] for _ in children]
@@ -278,33 +273,29 @@ def fit_children(
         if resumed:
             resumed = False
         elif step % interval == 0 or step % period == 0:
-            measured = [measure(model) for model in children]
+            measured = [measure(index) for index in range(len(children))]
             for index, (value, _) in enumerate(measured):
                 if math.isfinite(value):
                     period_values[index].append(value)
             if step % period == 0:
                 decision = step // period
-                current = [
-                    discounted_metric(values, 0.9, normalize=True) if values else math.nan
-                    for values in period_values
+                seen = [
+                    observe(
+                        members.get(index),
+                        adapters[index],
+                        values,
+                        y_val,
+                        measured[index][1],
+                        discount,
+                        step / total_steps,
+                    )
+                    for index, values in enumerate(period_values)
                 ]
+                current = [metric for metric, _ in seen]
                 period_values = [[] for _ in children]
                 result_metrics.append(current)
-                observations, order = [], []
-                for index, member in members.items():
-                    if not math.isfinite(current[index]):
-                        continue
-                    stats = adapters[index].statistics(y_val, measured[index][1])
-                    observations.append(
-                        Observation(
-                            member,
-                            current[index],
-                            stats if np.isfinite(stats).all() else None,
-                            adapters[index].values(),
-                            step / total_steps,
-                        )
-                    )
-                    order.append(index)
+                order = [i for i in members if seen[i][1] is not None]
+                observations = [seen[i][1] for i in order]
                 for index, (actions, _) in zip(
                     order, controller.step(observations, higher), strict=True
                 ):
@@ -325,7 +316,7 @@ def fit_children(
             model.fit(x[index], y[index], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         step += chunk
 
-    final = [measure(model)[0] for model in children]
+    final = [measure(index)[0] for index in range(len(children))]
     result_metrics.append(final)
     scores = [sign * v if math.isfinite(v) else -math.inf for v in final]
     best = int(np.argmax(scores))

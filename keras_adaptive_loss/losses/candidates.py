@@ -81,7 +81,8 @@ _LOW_PRECISION = ("float16", "bfloat16")
 def as_float(x: Any) -> Any:
     """``x`` as a tensor in float32, or float64 if it is float64 already.
 
-    >>> str(as_float(np.array([1, 2])).dtype), str(as_float(np.array([1.0], "float64")).dtype)
+    >>> dtype = keras.backend.standardize_dtype
+    >>> dtype(as_float(np.array([1, 2])).dtype), dtype(as_float(np.array([1.0], "float64")).dtype)
     ('float32', 'float64')
     """
     x = ops.convert_to_tensor(x)
