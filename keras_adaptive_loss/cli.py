@@ -9,8 +9,9 @@ Importing this module imports neither Keras nor TensorFlow (the package's names 
 lazily, `keras_adaptive_loss.names`), so ``--help``, ``--version``, ``list`` and every argument
 error answer at once. TensorFlow is imported only to run a comparison, with its start-up log
 lines silenced. A bad argument prints one line (``keras-adaptive-loss: error: ...``) and exits
-with status 2; the arguments that can be checked without the data (counts, rates, names of
-losses and models) are checked before TensorFlow is imported.
+with status 2: the arguments become a `ComparisonSettings`, which checks everything that can be
+checked without the data (counts, rates, names of losses and models) before TensorFlow is
+imported.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from importlib import metadata
 
 from keras_adaptive_loss import names
+from keras_adaptive_loss.comparison.settings import ComparisonSettings, SettingError
 
 PROGRAM = "keras-adaptive-loss"
 
@@ -182,44 +184,49 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def argument_errors(args: argparse.Namespace) -> list[str]:
-    """What is wrong with ``compare``'s arguments, found without importing TensorFlow (so a
-    typo is answered at once, not after TensorFlow's start-up); `compare` checks them again,
-    with the data."""
-    errors = []
-    for option, value in (("--seeds", args.seeds), ("--epochs", args.epochs),
-                          ("--batch-size", args.batch_size)):  # fmt: skip
-        if value < 1:
-            errors.append(f"{option} must be an integer >= 1; got {value}")
-    if args.train_size is not None and args.train_size < 1:
-        errors.append(f"--train-size must be an integer >= 1; got {args.train_size}")
-    if not args.learning_rate > 0:
-        errors.append(f"--learning-rate must be > 0; got {args.learning_rate}")
-    if not 0.0 <= args.label_noise < 1.0:
-        errors.append(f"--label-noise must lie in [0, 1); got {args.label_noise}")
-    if args.imbalance is not None and not args.imbalance >= 1.0:
-        errors.append(f"--imbalance must be a head:tail ratio >= 1; got {args.imbalance}")
-    if args.model not in names.MODELS:
-        errors.append(f"Unknown model {args.model!r}; --model is one of {', '.join(names.MODELS)}")
-    losses = [name.strip() for name in args.losses.split(",") if name.strip()]
-    unknown = [name for name in losses if names.respelled(name) not in names.PRESETS]
-    if not losses:
-        errors.append("--losses is empty: name at least one loss, e.g. crossentropy")
-    elif unknown:
-        errors.append(
-            f"Unknown loss {unknown[0]!r} in --losses; choose from {', '.join(names.PRESETS)} "
-            f"({PROGRAM} list)"
-        )
-    if args.strategy != "none" and args.jit:
-        errors.append(
-            "--jit cannot be combined with a strategy: Keras turns XLA off under "
-            "tf.distribute. Drop one of the two."
-        )
-    reference = args.reference
-    compared = {names.respelled(name) for name in losses}
-    if reference is not None and names.respelled(reference) not in compared and not unknown:
-        errors.append(f"--reference {reference!r} is not among --losses ({', '.join(losses)})")
-    return errors
+#: The command-line option of each `ComparisonSettings` field whose option is not its name.
+_OPTIONS = {"jit_compile": "--jit", "plots": "--no-plots", "verbose": "--quiet"}
+
+
+def option(field: str) -> str:
+    """The command-line option that sets ``field`` of `ComparisonSettings`.
+
+    >>> option("batch_size"), option("jit_compile")
+    ('--batch-size', '--jit')
+    """
+    return _OPTIONS.get(field, "--" + field.replace("_", "-"))
+
+
+def settings(args: argparse.Namespace) -> ComparisonSettings:
+    """``compare``'s arguments as `ComparisonSettings`, checked without importing TensorFlow
+    (so a typo is answered at once, not after TensorFlow's start-up); raises `SettingError`."""
+    return ComparisonSettings(
+        dataset=args.dataset,
+        losses=args.losses,
+        model=args.model,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        strategy=args.strategy,
+        jit_compile=args.jit,
+        positive_class=args.positive_class,
+        reference=args.reference,
+        optimizer=args.optimizer,
+        label_noise=args.label_noise,
+        noise_type=args.noise_type,
+        imbalance=args.imbalance,
+        train_size=args.train_size,
+        evaluation=args.evaluation,
+        label_column=args.label_column,
+        data_dir=args.data_dir,
+        download=args.download,
+        output=args.output,
+        plots=not args.no_plots,
+        resume=args.resume,
+        tensorboard=args.tensorboard,
+        verbose=0 if args.quiet else 1,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,44 +237,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("models:   " + ", ".join(names.MODELS))
         print("datasets: " + ", ".join(names.DATASETS) + ", or any TFDS name")
         return 0
-    errors = argument_errors(args)
-    if errors:
-        print(f"{PROGRAM}: error: {errors[0]}", file=sys.stderr)
+    try:
+        checked = settings(args)
+    except SettingError as error:
+        hint = f" See {PROGRAM} list." if error.field == "losses" else ""
+        print(f"{PROGRAM}: error: {error.message(option)}{hint}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _quiet_native_stderr():
         import tensorflow  # loaded here, quietly; the package needs it
     tensorflow.get_logger().setLevel("ERROR")  # e.g. retracing notices: not the user's concern
-    from keras_adaptive_loss.comparison import compare
+    from keras_adaptive_loss.comparison.runner import compare
 
     try:
-        compare(
-            args.dataset,
-            [name.strip() for name in args.losses.split(",")],
-            model=args.model,
-            seeds=args.seeds,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            strategy=None if args.strategy == "none" else args.strategy,
-            jit_compile=args.jit,
-            positive_class=args.positive_class,
-            reference=args.reference,
-            optimizer=args.optimizer,
-            label_noise=args.label_noise,
-            noise_type=args.noise_type,
-            imbalance=args.imbalance,
-            train_size=args.train_size,
-            evaluation=args.evaluation,
-            label_column=args.label_column,
-            data_dir=args.data_dir,
-            download=args.download,
-            output=args.output,
-            plots=not args.no_plots,
-            resume=args.resume,
-            tensorboard=args.tensorboard,
-            verbose=0 if args.quiet else 1,
-        )
+        compare(checked)
     except (ValueError, RuntimeError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

@@ -52,11 +52,12 @@ def test_help_version_and_list_do_not_import_tensorflow():
         (["--train-size", "0"], "--train-size must be an integer >= 1"),
         (["--learning-rate", "0"], "--learning-rate must be > 0"),
         (["--label-noise", "1.5"], "--label-noise must lie in [0, 1); got 1.5"),
+        (["--evaluation", "best", "--resume"], "--resume needs the --output folder"),
         (["--imbalance", "0.5"], "--imbalance must be a head:tail ratio >= 1"),
         (["--model", "vgg"], "Unknown model 'vgg'"),
         (["--losses", "crossentropy,focall"], "Unknown loss 'focall' in --losses"),
         (["--losses", " , "], "--losses is empty"),
-        (["--losses", "focal", "--reference", "crossentropy"], "is not among --losses"),
+        (["--losses", "focal", "--reference", "crossentropy"], "add it to the --losses"),
         (["--strategy", "mirrored", "--jit"], "cannot be combined with a strategy"),
     ],
 )

@@ -17,9 +17,10 @@ from keras_adaptive_loss import cli, datasets
 from keras_adaptive_loss.ala.controllers.metrics import average_precision
 from keras_adaptive_loss.ala.controllers.metrics import f1_score as our_f1_score
 from keras_adaptive_loss.comparison import regimes
+from keras_adaptive_loss.comparison.data import noisy_labels
 from keras_adaptive_loss.comparison.paired import paired_difference, t_quantile
 from keras_adaptive_loss.comparison.recorders import BestEpochWeights
-from keras_adaptive_loss.comparison.runner import ComparisonResult, RunRecord, _noisy_labels
+from keras_adaptive_loss.comparison.result import ComparisonResult, RunRecord
 
 # ---------------------------------------------------------------- paired statistics
 
@@ -214,7 +215,7 @@ def test_compare_noise_is_per_seed_same_for_every_loss_and_spares_the_test_split
     assert np.mean(seen[("a", 0)] != val_clean) == pytest.approx(0.3, abs=1 / len(val_clean))
     # training labels: the same helper compare uses, checked for its rate
     splits = (np.zeros((200, 1)), np.arange(200) % 3, np.zeros((50, 1)), np.arange(50) % 3)
-    noisy = _noisy_labels(splits, 0, 3, {"label_noise": 0.3, "noise_type": "symmetric"})
+    noisy = noisy_labels(splits, 0, 3, rate=0.3, kind="symmetric")
     assert np.mean(noisy[1] != splits[1]) == pytest.approx(0.3)
     assert np.array_equal(data.y_test, datasets.load("wine").y_test)  # test labels untouched
     assert result.config["label_noise"] == 0.3 and clean.config["label_noise"] == 0.0

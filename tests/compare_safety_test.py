@@ -16,10 +16,10 @@ import pytest
 
 import keras_adaptive_loss as kal
 from keras_adaptive_loss import cli, datasets
-from keras_adaptive_loss.comparison import runner
+from keras_adaptive_loss.comparison import training
 from keras_adaptive_loss.comparison.output_dir import OutputDirectory, atomic_write
 from keras_adaptive_loss.comparison.paired import paired_difference
-from keras_adaptive_loss.comparison.runner import ComparisonResult, RunRecord
+from keras_adaptive_loss.comparison.result import ComparisonResult, RunRecord
 
 QUICK = {"seeds": 1, "epochs": 1, "plots": False, "verbose": 0}
 
@@ -42,15 +42,15 @@ def test_a_rerun_interrupted_midway_leaves_the_earlier_results_readable(tmp_path
     kal.compare("iris", ["crossentropy"], output=str(output), **QUICK)
     earlier = (output / "results.json").read_text()
     trained = []
-    train_once = runner._train_once
+    train = training.Trainer.train
 
-    def interrupted_after_one(*args, **kwargs):
+    def interrupted_after_one(self, label, seed):
         if trained:
             raise KeyboardInterrupt
-        trained.append(args[0])
-        return train_once(*args, **kwargs)
+        trained.append(label)
+        return train(self, label, seed)
 
-    monkeypatch.setattr(runner, "_train_once", interrupted_after_one)
+    monkeypatch.setattr(training.Trainer, "train", interrupted_after_one)
     with pytest.raises(KeyboardInterrupt):
         kal.compare("iris", ["crossentropy", "focal"], output=str(output), **QUICK)
     assert (output / "results.json").read_text() == earlier
@@ -69,7 +69,7 @@ def test_an_interrupt_before_the_first_run_ends_leaves_the_folder_as_it_was(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "_train_once", interrupted)
+    monkeypatch.setattr(training.Trainer, "train", interrupted)
     arguments = ["--losses", "crossentropy", "--seeds", "1", "--epochs", "1", "--no-plots"]
     status = cli.main(
         ["compare", "--dataset", "iris", *arguments, "--quiet", "--output", str(output)]

@@ -230,7 +230,7 @@ def test_tfds_dataset_built_locally(tmp_path):
 )  # fmt: skip
 def test_old_preset_spellings_warn_once_and_resolve(old, new, monkeypatch):
     presets = kal.comparison.loss_presets
-    monkeypatch.setattr(presets, "_WARNED_SPELLINGS", set())
+    monkeypatch.setattr(kal.comparison.settings, "_WARNED_SPELLINGS", set())
     with pytest.warns(FutureWarning, match=f"'{re.escape(old)}' is deprecated.*'{re.escape(new)}'"):
         assert presets.canonical_name(old) == new
     with warnings.catch_warnings():
@@ -240,14 +240,15 @@ def test_old_preset_spellings_warn_once_and_resolve(old, new, monkeypatch):
 
 
 def test_compare_takes_old_spellings_under_the_new_names(monkeypatch):
-    from keras_adaptive_loss.comparison import runner
+    from keras_adaptive_loss.comparison.settings import ComparisonSettings
 
-    monkeypatch.setattr(kal.comparison.loss_presets, "_WARNED_SPELLINGS", set())
-    with pytest.warns(FutureWarning):
-        specs = runner._loss_specs("crossentropy,ce-el-0,stochastic-paper")
-    assert list(specs) == ["crossentropy", "ce_el_0", "stochastic_paper"]
+    monkeypatch.setattr(kal.comparison.settings, "_WARNED_SPELLINGS", set())
+    with pytest.warns(FutureWarning) as warned:
+        settings = ComparisonSettings(losses="crossentropy,ce-el-0,stochastic-paper")
+    assert list(settings.losses) == ["crossentropy", "ce_el_0", "stochastic_paper"]
+    assert warned[0].filename == __file__  # the warning points at the caller's line
     with pytest.raises(ValueError, match="Unknown loss 'stochastic-papr'"):
-        runner._loss_specs(["stochastic-papr"])
+        ComparisonSettings(losses=["stochastic-papr"])
 
 
 def test_every_preset_name_is_one_snake_case_spelling():

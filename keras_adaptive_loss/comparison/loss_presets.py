@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 
 from keras_adaptive_loss import callbacks as kal_callbacks
 from keras_adaptive_loss import names
+from keras_adaptive_loss.comparison.settings import canonical_name
 from keras_adaptive_loss.losses import (
     ActivePassiveLoss,
     AnyLoss,
@@ -225,33 +225,6 @@ LOSSES: dict[str, Callable[[LossContext], LossSetup]] = {
 }
 if set(_BUILDERS) != set(names.PRESETS):
     raise ImportError(f"Presets without a name or a builder: {set(_BUILDERS) ^ set(names.PRESETS)}")
-
-_WARNED_SPELLINGS: set[str] = set()
-
-
-def canonical_name(name: str) -> str:
-    """``name`` if it is a preset; the preset an older hyphenated spelling stands for, with a
-    deprecation warning (once per spelling; a `FutureWarning`, the category Python shows to
-    users of a script or the CLI by default); otherwise a `ValueError` listing the presets.
-
-    >>> canonical_name("uniloss_ap")
-    'uniloss_ap'
-    """
-    if name in LOSSES:
-        return name
-    respelled = names.respelled(name)
-    if respelled in LOSSES:
-        if name not in _WARNED_SPELLINGS:
-            _WARNED_SPELLINGS.add(name)
-            warnings.warn(
-                f"Loss preset {name!r} is deprecated: it is spelled {respelled!r} since 0.1.0 "
-                "(presets use snake_case, as candidate names do); the old spelling will be "
-                "removed.",
-                FutureWarning,
-                stacklevel=3,
-            )
-        return respelled
-    raise ValueError(f"Unknown loss {name!r}; choose from {', '.join(LOSSES)}.")
 
 
 def build_loss(name: str, context: LossContext) -> LossSetup:

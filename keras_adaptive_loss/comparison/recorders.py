@@ -10,12 +10,7 @@ import numpy as np
 
 from keras_adaptive_loss.losses import AdaptiveLoss
 
-__all__ = ["EVALUATIONS", "BestEpochWeights", "EpochTimer", "ParameterRecorder"]
-
-#: Which weights `compare` scores on the test split: the last epoch's, or those of the epoch
-#: with the best validation accuracy, ties going to the earliest (``"best"``) or the latest
-#: (``"best-latest"``, as the CE+EL authors select) such epoch.
-EVALUATIONS = ("last", "best", "best-latest")
+__all__ = ["BestEpochWeights", "EpochTimer", "ParameterRecorder"]
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -14,7 +14,7 @@ from keras_adaptive_loss.comparison.output_dir import atomic_write
 from keras_adaptive_loss.comparison.paired import MIN_SEEDS
 
 if TYPE_CHECKING:
-    from keras_adaptive_loss.comparison.runner import ComparisonResult
+    from keras_adaptive_loss.comparison.result import ComparisonResult
 
 __all__ = [
     "format_table",
