@@ -61,20 +61,13 @@ LOSSES = (
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> kal.datasets.Dataset:
-    """A stratified quarter of the samples as the test split; features standardised on the
-    training split."""
-    from sklearn.model_selection import train_test_split
-
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, random_state=seed, stratify=y
+    """A stratified quarter of the samples as the test split, features standardised on the
+    training split, as the package splits its own generated and NPZ data."""
+    x_train, x_test, y_train, y_test = kal.datasets._split_and_scale(
+        name, x, y.astype("int64"), 0.25, seed
     )
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-8
     return kal.datasets.Dataset(
-        name,
-        ((x_train - mean) / std).astype("float32"),
-        y_train.astype("int64"),
-        ((x_test - mean) / std).astype("float32"),
-        y_test.astype("int64"),
+        name, x_train.astype("float32"), y_train, x_test.astype("float32"), y_test
     )
 
 
@@ -246,10 +239,6 @@ class Task:
         return ComparisonSettings(dataset=self.data(), losses=arms, seeds=seeds, **options)
 
 
-def _task(name: str, data: Callable[[], kal.datasets.Dataset], model: str, **regime: Any) -> Task:
-    return Task(name, data, model, **regime)
-
-
 def _(function: Callable, *args: Any, **kwargs: Any) -> Callable[[], kal.datasets.Dataset]:
     """``function(*args, **kwargs)``, made when the task runs."""
     return lambda: function(*args, **kwargs)
@@ -258,44 +247,44 @@ def _(function: Callable, *args: Any, **kwargs: Any) -> Callable[[], kal.dataset
 TASKS: dict[str, Task] = {
     task.name: task
     for task in [
-        _task("mnist1d.1-mlp256", _(mnist1d, 1), "mlp256"),
-        _task("mnist1d.2-cnn1d", _(mnist1d, 2), "cnn1d"),
-        _task("mnist1d.3-mlp128-sgd", _(mnist1d, 3), "mlp128", optimizer="sgd"),
-        _task("mnist1d.4-mlp256-sym30", _(mnist1d, 4), "mlp256", label_noise=0.3),
-        _task("mnist1d.1-cnn1d-pair20", _(mnist1d, 1), "cnn1d", label_noise=0.2,
+        Task("mnist1d.1-mlp256", _(mnist1d, 1), "mlp256"),
+        Task("mnist1d.2-cnn1d", _(mnist1d, 2), "cnn1d"),
+        Task("mnist1d.3-mlp128-sgd", _(mnist1d, 3), "mlp128", optimizer="sgd"),
+        Task("mnist1d.4-mlp256-sym30", _(mnist1d, 4), "mlp256", label_noise=0.3),
+        Task("mnist1d.1-cnn1d-pair20", _(mnist1d, 1), "cnn1d", label_noise=0.2,
               noise_type="pair"),
-        _task("mnist1d.2-mlp128-small", _(mnist1d, 2), "mlp128", train_size=800, epochs=60),
-        _task("cls8-mlp256", _(classification, 8, seed=1), "mlp256"),
-        _task("cls8-mlp256-flip10†", _(classification, 8, seed=2, flip=0.1), "mlp256",
+        Task("mnist1d.2-mlp128-small", _(mnist1d, 2), "mlp128", train_size=800, epochs=60),
+        Task("cls8-mlp256", _(classification, 8, seed=1), "mlp256"),
+        Task("cls8-mlp256-flip10†", _(classification, 8, seed=2, flip=0.1), "mlp256",
               changes_test_labels=True),
-        _task("cls20-mlp256-flip20†", _(classification, 20, seed=3, flip=0.2), "mlp256",
+        Task("cls20-mlp256-flip20†", _(classification, 20, seed=3, flip=0.2), "mlp256",
               changes_test_labels=True),
-        _task("cls20-mlp128-sgd-clusters2", _(classification, 20, 0.8, 2, seed=4), "mlp128",
+        Task("cls20-mlp128-sgd-clusters2", _(classification, 20, 0.8, 2, seed=4), "mlp128",
               optimizer="sgd"),
-        _task("cls2-linear-hard", _(classification, 2, 0.5, seed=5), "linear", epochs=10),
-        _task("cls4-mlp256-sym40", _(classification, 4, 1.0, 3, seed=6), "mlp256",
+        Task("cls2-linear-hard", _(classification, 2, 0.5, seed=5), "linear", epochs=10),
+        Task("cls4-mlp256-sym40", _(classification, 4, 1.0, 3, seed=6), "mlp256",
               label_noise=0.4),
-        _task("cls6-mlp128-pair30", _(classification, 6, seed=7), "mlp128", label_noise=0.3,
+        Task("cls6-mlp128-pair30", _(classification, 6, seed=7), "mlp128", label_noise=0.3,
               noise_type="pair"),
-        _task("cls10-mlp256-tail10", _(classification, 10, seed=8, samples=6000), "mlp256",
+        Task("cls10-mlp256-tail10", _(classification, 10, seed=8, samples=6000), "mlp256",
               imbalance=10.0),
-        _task("cls10-mlp256-tail100", _(classification, 10, seed=9, samples=6000), "mlp256",
+        Task("cls10-mlp256-tail100", _(classification, 10, seed=9, samples=6000), "mlp256",
               imbalance=100.0),
-        _task("quantiles6-mlp256", _(quantiles, 6, seed=1), "mlp256"),
-        _task("quantiles3-mlp128-sgd", _(quantiles, 3, seed=2), "mlp128", optimizer="sgd"),
-        _task("quantiles4-mlp256-sym20", _(quantiles, 4, seed=3), "mlp256", label_noise=0.2),
-        _task("moons-mlp128", _(lifted, "moons", 1), "mlp128", epochs=10),
-        _task("moons-linear", _(lifted, "moons", 2), "linear", epochs=10),
-        _task("circles-mlp256-small", _(lifted, "circles", 3), "mlp256", train_size=300,
+        Task("quantiles6-mlp256", _(quantiles, 6, seed=1), "mlp256"),
+        Task("quantiles3-mlp128-sgd", _(quantiles, 3, seed=2), "mlp128", optimizer="sgd"),
+        Task("quantiles4-mlp256-sym20", _(quantiles, 4, seed=3), "mlp256", label_noise=0.2),
+        Task("moons-mlp128", _(lifted, "moons", 1), "mlp128", epochs=10),
+        Task("moons-linear", _(lifted, "moons", 2), "linear", epochs=10),
+        Task("circles-mlp256-small", _(lifted, "circles", 3), "mlp256", train_size=300,
               epochs=60),
-        _task("digits-mlp128", _(bundled, "digits"), "mlp128", epochs=10),
-        _task("digits-linear-sgd", _(bundled, "digits"), "linear", optimizer="sgd", epochs=60),
-        _task("digits-mlp256-tail10", _(bundled, "digits"), "mlp256", imbalance=10.0),
-        _task("digits-mlp128-sym30", _(bundled, "digits"), "mlp128", label_noise=0.3),
-        _task("iris-mlp128", _(bundled, "iris"), "mlp128", epochs=60),
-        _task("wine-mlp128", _(bundled, "wine"), "mlp128", epochs=60),
-        _task("breast_cancer-mlp256", _(bundled, "breast_cancer"), "mlp256"),
-        _task("breast_cancer-linear-sym20", _(bundled, "breast_cancer"), "linear",
+        Task("digits-mlp128", _(bundled, "digits"), "mlp128", epochs=10),
+        Task("digits-linear-sgd", _(bundled, "digits"), "linear", optimizer="sgd", epochs=60),
+        Task("digits-mlp256-tail10", _(bundled, "digits"), "mlp256", imbalance=10.0),
+        Task("digits-mlp128-sym30", _(bundled, "digits"), "mlp128", label_noise=0.3),
+        Task("iris-mlp128", _(bundled, "iris"), "mlp128", epochs=60),
+        Task("wine-mlp128", _(bundled, "wine"), "mlp128", epochs=60),
+        Task("breast_cancer-mlp256", _(bundled, "breast_cancer"), "mlp256"),
+        Task("breast_cancer-linear-sym20", _(bundled, "breast_cancer"), "linear",
               label_noise=0.2),
     ]
 }  # fmt: skip
