@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import keras_adaptive_loss as kal
+from keras_adaptive_loss.ala.controllers.adapters import adapter_for
 from tests import helpers
 
 NUM_CLASSES = 4
@@ -320,3 +321,44 @@ def test_default_steps_stay_within_the_safe_bounds(toy_classification):
 def test_paper_recipe_uses_the_papers_steps_and_bounds(toy_classification):
     ala = kal.callbacks.AdaptiveLossAlignment.paper(toy_classification, period=4)
     assert (ala.step_size, ala.parameter_bound, ala.row_bound) == (0.1, 1.0, None)
+    assert ala.softening
+
+
+def _moving_often(softening):
+    policy = kal.ala.controllers.Policy(44, seed=0, keep_prior=1 / 3)
+    return dict(period=1, evaluations_per_period=1, policy=policy, seed=0, softening=softening)
+
+
+@pytest.mark.parametrize("softening", [False, True], ids=["default", "softening"])
+def test_the_default_adds_confusion_penalties_but_never_soft_targets(softening, toy_classification):
+    x, y = toy_classification  # 64 samples, batch 16: 8 decisions in 2 epochs
+    model = _classifier(learning_rate=0.05)
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), **_moving_often(softening))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[ala])
+    off = model.loss.get_parameter("phi")[~np.eye(NUM_CLASSES, dtype=bool)]
+    assert ala.decisions == 8 and off.min() < 0
+    assert (off.max() > 0) == softening
+
+
+def test_without_softening_a_positive_entry_set_by_hand_only_comes_down():
+    loss = kal.losses.ClassCorrelationLoss(3)
+    phi = np.eye(3, dtype="float32")
+    phi[0, 1] = phi[1, 0] = 0.2  # within the bound 1/3
+    loss.set_parameter("phi", phi)
+    adapter = adapter_for(loss, softening=False)  # pairs 01 02 12
+    adapter.apply(np.array([0.1, 0.1, -0.1]))
+    np.testing.assert_allclose(adapter.values(), [0.2, 0.0, -0.1], atol=1e-7)
+    adapter.apply(np.array([-0.05, 0.0, 0.0]))
+    np.testing.assert_allclose(adapter.values(), [0.15, 0.0, -0.1], atol=1e-7)
+    both = adapter_for(loss, softening=True)
+    both.apply(np.array([0.05, 0.1, 0.0]))
+    np.testing.assert_allclose(both.values(), [0.2, 0.1, -0.1], atol=1e-7)
+
+
+def test_softening_is_refused_for_losses_without_soft_targets():
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+    model.compile(optimizer="adam", loss=kal.losses.DistanceMixtureLoss())
+    x, y = np.zeros((8, 6), "float32"), np.arange(8) % 2
+    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=2, softening=True)
+    with pytest.raises(ValueError, match=r"softening=True\) applies to kal.losses.ClassCorr"):
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[ala])

@@ -66,10 +66,15 @@ class ClassPairAdapter:
     ``row_bound = 0.5`` (at most a third of the soft target's mass off the true class). A move
     that would break a row's bound is not made.
 
+    ``softening=False``: moves may add confusion penalties (``Φ[i, j] < 0``) but never
+    soft-target mass (an entry is never raised above 0); it is the single-model default of
+    `kal.callbacks.AdaptiveLossAlignment`.
+
     Args:
         loss: the loss whose Φ is moved.
         parameter_bound: largest ``|Φ[i, j]|``; ``None`` for ``1 / C``.
         row_bound: largest off-diagonal row sum of ``|Φ|``; ``None`` for no bound.
+        softening: allow positive off-diagonal entries (soft targets on related classes).
     """
 
     num_statistics = 2
@@ -79,8 +84,10 @@ class ClassPairAdapter:
         loss: ClassCorrelationLoss,
         parameter_bound: float | None = None,
         row_bound: float | None = 0.5,
+        softening: bool = True,
     ) -> None:
         self.loss = loss
+        self.softening = bool(softening)
         classes = loss.num_classes
         self.pairs = np.array(np.triu_indices(classes, k=1)).T  # [P, 2]
         self.parameter_bound = 1.0 / classes if parameter_bound is None else parameter_bound
@@ -101,7 +108,10 @@ class ClassPairAdapter:
         i, j = self.pairs[:, 0], self.pairs[:, 1]
         old = phi[i, j]
         bound = self.parameter_bound
-        new = np.clip(old + deltas, -bound, bound)
+        # Without softening a move never raises an entry above 0 (nor above its own value,
+        # when Φ was set with positive entries before training).
+        upper = bound if self.softening else np.maximum(np.minimum(old, bound), 0.0)
+        new = np.clip(old + deltas, -bound, upper)
         if self.row_bound is not None:
             new = self._within_rows(phi, old, new)
         phi[i, j] = new
@@ -166,15 +176,18 @@ class DistanceAdapter:
 
 
 def adapter_for(
-    loss: Any, parameter_bound: float | None = None, row_bound: float | None = 0.5
+    loss: Any,
+    parameter_bound: float | None = None,
+    row_bound: float | None = 0.5,
+    softening: bool = True,
 ) -> ClassPairAdapter | DistanceAdapter:
     """The adapter of an ALA loss; `ValueError` for any other loss.
 
-    ``parameter_bound`` and ``row_bound`` apply to `ClassCorrelationLoss` (see
+    ``parameter_bound``, ``row_bound`` and ``softening`` apply to `ClassCorrelationLoss` (see
     `ClassPairAdapter`).
     """
     if isinstance(loss, ClassCorrelationLoss):
-        return ClassPairAdapter(loss, parameter_bound, row_bound)
+        return ClassPairAdapter(loss, parameter_bound, row_bound, softening)
     if isinstance(loss, (DistanceMixtureLoss, FocalWeightingLoss)):
         return DistanceAdapter(loss)
     raise ValueError(
