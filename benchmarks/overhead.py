@@ -10,6 +10,10 @@ headline figure (interference from a shared machine only ever adds time, so a lo
 is the steadier estimate of a step's own cost), the median, and the mean — the amortised cost
 for callbacks that do their work every K steps, such as AdaptiveLossAlignment (period 200:
 its validation pass over 1000 samples and the policy update fall on one step in 200).
+Every loss first trains one untimed warm-up epoch with its callbacks, so the tracing of the
+train step and of the callbacks' compiled functions (a one-off cost of seconds, which a run of
+a few hundred timed steps would spread into the mean) is not in the timed steps; the last
+column gives that warm-up epoch's wall time.
 The multiclass losses' reference is both identical cross-entropy rows' steps, pooled: the
 row built first measured slower than its twin in most runs, which flattered every ratio
 taken against it alone by about 0.05. The A/A row's ratio (to the first row) shows that noise.
@@ -219,16 +223,17 @@ def build_mlp(task: str = "multiclass") -> keras.Model:
 
 def measure(
     jit: bool, rounds: int, steps: int, batch_size: int = 128, only: tuple[str, ...] = ()
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, list[np.ndarray]], dict[str, float]]:
     """Returns every timed step (seconds) of every loss in `LOSSES` (with ``only``: of the
-    losses whose name contains one of those strings, and of the baselines)."""
+    losses whose name contains one of those strings, and of the baselines), by round, and
+    the wall time of each loss's warm-up epoch (tracing included)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps * batch_size, 784)).astype("float32")
     labels = rng.integers(0, 10, size=steps * batch_size)
     targets = {"multiclass": labels, "binary": (labels == 0).astype("float32")}
     keras.utils.set_random_seed(0)
     weights = {task: build_mlp(task).get_weights() for task in BASELINES}
-    runs = {}
+    runs, warmups = {}, {}
     for name, (task, make) in LOSSES.items():
         wanted = name in BASELINES.values() or name.startswith("A/A")
         if only and not wanted and not any(part in name for part in only):
@@ -237,7 +242,13 @@ def measure(
         model.set_weights(weights[task])
         loss, callbacks = make()
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss, jit_compile=jit)
-        model.fit(x, targets[task], batch_size=batch_size, epochs=1, verbose=0)  # warm up
+        # Warm up with the callbacks, so that neither the train step's tracing nor theirs
+        # (e.g. ValidationSelection's compiled measurement) falls into the timed steps: that
+        # one-off cost is the warm-up column, not a per-step cost.
+        start = time.perf_counter()
+        fit_kwargs = {"batch_size": batch_size, "epochs": 1, "verbose": 0}
+        model.fit(x, targets[task], callbacks=list(callbacks), **fit_kwargs)
+        warmups[name] = time.perf_counter() - start
         runs[name] = (model, callbacks, StepTimer(), targets[task])
     order = list(runs)
     for _ in range(rounds):
@@ -246,7 +257,7 @@ def measure(
             model.fit(
                 x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[*callbacks, timer]
             )
-    return {name: run[2].rounds for name, run in runs.items()}
+    return {name: run[2].rounds for name, run in runs.items()}, warmups
 
 
 def main(
@@ -258,7 +269,7 @@ def main(
     """Prints, per jit mode, each loss's p10 and median step time and ratios to its task's CE."""
     results = {}
     for jit in jit_modes:
-        per_round = measure(jit, rounds, steps, only=only)
+        per_round, warmups = measure(jit, rounds, steps, only=only)
         if BASELINE in per_round and CONTROL in per_round:
             per_round[POOLED] = [
                 a + b for a, b in zip(per_round[BASELINE], per_round[CONTROL], strict=True)
@@ -280,7 +291,7 @@ def main(
         print(f"\njit_compile={jit}  ({setting})")
         print(
             f"{'loss':<56} {'p10 ms':>7} {'ratio':>6} {'median ratio':>12} {'mean ratio':>10}"
-            f"  {'paired by round [95 % CI]':>26}"
+            f"  {'paired by round [95 % CI]':>26} {'warm-up s':>9}"
         )
         rows = {}
         for name in (name for name in gaps if name in base):
@@ -290,11 +301,13 @@ def main(
                 "median": mid[name] / mid[base[name]],
                 "mean": mean[name] / mean[base[name]],
                 "paired": paired,
+                "warmup_s": warmups.get(name, float("nan")),
             }
             print(
                 f"{name:<56} {1000 * low[name]:7.3f} {rows[name]['p10']:6.3f} "
                 f"{rows[name]['median']:12.3f} {rows[name]['mean']:10.3f}"
                 f"  {paired:8.3f} [{paired_low:.3f}, {paired_high:.3f}]"
+                f" {rows[name]['warmup_s']:9.2f}"
             )
         results[jit] = rows
     return results
