@@ -141,3 +141,36 @@ def test_a_tiny_suite_run_writes_its_tables_and_heatmap_and_resumes(tmp_path):
             r.test_metrics for r in results[name].runs
         ]
         assert again[name].runs[0].epoch_seconds == results[name].runs[0].epoch_seconds
+
+
+# ---------------------------------------------------------------------- the ablations' arms
+
+
+def test_every_ablation_arm_builds_a_loss_setup():
+    ablations = _load("benchmarks/suite_ablations.py")
+    from keras_adaptive_loss.comparison.loss_presets import LossContext
+
+    rng = np.random.default_rng(0)
+    context = LossContext(
+        num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
+        validation_data=(rng.normal(size=(8, 4)).astype("float32"), np.arange(8) % 3),
+    )  # fmt: skip
+    for name, arm in ablations.ARMS.items():
+        if isinstance(arm, str):
+            continue  # a preset, built by compare
+        setup = arm(context)
+        assert setup.loss is not None, name
+    soft = ablations.ARMS["soft_phi"](context).loss.get_parameter("phi")
+    np.testing.assert_allclose(soft, np.where(np.eye(3, dtype=bool), 1.0, 0.03), atol=1e-7)
+    both = ablations.ARMS["ala_both_signs"](context).callbacks[0]
+    assert both.softening and both.period == 5  # the ala preset's period: a tenth of the run
+
+
+def test_label_smoothing_arm_matches_numpy():
+    ablations = _load("benchmarks/suite_ablations.py")
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
+    labels = np.array([0, 1])
+    target = np.eye(3)[labels] * 0.9 + 0.1 / 3
+    want = -(target * np.log(probs)).sum(-1).mean()
+    got = float(ablations.SmoothedCrossentropy(0.1)(labels, probs))
+    assert got == pytest.approx(want, rel=1e-5)

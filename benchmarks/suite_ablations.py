@@ -1,0 +1,186 @@
+"""Ablations on the generalization suite's tasks: why ALA and SLF lose where they lose.
+
+Each arm is one loss setup run by `kal.compare` on a suite task (same seeds, initial weights and
+data order as the suite; every arm paired with cross-entropy). The ALA arms isolate soft
+targets (label smoothing, a fixed positive Φ), confusion penalties (a fixed negative Φ), the
+controller with both signs, and two guards that judge its moves by validation; the SLF arms
+leave each candidate out, drop `ValidationSelection`, and run cross-entropy alone inside
+`StochasticLoss` with and without the running-mean normalisation. The figures are in
+`docs/results.md` ("Why ALA and SLF lose on Gaussian quantiles").
+
+    python benchmarks/suite_ablations.py --task quantiles6-mlp256 --output runs/ablations \\
+        --arms crossentropy,label_smoothing,soft_phi,penalty_phi,ala_both_signs,ala
+    python benchmarks/suite_ablations.py --list
+
+No assertions: it prints the paired table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras
+import numpy as np
+from keras import ops
+
+import keras_adaptive_loss as kal
+from keras_adaptive_loss.comparison.loss_presets import SLF_CANDIDATES, LossContext, LossSetup
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # the suite's tasks
+
+Arm = Callable[[LossContext], LossSetup] | str
+
+
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy against ``(1 - smoothing) * onehot + smoothing / C`` (sparse labels)."""
+
+    def __init__(self, smoothing: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        classes = ops.shape(y_pred)[-1]
+        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
+        target = labels * (1.0 - self.smoothing) + self.smoothing / classes
+        return -ops.sum(target * ops.log(ops.clip(y_pred, 1e-7, 1.0)), axis=-1)
+
+
+class UndoNegativeMoves(kal.callbacks.AdaptiveLossAlignment):
+    """ALA whose previous move is undone when its reward is negative (then the next is made)."""
+
+    def _decide(self, step: int, predictions: np.ndarray) -> None:
+        rewarded = len(self.rewards)
+        saved = getattr(self, "_before_last_move", None)
+        apply = self.adapter.apply
+
+        def undo_then_apply(deltas: np.ndarray) -> None:
+            if saved is not None and len(self.rewards) > rewarded and self.rewards[-1] < 0:
+                self.adapter.loss.set_parameter("phi", saved)
+            self._before_last_move = self.adapter.loss.get_parameter("phi").copy()
+            apply(deltas)
+
+        self.adapter.apply = undo_then_apply
+        try:
+            super()._decide(step, predictions)
+        finally:
+            self.adapter.apply = apply
+
+
+class BackToBest(kal.callbacks.AdaptiveLossAlignment):
+    """ALA that returns to the Φ of its best validation period when the error rises above it."""
+
+    def _decide(self, step: int, predictions: np.ndarray) -> None:
+        error = self._metric(self.y_val, predictions)
+        best = getattr(self, "_best", None)
+        if best is None or error <= best[0]:
+            self._best = (error, self.adapter.loss.get_parameter("phi").copy())
+        else:
+            self.adapter.loss.set_parameter("phi", best[1].copy())
+        super()._decide(step, predictions)
+
+
+def _period(context: LossContext) -> int:
+    return min(200, max(4, context.steps_per_epoch * context.epochs // 10))  # the ala preset's
+
+
+def _ala(callback: type = kal.callbacks.AdaptiveLossAlignment, **kwargs: Any) -> Arm:
+    def build(context: LossContext) -> LossSetup:
+        controller = callback(
+            context.validation_data, period=_period(context), seed=context.seed, **kwargs
+        )
+        return LossSetup(kal.losses.ClassCorrelationLoss(context.num_classes), [controller])
+
+    return build
+
+
+def _fixed_phi(off_diagonal: float) -> Arm:
+    def build(context: LossContext) -> LossSetup:
+        loss = kal.losses.ClassCorrelationLoss(context.num_classes)
+        phi = np.full((context.num_classes,) * 2, off_diagonal, "float32")
+        np.fill_diagonal(phi, 1.0)
+        loss.set_parameter("phi", phi)
+        return LossSetup(loss)
+
+    return build
+
+
+def _slf(candidates: Sequence[str], steer: bool = True, **loss_kwargs: Any) -> Arm:
+    def build(context: LossContext) -> LossSetup:
+        loss = kal.StochasticLoss(list(candidates), seed=context.seed, **loss_kwargs)
+        callbacks: list[keras.callbacks.Callback] = [kal.callbacks.LossDiagnostics()]
+        if steer:
+            callbacks.append(
+                kal.callbacks.ValidationSelection(context.validation_data, seed=context.seed)
+            )
+        return LossSetup(loss, callbacks)
+
+    return build
+
+
+ARMS: dict[str, Arm] = {
+    "crossentropy": "crossentropy",
+    "label_smoothing": lambda context: LossSetup(SmoothedCrossentropy(0.1)),
+    "soft_phi": _fixed_phi(0.03),
+    "penalty_phi": _fixed_phi(-0.03),
+    "ala": "ala",
+    "ala_both_signs": _ala(softening=True),
+    "ala_undo_negative_moves": _ala(UndoNegativeMoves, softening=True),
+    "ala_back_to_best": _ala(BackToBest, softening=True),
+    "stochastic": "stochastic",
+    "stochastic_no_validation": "stochastic_no_validation",
+    "stochastic_sharpness30": lambda context: LossSetup(
+        kal.StochasticLoss(list(SLF_CANDIDATES), seed=context.seed),
+        [
+            kal.callbacks.LossDiagnostics(),
+            kal.callbacks.ValidationSelection(
+                context.validation_data, seed=context.seed, sharpness=30.0
+            ),
+        ],
+    ),
+    **{
+        f"stochastic_without_{name}": _slf([c for c in SLF_CANDIDATES if c != name])
+        for name in SLF_CANDIDATES[1:]
+    },
+    "stochastic_ce_expectation": _slf(["crossentropy", "expectation"]),
+    "stochastic_ce_alone": _slf(["crossentropy"], steer=False),
+    "stochastic_ce_alone_raw": _slf(["crossentropy"], steer=False, normalize="none"),
+    "stochastic_raw": _slf(SLF_CANDIDATES, steer=False, normalize="none"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="quantiles6-mlp256", choices=list(suite.TASKS))
+    parser.add_argument("--arms", default="crossentropy,ala_both_signs,ala")
+    parser.add_argument("--output")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--list", action="store_true", help="list the arms and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(ARMS))
+        return 0
+    names = [name for name in args.arms.split(",") if name]
+    unknown = [name for name in names if name not in ARMS]
+    if unknown:
+        parser.error(f"unknown arms {unknown}; arms: {', '.join(ARMS)}")
+    arms = {name: ARMS[name] for name in ["crossentropy", *names] if name in ARMS}
+    resume = args.output is not None and any(
+        os.path.exists(os.path.join(args.output, *parts))
+        for parts in (("results.json",), ("unfinished", "results.json"))
+    )
+    settings = suite.TASKS[args.task].settings(
+        [], args.seeds, output=args.output, resume=resume, verbose=1
+    )
+    kal.compare(settings, arms)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
