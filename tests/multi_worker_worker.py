@@ -53,7 +53,9 @@ def main(index: int, ports: list[str], output: str) -> None:
         "uniloss_accuracy": (lambda: kal.losses.UniLossAccuracy(seed=0), list),
         "uniloss_ap": (lambda: kal.losses.UniLossAveragePrecision(seed=0), list),
         "ala": (lambda: kal.losses.ClassCorrelationLoss(4), lambda: [
-            kal.callbacks.AdaptiveLossAlignment(validation, period=4, seed=10 + index)]),
+            # both signs, so that the few decisions of this short run surely move Φ
+            kal.callbacks.AdaptiveLossAlignment(
+                validation, period=4, seed=10 + index, softening=True)]),
     }  # fmt: skip
     arrays = {}
     for name, (make_loss, make_callbacks) in setups.items():
