@@ -355,10 +355,15 @@ def test_without_softening_a_positive_entry_set_by_hand_only_comes_down():
     np.testing.assert_allclose(both.values(), [0.2, 0.1, -0.1], atol=1e-7)
 
 
-def test_softening_is_refused_for_losses_without_soft_targets():
+def test_the_paper_recipe_runs_on_metric_learning_losses():
+    # softening (on in the paper's recipe) restricts Φ of ClassCorrelationLoss only
+    rng = np.random.default_rng(2)
+    labels = np.arange(24) % 3
+    x = (rng.normal(size=(24, 6)) + 3 * np.eye(3)[labels] @ rng.normal(size=(3, 6))).astype(
+        "float32"
+    )
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
     model.compile(optimizer="adam", loss=kal.losses.DistanceMixtureLoss())
-    x, y = np.zeros((8, 6), "float32"), np.arange(8) % 2
-    ala = kal.callbacks.AdaptiveLossAlignment((x, y), period=2, softening=True)
-    with pytest.raises(ValueError, match=r"softening=True\) applies to kal.losses.ClassCorr"):
-        model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[ala])
+    ala = kal.callbacks.AdaptiveLossAlignment.paper((x, labels), period=2, seed=0)
+    model.fit(x, labels, epochs=1, batch_size=8, verbose=0, callbacks=[ala])
+    assert ala.softening and ala.decisions == 2

@@ -12,7 +12,6 @@ import numpy as np
 
 from keras_adaptive_loss.ala.controllers import metrics as alignment_metrics
 from keras_adaptive_loss.ala.controllers.adapters import (
-    ClassPairAdapter,
     DistanceAdapter,
     adapter_for,
     check_pairwise_budget,
@@ -116,8 +115,9 @@ class AdaptiveLossAlignment(ReportingCallback):
         warmup_steps: steps of plain training before the first measurement and decision.
         verbose: 1 prints each decision's reward.
         softening: let the controller raise ``Φ[i, j]`` above 0, i.e. move target mass onto
-            related classes (`ClassCorrelationLoss` only). Off by default, by measurement:
-            see above.
+            related classes. Off by default, by measurement: see above. Like
+            ``parameter_bound`` and ``row_bound`` it applies to `ClassCorrelationLoss`; the
+            metric-learning losses' parameters have no soft targets to restrict.
 
     Example:
 
@@ -285,12 +285,6 @@ class AdaptiveLossAlignment(ReportingCallback):
         self.adapter = adapter_for(
             loss, parameter_bound=bound, row_bound=self.row_bound, softening=self.softening
         )
-        if self.softening and not isinstance(self.adapter, ClassPairAdapter):
-            raise ValueError(
-                "AdaptiveLossAlignment(softening=True) applies to kal.losses."
-                f"ClassCorrelationLoss (positive Φ entries); the compiled {type(loss).__name__} "
-                "has no soft targets. Leave softening at False."
-            )
         self._step = (
             self.adapter.default_step if self.step_size == "auto" else float(self.step_size)
         )
