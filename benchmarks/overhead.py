@@ -246,8 +246,7 @@ def measure(
         # (e.g. ValidationSelection's compiled measurement) falls into the timed steps: that
         # one-off cost is the warm-up column, not a per-step cost.
         start = time.perf_counter()
-        fit_kwargs = {"batch_size": batch_size, "epochs": 1, "verbose": 0}
-        model.fit(x, targets[task], callbacks=list(callbacks), **fit_kwargs)
+        model.fit(x, targets[task], batch_size=batch_size, epochs=1, verbose=0, callbacks=callbacks)
         warmups[name] = time.perf_counter() - start
         runs[name] = (model, callbacks, StepTimer(), targets[task])
     order = list(runs)

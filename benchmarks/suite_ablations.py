@@ -30,7 +30,12 @@ import numpy as np
 from keras import ops
 
 import keras_adaptive_loss as kal
-from keras_adaptive_loss.comparison.loss_presets import SLF_CANDIDATES, LossContext, LossSetup
+from keras_adaptive_loss.comparison.loss_presets import (
+    SLF_CANDIDATES,
+    LossContext,
+    LossSetup,
+    build_loss,
+)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import suite  # the suite's tasks
@@ -46,10 +51,8 @@ class SmoothedCrossentropy(keras.losses.Loss):
         self.smoothing = smoothing
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        classes = ops.shape(y_pred)[-1]
-        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
-        target = labels * (1.0 - self.smoothing) + self.smoothing / classes
-        return -ops.sum(target * ops.log(ops.clip(y_pred, 1e-7, 1.0)), axis=-1)
+        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), y_pred.shape[-1])
+        return keras.losses.categorical_crossentropy(labels, y_pred, label_smoothing=self.smoothing)
 
 
 class UndoNegativeMoves(kal.callbacks.AdaptiveLossAlignment):
@@ -86,15 +89,10 @@ class BackToBest(kal.callbacks.AdaptiveLossAlignment):
         super()._decide(step, predictions)
 
 
-def _period(context: LossContext) -> int:
-    return min(200, max(4, context.steps_per_epoch * context.epochs // 10))  # the ala preset's
-
-
 def _ala(callback: type = kal.callbacks.AdaptiveLossAlignment, **kwargs: Any) -> Arm:
     def build(context: LossContext) -> LossSetup:
-        controller = callback(
-            context.validation_data, period=_period(context), seed=context.seed, **kwargs
-        )
+        period = build_loss("ala", context).callbacks[0].period  # the ala preset's
+        controller = callback(context.validation_data, period=period, seed=context.seed, **kwargs)
         return LossSetup(kal.losses.ClassCorrelationLoss(context.num_classes), [controller])
 
     return build
