@@ -312,3 +312,17 @@ def mirrored_strategy() -> Any:
 def is_strategy(value: Any) -> bool:
     """Whether ``value`` is a `tf.distribute.Strategy`."""
     return isinstance(value, tf.distribute.Strategy)
+
+
+# Input pipelines ----------------------------------------------------------------------------
+
+
+def is_dataset(value: Any) -> bool:
+    """Whether ``value`` is a `tf.data.Dataset`."""
+    return isinstance(value, tf.data.Dataset)
+
+
+def dataset_size(dataset: Any) -> int | None:
+    """The number of elements of ``dataset``, or ``None`` when TensorFlow cannot tell."""
+    size = int(dataset.cardinality())
+    return size if size >= 0 else None

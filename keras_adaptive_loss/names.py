@@ -112,6 +112,7 @@ SUBMODULES = {
     "losses": _LOSSES,
     "mixing": _MIXING,
     "schedules": "keras_adaptive_loss.schedules",
+    "selection": "keras_adaptive_loss.selection",
     "slf": _SLF,
     "tuning": "keras_adaptive_loss.tuning",
     "uniloss": _UNILOSS,
@@ -126,7 +127,7 @@ PRESETS = (
     "stochastic_no_validation", "stochastic_paper", "uniloss_accuracy", "uniloss_ap", "ala",
     "nce_rce", "nce_mae", "ce_rce", "normalized_focal", "rce", "gce", "squentropy", "sparsemax",
     "ldam_drw", "class_balanced", "anyloss_f1", "anyloss_accuracy", "anyloss_balanced_accuracy",
-    "anyloss_gmean", "ensloss", "ensloss_paper",
+    "anyloss_gmean", "ensloss", "ensloss_paper", "population", "population_halving",
 )  # fmt: skip
 
 #: The presets ``compare`` trains when none are named: every preset that fits a multi-class

@@ -73,6 +73,10 @@ class LossSetup:
     ``logits=True``: the loss reads logits, so `compare` removes the softmax of the model's
     output layer for this run (and applies it when scoring).
 
+    ``population``: the arguments of `keras_adaptive_loss.selection.select_loss`; `compare`
+    then trains a population of children (``loss``, cross-entropy, is the control child's)
+    and scores the one it chooses.
+
     >>> import numpy as np
     >>> context = LossContext(
     ...     num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
@@ -86,6 +90,7 @@ class LossSetup:
     loss: keras.losses.Loss
     callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
     logits: bool = False
+    population: dict[str, Any] | None = None
 
 
 def _crossentropy(context: LossContext) -> LossSetup:
@@ -185,6 +190,15 @@ def _ala(context: LossContext) -> LossSetup:
     return LossSetup(ClassCorrelationLoss(context.num_classes), [controller])
 
 
+def _population(method: str) -> Callable[[LossContext], LossSetup]:
+    # The search's defaults (`select_loss`): the default search space, a decision every 2
+    # epochs, half the validation data held out for the final choice.
+    def build(context: LossContext) -> LossSetup:
+        return LossSetup(keras.losses.CategoricalCrossentropy(), population={"method": method})
+
+    return build
+
+
 _BUILDERS: dict[str, Callable[[LossContext], LossSetup]] = {
     "crossentropy": _crossentropy,
     "focal": _candidate("focal"),
@@ -215,6 +229,8 @@ _BUILDERS: dict[str, Callable[[LossContext], LossSetup]] = {
     "anyloss_gmean": _anyloss("gmean"),
     "ensloss": _ensloss,
     "ensloss_paper": _ensloss_paper,
+    "population": _population("pbt"),
+    "population_halving": _population("halving"),
 }
 
 
@@ -244,7 +260,10 @@ def build_loss(name: str, context: LossContext) -> LossSetup:
 
 def describe(setup: LossSetup) -> dict[str, Any]:
     """A JSON-able description of a setup: the loss config and the callbacks' names."""
-    return {
+    described = {
         "loss": keras.saving.serialize_keras_object(setup.loss),
         "callbacks": [type(callback).__name__ for callback in setup.callbacks],
     }
+    if setup.population is not None:
+        described["population"] = dict(setup.population)
+    return described

@@ -35,6 +35,9 @@ class RunRecord:
     #: The model's test predictions were not finite (NaN or inf): the run diverged, and its
     #: test metrics are NaN, not scores.
     diverged: bool = False
+    #: What a population preset (``population``, ``population_halving``) chose for this seed,
+    #: e.g. ``"label_smoothing(smoothing=0.1)"``; ``None`` for a single-loss run.
+    chosen_loss: str | None = None
 
     @property
     def seconds_per_epoch(self) -> float:

@@ -97,6 +97,8 @@ class Trainer:
                 settings.model, data.num_features, data.num_classes, data.image_shape
             )
             setup = _make_setup(settings.losses[label], context)
+            if setup.population is not None:
+                return self._train_population(label, seed, setup)
             if setup.logits:
                 _output_logits(model, label)
             metrics: list[Any] = ["accuracy"]
@@ -138,6 +140,43 @@ class Trainer:
             history={key: [float(v) for v in values] for key, values in history.history.items()},
             parameters=recorder.trajectories,
             selected_epoch=selector.best_epoch if selector is not None else settings.epochs,
+        )
+        return TrainedRun(record, describe(setup))
+
+    def _train_population(self, label: str, seed: int, setup: LossSetup) -> TrainedRun:
+        """A `select_loss` population from ``seed``'s initial weights (its children start
+        from the weights a single run's model starts from); scores the child it chooses. The
+        population keeps its final weights (``evaluation`` does not apply) and its own data
+        order."""
+        from keras_adaptive_loss.selection import select_loss
+
+        settings, data = self.settings, self.prepared.data
+        _, (x_train, y_train, x_val, y_val) = self.context(seed)
+        keras.utils.set_random_seed(seed)
+        result = select_loss(
+            lambda: build_model(
+                settings.model, data.num_features, data.num_classes, data.image_shape
+            ),
+            x_train,
+            y_train,
+            (x_val, y_val),
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            optimizer=lambda: _optimizer(settings.optimizer, settings.learning_rate),
+            strategy=self.distribution,
+            seed=seed,
+            **setup.population,
+        )
+        test_metrics = _test_metrics(result.best_model, data)
+        record = RunRecord(
+            loss=label,
+            seed=seed,
+            test_metrics=test_metrics,
+            diverged=any(math.isnan(value) for value in test_metrics.values()),
+            epoch_seconds=[result.seconds / settings.epochs] * settings.epochs,
+            history={},
+            selected_epoch=settings.epochs,
+            chosen_loss=result.losses[result.best_index].label,
         )
         return TrainedRun(record, describe(setup))
 
