@@ -22,6 +22,7 @@ from keras_adaptive_loss.ala.controllers.controller import AlignmentController
 from keras_adaptive_loss.ala.controllers.policy import Policy
 from keras_adaptive_loss.ala.controllers.state import feature_size
 from keras_adaptive_loss.ala.measure import ALA_LOSSES, DEFAULT_DISCOUNT, ValidationPass, observe
+from keras_adaptive_loss.selection.child_state import copy_state
 
 __all__ = ["PopulationResult", "fit_children"]
 
@@ -312,8 +313,10 @@ def fit_children(
                     _save_backup(backup, children, step, period_values, result_metrics, exploits)
         chunk = min(interval - step % interval, total_steps - step)
         index = _batches(len(x), batch_size, seed, step, chunk)
-        for model in children:
-            model.fit(x[index], y[index], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        for begin in range(0, len(index), batch_size):  # lockstep, compiled steps
+            rows = index[begin : begin + batch_size]
+            for model in children:
+                model.train_on_batch(x[rows], y[rows])
         step += chunk
 
     final = [measure(index)[0] for index in range(len(children))]
@@ -361,11 +364,7 @@ def _exploit(children, adapters, members, current, sign, control, fraction, deci
     for target in adapted[:count]:
         if scores[target] >= scores[best]:
             continue
-        source, destination = children[best], children[target]
-        destination.set_weights(source.get_weights())
-        for a, b in zip(destination.optimizer.variables, source.optimizer.variables, strict=True):
-            a.assign(b)
-        adapters[target].loss.set_parameter("phi", adapters[best].loss.get_parameter("phi"))
+        copy_state(children[best], children[target])  # weights, optimizer state and Φ
         # The copied child's last actions were not what produced its new state.
         members[target].set_pending(None, None)
         copies.append((decision, best, target))
