@@ -239,6 +239,7 @@ def select_loss(
         batch_size,
         method,
         decide_every,
+        first_decision,
         exploit_fraction,
         perturb_factors,
         selection_fraction,
@@ -246,10 +247,6 @@ def select_loss(
     )
     started = time.perf_counter()
     replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
-    if first_decision is not None and (
-        not isinstance(first_decision, (int, np.integer)) or first_decision < 1
-    ):
-        raise ValueError(f"first_decision must be an integer >= 1; got {first_decision!r}.")
     start = max(decide_every, epochs // 2) if first_decision is None else int(first_decision)
 
     def scope() -> Any:
@@ -394,6 +391,7 @@ def _check_arguments(
     batch_size: int,
     method: str,
     decide_every: int,
+    first_decision: int | None,
     exploit_fraction: float,
     perturb_factors: Sequence[float],
     selection_fraction: float,
@@ -403,6 +401,7 @@ def _check_arguments(
         ("epochs", epochs),
         ("batch_size", batch_size),
         ("decide_every", decide_every),
+        *([("first_decision", first_decision)] if first_decision is not None else []),
     ):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
