@@ -191,8 +191,8 @@ def _ala(context: LossContext) -> LossSetup:
 
 
 def _population(method: str) -> Callable[[LossContext], LossSetup]:
-    # The search's defaults (`select_loss`): the default search space, a decision every 2
-    # epochs, half the validation data held out for the final choice.
+    # The search's defaults (`select_loss`): the default search space, decisions every 2
+    # epochs from half of the run, half the validation data held out for the final choice.
     def build(context: LossContext) -> LossSetup:
         return LossSetup(keras.losses.CategoricalCrossentropy(), population={"method": method})
 

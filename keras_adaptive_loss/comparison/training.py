@@ -98,7 +98,8 @@ class Trainer:
             )
             setup = _make_setup(settings.losses[label], context)
             if setup.population is not None:
-                return self._train_population(label, seed, setup)
+                splits = (x_train, y_train, x_val, y_val)
+                return self._train_population(label, seed, setup, splits)
             if setup.logits:
                 _output_logits(model, label)
             metrics: list[Any] = ["accuracy"]
@@ -143,7 +144,9 @@ class Trainer:
         )
         return TrainedRun(record, describe(setup))
 
-    def _train_population(self, label: str, seed: int, setup: LossSetup) -> TrainedRun:
+    def _train_population(
+        self, label: str, seed: int, setup: LossSetup, splits: tuple[np.ndarray, ...]
+    ) -> TrainedRun:
         """A `select_loss` population from ``seed``'s initial weights (its children start
         from the weights a single run's model starts from); scores the child it chooses. The
         population keeps its final weights (``evaluation`` does not apply) and its own data
@@ -151,7 +154,7 @@ class Trainer:
         from keras_adaptive_loss.selection import select_loss
 
         settings, data = self.settings, self.prepared.data
-        _, (x_train, y_train, x_val, y_val) = self.context(seed)
+        x_train, y_train, x_val, y_val = splits
         keras.utils.set_random_seed(seed)
         result = select_loss(
             lambda: build_model(
