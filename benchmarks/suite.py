@@ -467,7 +467,7 @@ def write_report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", required=True, help="folder of the suite's results")
+    parser.add_argument("--output", help="folder of the suite's results (required to run)")
     parser.add_argument("--tasks", default=None, help="comma-separated task names (all)")
     parser.add_argument("--losses", default=",".join(LOSSES), help="comma-separated presets")
     parser.add_argument("--seeds", type=int, default=5)
@@ -479,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for task in TASKS.values():
             print(task.name)
         return 0
+    if args.output is None:
+        parser.error("--output is required: the folder the suite writes (and resumes) its runs in")
     tasks = args.tasks.split(",") if args.tasks else None
     seeds, epochs = args.seeds, args.epochs
     if args.smoke:

@@ -35,6 +35,14 @@ def test_the_suite_spans_data_models_optimisers_budgets_and_regimes():
     assert set(suite.SMOKE_TASKS) <= set(suite.TASKS)
 
 
+def test_the_task_list_needs_no_output_folder_and_a_run_does(capsys):
+    assert suite.main(["--list"]) == 0
+    assert capsys.readouterr().out.split() == list(suite.TASKS)
+    with pytest.raises(SystemExit):
+        suite.main(["--losses", "focal"])
+    assert "--output is required" in capsys.readouterr().err
+
+
 def _read(path):
     with open(path) as file:
         return file.read()
