@@ -589,3 +589,60 @@ def test_hardest_selection_is_the_measured_default():
         {**loss.get_config(), "binary_selection": "random"}
     )
     assert old.binary_selection == "random"  # the earlier behaviour, one argument away
+
+
+# The gradient scale: the value is kept, the gradient multiplied --------------------------------
+
+
+@pytest.mark.parametrize("factor", [0.5, 3.0])
+def test_gradient_scale_keeps_the_value_and_multiplies_the_gradient(factor):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, size=16)
+    logits = tf.constant(rng.normal(size=(16, 4)).astype("float32"))
+
+    def value_and_gradient(scale):
+        loss = kal.losses.UniLossAccuracy(from_logits=True, seed=3, gradient_scale=scale)
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            value = loss(y, logits)
+        return float(value), tape.gradient(value, logits).numpy()
+
+    value, gradient = value_and_gradient(factor)
+    plain_value, plain_gradient = value_and_gradient(1.0)
+    assert np.abs(plain_gradient).max() > 0
+    assert value == pytest.approx(plain_value, abs=1e-7)
+    np.testing.assert_allclose(gradient, factor * plain_gradient, rtol=1e-5, atol=1e-9)
+
+
+def test_gradient_scale_is_configured_saved_and_off_in_paper_mode(tmp_path):
+    loss = kal.losses.UniLossAccuracy(gradient_scale=3.0)
+    assert kal.losses.UniLossAccuracy.from_config(loss.get_config()).gradient_scale == 3.0
+    assert kal.losses.UniLossAccuracy().gradient_scale == 16.0  # measured, see the docstring
+    assert kal.losses.UniLossAccuracy.paper().gradient_scale == 1.0
+    assert kal.losses.UniLossAveragePrecision().gradient_scale == 1.0
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss=loss)
+    model.save(tmp_path / "scaled.keras")
+    assert keras.models.load_model(tmp_path / "scaled.keras").loss.gradient_scale == 3.0
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="gradient_scale must be a finite number > 0"):
+            kal.losses.UniLossAccuracy(gradient_scale=bad)
+
+
+@pytest.mark.slow
+def test_the_default_gradient_scale_trains_under_sgd_as_crossentropy_does():
+    data = _digits()
+    accuracy = {}
+    for name, loss in (
+        ("ce", "sparse_categorical_crossentropy"),
+        ("default", kal.losses.UniLossAccuracy(seed=0)),
+        ("unscaled", kal.losses.UniLossAccuracy(seed=0, gradient_scale=1.0)),
+    ):
+        keras.utils.set_random_seed(0)
+        model = _mlp(10, "softmax")
+        sgd = keras.optimizers.SGD(0.01, momentum=0.9)
+        model.compile(optimizer=sgd, loss=loss, metrics=["accuracy"])
+        model.fit(data.x_train, data.y_train, epochs=3, batch_size=64, verbose=0)
+        accuracy[name] = model.evaluate(data.x_test, data.y_test, verbose=0)[1]
+    assert accuracy["default"] >= accuracy["ce"] - 0.03, accuracy
+    assert accuracy["unscaled"] < accuracy["default"] - 0.05, accuracy
