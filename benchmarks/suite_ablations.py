@@ -5,11 +5,16 @@ data order as the suite; every arm paired with cross-entropy). The ALA arms isol
 targets (label smoothing, a fixed positive Φ), confusion penalties (a fixed negative Φ), the
 controller with both signs, and two guards that judge its moves by validation; the SLF arms
 leave each candidate out, drop `ValidationSelection`, and run cross-entropy alone inside
-`StochasticLoss` with and without the running-mean normalisation. The figures are in
-`docs/results.md` ("Why ALA and SLF lose on Gaussian quantiles").
+`StochasticLoss` with and without the running-mean normalisation. The gradient-scale arms
+train UniLoss accuracy with its gradient multiplied by 1, 4, 8 or 16, and the SLF preset with
+the model's learning rate multiplied by 2 or 4 (under SGD the same as multiplying its
+gradient). The figures are in `docs/results.md` ("Why ALA and SLF lose on Gaussian
+quantiles", "Why UniLoss accuracy loses under SGD", "Why SLF loses on two SGD tasks").
 
     python benchmarks/suite_ablations.py --task quantiles6-mlp256 --output runs/ablations \\
         --arms crossentropy,label_smoothing,soft_phi,penalty_phi,ala_both_signs,ala
+    python benchmarks/suite_ablations.py --task cls20-mlp128-sgd-clusters2 \\
+        --arms uniloss_gain1,uniloss_gain4,uniloss_gain8,uniloss_gain16,stochastic,stochastic_lr4
     python benchmarks/suite_ablations.py --list
 
 No assertions: it prints the paired table.
@@ -109,6 +114,34 @@ def _fixed_phi(off_diagonal: float) -> Arm:
     return build
 
 
+class ScaleLearningRate(keras.callbacks.Callback):
+    """Multiplies the model optimizer's learning rate by ``factor`` when training begins."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        rate = self.model.optimizer.learning_rate
+        rate.assign(rate * self.factor)
+
+
+def _with_learning_rate(preset: str, factor: float) -> Arm:
+    def build(context: LossContext) -> LossSetup:
+        setup = build_loss(preset, context)
+        return LossSetup(setup.loss, [*setup.callbacks, ScaleLearningRate(factor)], setup.logits)
+
+    return build
+
+
+def _uniloss(gradient_scale: float) -> Arm:
+    def build(context: LossContext) -> LossSetup:
+        loss = kal.losses.UniLossAccuracy(seed=context.seed, gradient_scale=gradient_scale)
+        return LossSetup(loss)
+
+    return build
+
+
 def _slf(candidates: Sequence[str], steer: bool = True, **loss_kwargs: Any) -> Arm:
     def build(context: LossContext) -> LossSetup:
         loss = kal.StochasticLoss(list(candidates), seed=context.seed, **loss_kwargs)
@@ -150,6 +183,8 @@ ARMS: dict[str, Arm] = {
     "stochastic_ce_alone": _slf(["crossentropy"], steer=False),
     "stochastic_ce_alone_raw": _slf(["crossentropy"], steer=False, normalize="none"),
     "stochastic_raw": _slf(SLF_CANDIDATES, steer=False, normalize="none"),
+    **{f"uniloss_gain{gain:g}": _uniloss(gain) for gain in (1.0, 4.0, 8.0, 16.0)},
+    **{f"stochastic_lr{factor:g}": _with_learning_rate("stochastic", factor) for factor in (2, 4)},
 }
 
 

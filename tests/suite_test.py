@@ -182,3 +182,12 @@ def test_label_smoothing_arm_matches_numpy():
     want = -(target * np.log(probs)).sum(-1).mean()
     got = float(ablations.SmoothedCrossentropy(0.1)(labels, probs))
     assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_gradient_norms_measures_how_much_smaller_the_uniloss_gradient_is(capsys):
+    norms = _load("benchmarks/gradient_norms.py")
+    assert norms.main(["--task", "iris-mlp128", "--epochs", "1", "--every", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line[:4] in ("| 0 ", "| 1 ")]
+    assert len(rows) == 2
+    uniloss_ratio = float(rows[0].split("|")[4])
+    assert 3.0 < uniloss_ratio < 15.0  # cross-entropy's gradient is several times larger
