@@ -624,7 +624,7 @@ def test_gradient_scale_is_configured_saved_and_off_in_paper_mode(tmp_path):
     model.compile(optimizer="sgd", loss=loss)
     model.save(tmp_path / "scaled.keras")
     assert keras.models.load_model(tmp_path / "scaled.keras").loss.gradient_scale == 3.0
-    for bad in (0.0, -1.0, float("nan"), float("inf")):
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "2", True):
         with pytest.raises(ValueError, match="gradient_scale must be a finite number > 0"):
             kal.losses.UniLossAccuracy(gradient_scale=bad)
 

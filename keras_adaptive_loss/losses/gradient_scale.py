@@ -2,8 +2,8 @@
 
 A loss whose gradient is several times smaller than cross-entropy's trains at a fraction of
 cross-entropy's speed under SGD at the same learning rate (Adam and RMSProp divide a constant
-factor out). `UniLossAccuracy` and `StochasticLoss` take a ``gradient_scale`` that restores the
-step size while the logged value keeps its meaning.
+factor out, up to their epsilon). `UniLoss` takes a ``gradient_scale`` that restores the step
+size while the logged value keeps its meaning.
 """
 
 from __future__ import annotations

@@ -525,8 +525,9 @@ class UniLossAccuracy(_UniLossWithRefactoring):
     lost 1.3 to 9.5, 8 was level or above on two tasks and lost 3.7 and 4.0 on the other two,
     and 16 was within noise of cross-entropy or above on all four (documentation, "Measured
     results"). So the gradient is multiplied by ``gradient_scale=16`` by default; the value
-    stays ``1 - accuracy~``, and Adam or RMSProp, which divide the scale out, train as before.
-    `paper` keeps 1.
+    stays ``1 - accuracy~``. Adam and RMSProp divide the factor out up to their epsilon: on
+    the suite's 25 Adam tasks the figures moved by at most 2.4 points, within noise. `paper`
+    keeps 1.
 
     Args:
         from_logits: whether ``y_pred`` holds logits.
