@@ -349,6 +349,30 @@ def test_compare_trains_a_population_preset_and_records_its_choice():
 
 
 @pytest.mark.slow
+def test_compare_saves_a_population_with_its_own_search_space(tmp_path):
+    import keras_adaptive_loss as kal
+    from keras_adaptive_loss.comparison.loss_presets import LossSetup
+
+    kept = ("crossentropy", "label_smoothing")
+
+    def smoothing_on_validation(context):
+        space = [f for f in default_search_space(context.num_classes) if f.name in kept]
+        population = {"search_space": space, "method": "halving", "first_decision": 1}
+        return LossSetup(keras.losses.CategoricalCrossentropy(), population=population)
+
+    settings = kal.comparison.ComparisonSettings(
+        dataset="iris", seeds=1, epochs=1, plots=False, verbose=0, output=str(tmp_path),
+    )  # fmt: skip
+    losses = {"crossentropy": "crossentropy", "smoothing": smoothing_on_validation}
+    kal.compare(settings, losses=losses)
+    with open(tmp_path / "results.json") as file:
+        setups = json.load(file)["config"]["loss_setups"]
+    families = setups["smoothing"]["population"]["search_space"]
+    assert [family["family"] for family in families] == list(kept)
+    assert families[1]["starts"] == [{"smoothing": s} for s in (0.05, 0.1, 0.2)]
+
+
+@pytest.mark.slow
 def test_a_dataset_input_feeds_every_child_the_same_batches_as_fit_reads_them():
     import tensorflow as tf
 

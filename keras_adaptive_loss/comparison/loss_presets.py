@@ -259,11 +259,41 @@ def build_loss(name: str, context: LossContext) -> LossSetup:
 
 
 def describe(setup: LossSetup) -> dict[str, Any]:
-    """A JSON-able description of a setup: the loss config and the callbacks' names."""
+    """A JSON-able description of a setup: the loss config, the callbacks' names and the
+    population's arguments (a loss family by its name, starts and bounds; a factory or other
+    object by its name).
+
+    >>> import json
+    >>> from keras_adaptive_loss.selection import default_search_space
+    >>> space = default_search_space(3)[:2]
+    >>> setup = LossSetup(keras.losses.CategoricalCrossentropy(),
+    ...                   population={"search_space": space, "optimizer": keras.optimizers.SGD})
+    >>> population = json.loads(json.dumps(describe(setup)))["population"]
+    >>> population["search_space"][1]["family"], population["optimizer"]
+    ('label_smoothing', 'SGD')
+    """
     described = {
         "loss": keras.saving.serialize_keras_object(setup.loss),
         "callbacks": [type(callback).__name__ for callback in setup.callbacks],
     }
     if setup.population is not None:
-        described["population"] = dict(setup.population)
+        described["population"] = _jsonable(dict(setup.population))
     return described
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with every part JSON can hold kept and every other part named."""
+    from keras_adaptive_loss.selection.search_space import LossFamily
+
+    if isinstance(value, LossFamily):
+        bounds = {name: list(bound) for name, bound in value.bounds.items()}
+        return {"family": value.name, "starts": [dict(s) for s in value.starts], "bounds": bounds}
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return getattr(value, "__qualname__", type(value).__name__)
