@@ -205,7 +205,7 @@ def test_imbalance_helpers():
         L.ClassBalancedLoss([10, 5], beta=1.0)
 
 
-def test_keras_gce_is_reached_through_the_registry():
+def test_gce_matches_keras_and_keeps_a_finite_gradient_where_p_y_underflows():
     p = _p(LOGITS)
     gce = L.get_candidate("gce")(IDS, p).numpy()
     expected = keras.losses.CategoricalGeneralizedCrossEntropy(q=0.7, reduction=None)(IDS, p)
@@ -214,6 +214,27 @@ def test_keras_gce_is_reached_through_the_registry():
     np.testing.assert_allclose(
         L.get_candidate("gce", from_logits=True)(IDS, LOGITS).numpy(), gce, rtol=1e-5
     )
+    # A softmax that underflowed to p_y = 0 (a confident prediction against a flipped label):
+    # Keras's power(p_y, q) has an infinite gradient there, so a step turns the weights NaN.
+    saturated = np.array([[1.0, 0.0], [0.3, 0.7]], "float32")
+    labels = np.array([1, 1])
+    for candidate, predictions in (
+        (L.get_candidate("gce"), saturated),
+        (L.get_candidate("gce", from_logits=True), np.array([[200.0, 0.0], [0.0, 0.85]])),
+    ):
+        variable = tf.Variable(predictions, dtype="float32")
+        with tf.GradientTape() as tape:
+            values = candidate(labels, variable)
+            total = tf.reduce_sum(values)
+        gradient = tape.gradient(total, variable).numpy()
+        assert np.all(np.isfinite(values.numpy())) and np.all(np.isfinite(gradient))
+        np.testing.assert_allclose(values.numpy()[0], 1 / 0.7, rtol=1e-3)  # p_y ~ 0: 1/q
+    variable = tf.Variable(saturated)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(
+            keras.losses.categorical_generalized_cross_entropy(labels, variable, 0.7)
+        )
+    assert not np.all(np.isfinite(tape.gradient(total, variable).numpy()))
 
 
 def test_bad_arguments_raise():

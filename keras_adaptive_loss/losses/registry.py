@@ -187,7 +187,7 @@ class Candidate:
     @property
     def shares_terms(self) -> bool:
         """Whether `values_from_terms` applies (a registry candidate defined on the terms;
-        ``squentropy`` and ``gce`` read the raw predictions)."""
+        ``squentropy`` reads the raw predictions)."""
         return _is_registered_function(self._fn) and hasattr(self._fn, "from_terms")
 
     def __repr__(self) -> str:
