@@ -392,3 +392,42 @@ def test_a_dataset_input_feeds_every_child_the_same_batches_as_fit_reads_them():
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="y must be None"):
         select_loss(build, dataset, y[:250], (x[256:], y[256:]), search_space=_small_space())
+
+
+class _Diverging(keras.losses.Loss):
+    """Cross-entropy times NaN: the child's weights turn NaN at its first step."""
+
+    def call(self, y_true, y_pred):
+        return keras.losses.categorical_crossentropy(y_true, y_pred) * float("nan")
+
+
+@pytest.mark.slow
+def test_a_diverged_child_is_replaced_and_never_chosen():
+    x, y = _data()
+    diverging = LossFamily(
+        "diverging", lambda params, epochs: (_Diverging(), []),
+        starts=({"k": 1.0}, {"k": 2.0}), bounds={"k": (0.5, 4.0)},
+    )  # fmt: skip
+    space = [_small_space()[0], diverging, _small_space()[1]]  # children 1, 2 diverge
+    # Every validation label is class 0: argmax of a NaN row (0) would score it 100 %.
+    x_val, y_val = x[256:], np.zeros(128, "int64")
+    result = select_loss(
+        _builder(), x[:256], y[:256], (x_val, y_val), epochs=2, batch_size=32,
+        search_space=space, decide_every=1, first_decision=1, exploit_fraction=0.25,
+    )  # fmt: skip
+    (decision,) = result.decisions
+    assert np.isnan(decision.scores[1]) and np.isnan(decision.scores[2])
+    assert np.all(np.isfinite(np.array(decision.scores)[[0, 3, 4]]))
+    # both diverged children are replaced, though the fraction alone would replace one
+    assert sorted(target for _, target, _ in decision.exploits) == [1, 2]
+    assert all(source in (0, 3, 4) for source, _, _ in decision.exploits)
+    assert np.isnan(result.selection_scores[1]) or result.losses[1].family != "diverging"
+    assert np.isfinite(result.selection_scores[result.best_index])
+    assert np.all(np.isfinite(result.best_model.get_weights()[0]))
+
+
+def test_the_control_is_chosen_over_diverged_children():
+    from keras_adaptive_loss.selection.population import _choose
+
+    assert _choose([0.5, float("nan"), float("nan")], margin=0.0) == 0
+    assert _choose([0.5, float("nan"), 0.6], margin=0.0) == 2

@@ -161,7 +161,9 @@ def select_loss(
     At the end the trained children are scored on the *selection split*, which no decision
     saw, and the best is chosen if it beats the control by more than ``margin`` (metric
     units); otherwise the control is. So a search that found nothing returns what plain
-    cross-entropy training would have returned.
+    cross-entropy training would have returned. A child whose predictions are not finite
+    (it diverged) scores NaN: every such child is replaced at the next PBT decision (beyond
+    ``exploit_fraction``), stopped first by halving, and never chosen.
 
     The children are stepped by their compiled train functions (``train_on_batch``), batch
     by batch, in lockstep: no ``fit`` call per chunk. Each epoch the training arrays are
@@ -368,9 +370,7 @@ def select_loss(
         score(y_val[selection], measure[i]()[selection]) if alive[i] else math.nan
         for i in range(len(children))
     ]
-    best = int(np.nanargmax(selection_scores))
-    if not selection_scores[best] > selection_scores[0] + margin:
-        best = 0
+    best = _choose(selection_scores, margin)
     return SelectionResult(
         children[best],
         best,
@@ -468,12 +468,44 @@ def _indices(alive: list[bool]) -> Iterator[int]:
     return (i for i, live in enumerate(alive) if live)
 
 
+def _choose(scores: list[float], margin: float) -> int:
+    """The best child by ``scores`` if it beats the control's by more than ``margin`` (or the
+    control diverged); else the control. A NaN score (diverged, or stopped) is never chosen.
+
+    >>> _choose([0.80, 0.83, math.nan], 0.0), _choose([0.80, 0.83], 0.05)
+    (1, 0)
+    >>> _choose([math.nan, 0.5, 0.7], 0.0), _choose([math.nan, math.nan], 0.0)
+    (2, 0)
+    """
+    finite = [i for i, score in enumerate(scores) if math.isfinite(score)]
+    if not finite:
+        return 0
+    best = max(finite, key=lambda i: scores[i])
+    if math.isfinite(scores[0]) and not scores[best] > scores[0] + margin:
+        return 0
+    return best
+
+
+def _accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    return float(np.mean(probabilities.argmax(-1) == labels))
+
+
 def _metric(metric: Any) -> Callable[[np.ndarray, np.ndarray], float]:
+    """The score of a child's predictions; NaN where they are not finite (a diverged child,
+    which the argmax of its NaN rows would score as predicting class 0)."""
     if metric == "accuracy":
-        return lambda labels, probabilities: float(np.mean(probabilities.argmax(-1) == labels))
-    if callable(metric):
-        return lambda labels, probabilities: float(metric(labels, probabilities))
-    raise ValueError(f"metric must be 'accuracy' or a function; got {metric!r}.")
+        compute = _accuracy
+    elif callable(metric):
+        compute = metric
+    else:
+        raise ValueError(f"metric must be 'accuracy' or a function; got {metric!r}.")
+
+    def score(labels: np.ndarray, probabilities: np.ndarray) -> float:
+        if not np.all(np.isfinite(probabilities)):
+            return math.nan
+        return float(compute(labels, probabilities))
+
+    return score
 
 
 def _ranked(scores: list[float], candidates: list[int]) -> list[int]:
@@ -484,11 +516,14 @@ def _ranked(scores: list[float], candidates: list[int]) -> list[int]:
 def _exploit_pairs(
     scores: list[float], alive: list[bool], fraction: float
 ) -> list[tuple[int, int]]:
+    """``(source, target)`` copies: the worst ``fraction`` of the non-control children, and
+    every diverged one (NaN score), take the best children's places, best to worst."""
     adapted = [i for i in _indices(alive) if i != 0]
     if len(adapted) < 2:
         return []
-    count = max(1, int(fraction * len(adapted)))
-    everyone = _ranked(scores, [0, *adapted])
+    diverged = sum(not math.isfinite(scores[i]) for i in adapted)
+    count = max(1, int(fraction * len(adapted)), diverged)
+    everyone = [i for i in _ranked(scores, [0, *adapted]) if math.isfinite(scores[i])]
     worst = _ranked(scores, adapted)[::-1][:count]
     pairs = []
     for source, target in zip(everyone, worst, strict=False):
