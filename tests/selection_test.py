@@ -394,6 +394,52 @@ def test_a_dataset_input_feeds_every_child_the_same_batches_as_fit_reads_them():
         select_loss(build, dataset, y[:250], (x[256:], y[256:]), search_space=_small_space())
 
 
+def test_shuffled_batches_feed_fit_the_population_order():
+    from keras_adaptive_loss.selection.training_data import ShuffledBatches, TrainingData
+
+    x, y = _data()
+    x_train, y_train = x[:250], y[:250]  # a partial last batch
+    build = _builder()
+    keras.utils.set_random_seed(0)
+    model = build()
+    initial = model.get_weights()
+    model.compile(optimizer=_fast(), loss="sparse_categorical_crossentropy")
+    batches = ShuffledBatches(x_train, y_train, 32, epochs=3, seed=5)
+    model.fit(batches, epochs=3, steps_per_epoch=8, shuffle=False, verbose=0)
+
+    reference = build()
+    reference.set_weights(initial)
+    reference.compile(optimizer=_fast(), loss="categorical_crossentropy")
+    data = TrainingData(x_train, y_train, 3, batch_size=32, seed=5)
+    for epoch in range(3):  # a new permutation every epoch, as the population trains
+        for x_batch, y_batch in data.epoch(epoch):
+            reference.train_on_batch(x_batch, y_batch)
+    for got, want in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="x has 250 samples but y has 249"):
+        ShuffledBatches(x_train, y_train[:-1], 32, epochs=1)
+
+
+@pytest.mark.slow
+def test_a_compare_crossentropy_run_equals_the_control_child_of_the_same_seed():
+    import keras_adaptive_loss as kal
+    from keras_adaptive_loss.comparison.loss_presets import LossSetup
+
+    def control_alone(context):
+        population = {"search_space": default_search_space(context.num_classes)[:1]}
+        return LossSetup(keras.losses.CategoricalCrossentropy(), population=population)
+
+    settings = kal.comparison.ComparisonSettings(
+        dataset="digits", seeds=2, epochs=3, plots=False, verbose=0, evaluation="last",
+    )  # fmt: skip
+    losses = {"crossentropy": "crossentropy", "control": control_alone}
+    result = kal.compare(settings, losses=losses)
+    accuracy = {(r.loss, r.seed): r.test_metrics["accuracy"] for r in result.runs}
+    for seed in range(2):
+        assert accuracy["control", seed] == pytest.approx(accuracy["crossentropy", seed], abs=1e-9)
+    assert accuracy["crossentropy", 0] != accuracy["crossentropy", 1]
+
+
 class _Diverging(keras.losses.Loss):
     """Cross-entropy times NaN: the child's weights turn NaN at its first step."""
 

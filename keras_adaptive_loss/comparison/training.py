@@ -22,6 +22,7 @@ from keras_adaptive_loss.comparison.model_presets import build_model
 from keras_adaptive_loss.comparison.recorders import BestEpochWeights, EpochTimer, ParameterRecorder
 from keras_adaptive_loss.comparison.result import RunRecord
 from keras_adaptive_loss.comparison.settings import ComparisonSettings
+from keras_adaptive_loss.selection.training_data import ShuffledBatches
 
 __all__ = ["TrainedRun", "Trainer", "check_tensorboard"]
 
@@ -86,7 +87,11 @@ class Trainer:
             _make_setup(spec, context)
 
     def train(self, label: str, seed: int) -> TrainedRun:
-        """Trains ``label``'s loss from ``seed``'s initial weights and scores the test split."""
+        """Trains ``label``'s loss from ``seed``'s initial weights and scores the test split.
+
+        Every run of a seed starts from the same weights and sees the same batches: a new
+        permutation of the training split every epoch (`ShuffledBatches`), the order a
+        `select_loss` population of that seed trains on."""
         settings, data = self.settings, self.prepared.data
         context, (x_train, y_train, x_val, y_val) = self.context(seed)
         keras.utils.set_random_seed(seed)
@@ -115,13 +120,17 @@ class Trainer:
         selector = None
         if settings.evaluation != "last":
             selector = BestEpochWeights(latest_ties=settings.evaluation == "best-latest")
+        replicas = 1 if distribution is None else int(distribution.num_replicas_in_sync)
+        batches = ShuffledBatches(
+            x_train, y_train, settings.batch_size, settings.epochs, seed, replicas
+        )
         history = model.fit(
-            x_train,
-            y_train,
+            batches,
+            shuffle=False,
+            steps_per_epoch=batches.steps_per_epoch,
             validation_data=(x_val, y_val),
             validation_batch_size=_even_first_batch(len(x_val), settings.batch_size, distribution),
             epochs=settings.epochs,
-            batch_size=settings.batch_size,
             callbacks=[
                 *setup.callbacks,
                 timer,
@@ -149,8 +158,8 @@ class Trainer:
     ) -> TrainedRun:
         """A `select_loss` population from ``seed``'s initial weights (its children start
         from the weights a single run's model starts from); scores the child it chooses. The
-        population keeps its final weights (``evaluation`` does not apply) and its own data
-        order."""
+        population keeps its final weights (``evaluation`` does not apply); its batches are
+        the single runs'."""
         from keras_adaptive_loss.selection import select_loss
 
         settings, data = self.settings, self.prepared.data

@@ -13,6 +13,7 @@ from keras_adaptive_loss.selection.search_space import (
     LossFamily,
     default_search_space,
 )
+from keras_adaptive_loss.selection.training_data import ShuffledBatches
 
 __all__ = [
     "CONTROL",
@@ -20,6 +21,7 @@ __all__ = [
     "Decision",
     "LossFamily",
     "SelectionResult",
+    "ShuffledBatches",
     "default_search_space",
     "select_loss",
 ]

@@ -1,16 +1,18 @@
 """The batches a selection population trains on, the same for every child: arrays permuted
-per epoch, or a `tf.data.Dataset` read once per epoch."""
+per epoch, or a `tf.data.Dataset` read once per epoch; and `ShuffledBatches`, the same order
+for `fit`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_adaptive_loss import _tensorflow
 
-__all__ = ["TrainingData", "one_hot_targets"]
+__all__ = ["ShuffledBatches", "TrainingData", "epoch_rows", "one_hot_targets"]
 
 
 def one_hot_targets(y: Any, num_classes: int, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -87,10 +89,74 @@ class TrainingData:
                 inputs, targets = batch
                 yield inputs, one_hot_targets(targets, self.num_classes, "the dataset's targets")[0]
             return
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.samples)
-        for begin, end in self.bounds:
-            rows = order[begin:end]
+        for rows in epoch_rows(self.samples, self.bounds, self.seed, epoch):
             yield self.x[rows], self.targets[rows]
+
+
+class ShuffledBatches(keras.utils.PyDataset):
+    """Arrays for ``model.fit``, in `TrainingData`'s batches: a new permutation every epoch,
+    seeded by ``(seed, epoch)``.
+
+    Every epoch's batches in one sequence, batch ``i`` of it being batch ``i % steps_per_epoch``
+    of epoch ``i // steps_per_epoch``; pass it as ``fit(batches, epochs=epochs,
+    steps_per_epoch=batches.steps_per_epoch, shuffle=False)``. Seeded by
+    ``keras.utils.set_random_seed``, Keras 3.15 on TensorFlow 2.21 feeds ``fit(x_array,
+    y_array, shuffle=True)`` the same permutation in every epoch; this reshuffles, and a model
+    trained on it sees exactly the batches a `select_loss` child of the same ``seed`` sees.
+    (The order is a function of the batch index, not of ``on_epoch_end``, which ``fit`` also
+    calls before the first epoch and after it has started reading the next one.)
+
+    Args:
+        x: training inputs (an array).
+        y: training targets (an array with as many rows), passed on as they are.
+        batch_size: samples per batch.
+        epochs: the epochs ``fit`` trains.
+        seed: seeds each epoch's permutation, with the epoch.
+        replicas: the last, partial batch is trimmed to a multiple of it (an uneven split
+            fails under a `tf.distribute.MirroredStrategy`).
+
+    >>> batches = ShuffledBatches(np.arange(10.0)[:, None], np.arange(10), 4, epochs=2, seed=3)
+    >>> labels = [batches[i][1].tolist() for i in range(len(batches))]
+    >>> batches.steps_per_epoch, [len(b) for b in labels]
+    (3, [4, 4, 2, 4, 4, 2])
+    >>> labels[:3] != labels[3:], sorted(sum(labels[3:], []))
+    (True, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    """
+
+    def __init__(
+        self, x: Any, y: Any, batch_size: int, epochs: int, seed: int = 0, replicas: int = 1
+    ) -> None:
+        super().__init__()
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} samples but y has {len(self.y)}.")
+        self.epochs, self.seed = epochs, seed
+        self.bounds = _batch_bounds(len(self.x), batch_size, replicas)
+        self.steps_per_epoch = len(self.bounds)
+        self._epoch, self._rows = -1, []
+
+    def __len__(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        epoch, step = divmod(int(index), self.steps_per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._rows = epoch, epoch_rows(len(self.x), self.bounds, self.seed, epoch)
+        rows = self._rows[step]
+        return self.x[rows], self.y[rows]
+
+
+def epoch_rows(
+    samples: int, bounds: list[tuple[int, int]], seed: int, epoch: int
+) -> list[np.ndarray]:
+    """The sample indices of every batch of epoch ``epoch``: a permutation seeded by
+    ``(seed, epoch)``, cut at ``bounds``.
+
+    >>> [rows.tolist() for rows in epoch_rows(5, [(0, 2), (2, 4), (4, 5)], seed=0, epoch=0)]
+    [[2, 4], [3, 0], [1]]
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(samples)
+    return [order[begin:end] for begin, end in bounds]
 
 
 def _batch_bounds(samples: int, batch_size: int, replicas: int) -> list[tuple[int, int]]:
