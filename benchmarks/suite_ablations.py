@@ -8,13 +8,18 @@ leave each candidate out, drop `ValidationSelection`, and run cross-entropy alon
 `StochasticLoss` with and without the running-mean normalisation. The gradient-scale arms
 train UniLoss accuracy with its gradient multiplied by 1, 4, 8 or 16, and the SLF preset with
 the model's learning rate multiplied by 2 or 4 (under SGD the same as multiplying its
-gradient). The figures are in `docs/results.md` ("Why ALA and SLF lose on Gaussian
-quantiles", "Why UniLoss accuracy loses under SGD", "Why SLF loses on two SGD tasks").
+gradient). The population arms run `select_loss` (the presets, cross-entropy alone as a
+population of one, and label smoothing chosen on validation); their figures are in
+`docs/methods/loss-selection.md`, the others' in `docs/results.md` ("Why ALA and SLF lose on
+Gaussian quantiles", "Why UniLoss accuracy loses under SGD", "Why SLF loses on two SGD
+tasks").
 
     python benchmarks/suite_ablations.py --task quantiles6-mlp256 --output runs/ablations \\
         --arms crossentropy,label_smoothing,soft_phi,penalty_phi,ala_both_signs,ala
     python benchmarks/suite_ablations.py --task cls20-mlp128-sgd-clusters2 \\
         --arms uniloss_gain1,uniloss_gain4,uniloss_gain8,uniloss_gain16,stochastic,stochastic_lr4
+    python benchmarks/suite_ablations.py --task digits-mlp128 --output runs/selection-digits \\
+        --arms population,population_halving,smoothing_on_validation,ce_el_0-0.5
     python benchmarks/suite_ablations.py --list
 
 No assertions: it prints the paired table.
@@ -155,6 +160,25 @@ def _slf(candidates: Sequence[str], steer: bool = True, **loss_kwargs: Any) -> A
     return build
 
 
+def _population(
+    families: Sequence[str] | None = None, decisions: bool = True, **population: Any
+) -> Arm:
+    """A `select_loss` population over the default space's ``families`` (all by default, the
+    control first); without ``decisions`` every child trains to the end and the choice is the
+    final one; ``population``: more of `select_loss`'s arguments."""
+
+    def build(context: LossContext) -> LossSetup:
+        arguments = dict(population)
+        if families is not None:
+            space = kal.selection.default_search_space(context.num_classes, context.class_counts)
+            arguments["search_space"] = [f for f in space if f.name in families]
+        if not decisions:
+            arguments["first_decision"] = context.epochs
+        return LossSetup(keras.losses.CategoricalCrossentropy(), population=arguments)
+
+    return build
+
+
 ARMS: dict[str, Arm] = {
     "crossentropy": "crossentropy",
     "label_smoothing": lambda context: LossSetup(SmoothedCrossentropy(0.1)),
@@ -185,6 +209,17 @@ ARMS: dict[str, Arm] = {
     "stochastic_raw": _slf(SLF_CANDIDATES, steer=False, normalize="none"),
     **{f"uniloss_gain{gain:g}": _uniloss(gain) for gain in (1.0, 4.0, 8.0, 16.0)},
     **{f"stochastic_lr{factor:g}": _with_learning_rate("stochastic", factor) for factor in (2, 4)},
+    "ce_el_0-0.5": "ce_el_0-0.5",
+    "uniloss_accuracy": "uniloss_accuracy",
+    "population": "population",
+    "population_halving": "population_halving",
+    # cross-entropy trained as a population of one: equals the crossentropy arm
+    "population_control_alone": _population(["crossentropy"]),
+    # label smoothing 0.05, 0.1 or 0.2 or none, chosen at the end on the selection split
+    "smoothing_on_validation": _population(["crossentropy", "label_smoothing"], decisions=False),
+    # decisions from epoch 2 instead of half of the run (the presets' default)
+    "population_from_epoch2": _population(first_decision=2),
+    "population_halving_from_epoch2": _population(method="halving", first_decision=2),
 }
 
 
