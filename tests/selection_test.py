@@ -477,3 +477,43 @@ def test_the_control_is_chosen_over_diverged_children():
 
     assert _choose([0.5, float("nan"), float("nan")], margin=0.0) == 0
     assert _choose([0.5, float("nan"), 0.6], margin=0.0) == 2
+
+
+def test_the_class_correlation_family_is_soft_targets_or_confusion_penalties():
+    from keras_adaptive_loss.selection import class_correlation_family
+
+    family = class_correlation_family(3, starts=(-0.05, 0.0, 0.05))
+    y = np.eye(3)[[0, 2]]
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    ce = -np.log((y * p).sum(-1))
+    for spread in (-0.05, 0.0, 0.05):
+        loss, callbacks = family.build({"off_diagonal": spread}, 10)
+        got = keras.ops.convert_to_numpy(loss(y, p))
+        if spread >= 0:  # cross-entropy against y + s on every other class, normalised
+            target = (y + spread * (1 - y)) / (1 + 2 * spread)
+            want = -(target * np.log(p)).sum(-1)
+        else:  # cross-entropy plus |s| times the complement cross-entropy of the others
+            want = ce - spread * (-(1 - y) * np.log(1 - p)).sum(-1)
+        np.testing.assert_allclose(got, want.mean(), rtol=1e-5)
+        assert callbacks == []
+    rng = np.random.default_rng(0)
+    moved = [family.perturb({"off_diagonal": -0.05}, rng, (0.8, 1.25))["off_diagonal"]]
+    moved += [family.perturb({"off_diagonal": 0.09}, rng, (1.25,))["off_diagonal"]]
+    assert moved[0] in (-0.04, -0.0625) and moved[1] == 0.1  # the sign kept, the bound held
+    with pytest.raises(ValueError, match="bound must lie in"):
+        class_correlation_family(3, bound=2.0)
+
+
+def test_a_population_trains_class_correlation_children():
+    from keras_adaptive_loss.selection import class_correlation_family
+
+    x, y = _data()
+    space = [*default_search_space(3)[:1], class_correlation_family(3)]
+    result = select_loss(
+        _builder(), x[:256], y[:256], (x[256:], y[256:]), epochs=1, batch_size=32,
+        search_space=space, optimizer=_fast,
+    )  # fmt: skip
+    assert [loss.family for loss in result.losses] == ["crossentropy", *["class_correlation"] * 2]
+    assert np.isfinite(result.selection_scores).all()
+    penalised, softened = (child.get_weights()[-1] for child in result.children[1:])
+    assert not np.allclose(penalised, softened)  # the two spreads trained differently

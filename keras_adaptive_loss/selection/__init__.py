@@ -11,6 +11,7 @@ from keras_adaptive_loss.selection.search_space import (
     CONTROL,
     ChildLoss,
     LossFamily,
+    class_correlation_family,
     default_search_space,
 )
 from keras_adaptive_loss.selection.training_data import ShuffledBatches
@@ -22,6 +23,7 @@ __all__ = [
     "LossFamily",
     "SelectionResult",
     "ShuffledBatches",
+    "class_correlation_family",
     "default_search_space",
     "select_loss",
 ]

@@ -14,12 +14,20 @@ from keras_adaptive_loss import callbacks as kal_callbacks
 from keras_adaptive_loss.losses import (
     CandidateLoss,
     ClassBalancedLoss,
+    ClassCorrelationLoss,
     CrossentropyExpectationMix,
     LDAMLoss,
     PolyLoss,
 )
 
-__all__ = ["CONTROL", "ChildLoss", "LossFamily", "default_search_space", "initial_children"]
+__all__ = [
+    "CONTROL",
+    "ChildLoss",
+    "LossFamily",
+    "class_correlation_family",
+    "default_search_space",
+    "initial_children",
+]
 
 #: The name of the control family: plain cross-entropy, never replaced.
 CONTROL = "crossentropy"
@@ -218,6 +226,49 @@ def default_search_space(
         if max(counts) >= skew * max(1, min(counts)):
             families.extend(_imbalance(tuple(max(1, count) for count in counts)))
     return families
+
+
+def class_correlation_family(
+    num_classes: int, starts: Sequence[float] = (-0.03, 0.03), bound: float = 0.1
+) -> LossFamily:
+    """ALA's class-correlation loss at fixed Φ spreads, as children of a population.
+
+    Each child trains `ClassCorrelationLoss` with ``Φ = I + s (1 - I)``: every off-diagonal
+    entry ``s`` (``off_diagonal``); ``s > 0`` puts soft-target mass on the other classes, ``s <
+    0`` penalises confusing them (the direction a single run's `AdaptiveLossAlignment` takes by
+    default). Population-based training explores ``s`` by its multiplicative perturbation, so
+    a child keeps the sign it started with. Not in `default_search_space` (its figures there
+    are not measured); add it:
+    ``select_loss(..., search_space=default_search_space(C) + [class_correlation_family(C)])``.
+
+    Args:
+        num_classes: C.
+        starts: the off-diagonal value of each child that starts in this family.
+        bound: ``s`` stays within ``[-bound, bound]``.
+
+    Example:
+
+    >>> family = class_correlation_family(3)
+    >>> [child.label for child in initial_children([default_search_space(3)[0], family])][1:]
+    ['class_correlation(off_diagonal=-0.03)', 'class_correlation(off_diagonal=0.03)']
+    >>> loss, _ = family.build({"off_diagonal": 0.03}, 10)
+    >>> loss.get_parameter("phi").round(2).tolist()[0]
+    [1.0, 0.03, 0.03]
+    """
+    if not 0 < bound <= 1:
+        raise ValueError(f"bound must lie in (0, 1] (Φ's entries are in [-1, 1]); got {bound!r}.")
+
+    def build(params: Mapping[str, float], epochs: int) -> tuple[Any, list]:
+        spread = params["off_diagonal"]
+        phi = np.eye(num_classes) + spread * (1.0 - np.eye(num_classes))
+        return ClassCorrelationLoss(num_classes, phi=phi), []
+
+    return LossFamily(
+        "class_correlation",
+        build,
+        starts=tuple({"off_diagonal": float(s)} for s in starts),
+        bounds={"off_diagonal": (-bound, bound)},
+    )
 
 
 def initial_children(families: Sequence[LossFamily]) -> list[ChildLoss]:
