@@ -220,6 +220,9 @@ ARMS: dict[str, Arm] = {
     # decisions from epoch 2 instead of half of the run (the presets' default)
     "population_from_epoch2": _population(first_decision=2),
     "population_halving_from_epoch2": _population(method="halving", first_decision=2),
+    # the final choice on the exploit split itself, by a margin of 1 point over the control
+    "population_margin": _population(selection_fraction=0.0, margin=0.01),
+    "population_halving_margin": _population(method="halving", selection_fraction=0.0, margin=0.01),
 }
 
 

@@ -132,8 +132,8 @@ def select_loss(
     first_decision: int | None = None,
     exploit_fraction: float = 0.25,
     perturb_factors: Sequence[float] = (0.8, 1.25),
-    selection_fraction: float = 0.5,
-    margin: float = 0.0,
+    selection_fraction: float = 0.0,
+    margin: float = 0.01,
     metric: str | Callable[[np.ndarray, np.ndarray], float] = "accuracy",
     strategy: Any = None,
     seed: int = 0,
@@ -158,9 +158,10 @@ def select_loss(
     - ``method="halving"`` (successive halving, Jamieson & Talwalkar 2016): the worse half of
       the non-control children stop training; the compute they would have used is saved.
 
-    At the end the trained children are scored on the *selection split*, which no decision
-    saw, and the best is chosen if it beats the control by more than ``margin`` (metric
-    units); otherwise the control is. So a search that found nothing returns what plain
+    At the end the trained children are scored on the *selection split* (by default the
+    whole validation data; ``selection_fraction`` holds a part out that no decision sees),
+    and the best is chosen if it beats the control by more than ``margin`` (metric units);
+    otherwise the control is. So a search that found nothing returns what plain
     cross-entropy training would have returned. A child whose predictions are not finite
     (it diverged) scores NaN: every such child is replaced at the next PBT decision (beyond
     ``exploit_fraction``), stopped first by halving, and never chosen.
@@ -201,9 +202,16 @@ def select_loss(
             (at least one).
         perturb_factors: the factors exploration multiplies hyper-parameters by.
         selection_fraction: the fraction of the validation data held out for the final
-            choice; 0 scores the final choice on the exploit split.
+            choice; 0 (the default) scores the final choice on the exploit split, the whole
+            validation data.
         margin: how much (in metric units) a child must beat the control by on the selection
-            split to be chosen.
+            split to be chosen; 0.01 by default (one point of accuracy). Chosen by a paired
+            study on nine suite tasks (5 seeds): the whole validation data with this margin
+            gained +3.8 points over cross-entropy on average (above it beyond noise on 5
+            tasks, below on none), half of it held out with no margin +3.3 (2 above, none
+            below), with PBT; with halving the two were within noise (+3.2, +3.3). The
+            decisions see twice the data, and the margin keeps the control where a child is
+            ahead by a sample or two.
         metric: ``"accuracy"`` or ``metric(labels, probabilities) -> float``, higher better.
         strategy: a `tf.distribute.Strategy` to build and train the children in.
         seed: the seed of data order, the validation split and exploration.
