@@ -179,6 +179,10 @@ def _population(
     return build
 
 
+#: `select_loss`'s final choice on a held-out half of the validation data with no margin
+#: (the default is a one-point margin on the whole validation data).
+HELD_OUT = {"selection_fraction": 0.5, "margin": 0.0}
+
 ARMS: dict[str, Arm] = {
     "crossentropy": "crossentropy",
     "label_smoothing": lambda context: LossSetup(SmoothedCrossentropy(0.1)),
@@ -211,18 +215,21 @@ ARMS: dict[str, Arm] = {
     **{f"stochastic_lr{factor:g}": _with_learning_rate("stochastic", factor) for factor in (2, 4)},
     "ce_el_0-0.5": "ce_el_0-0.5",
     "uniloss_accuracy": "uniloss_accuracy",
+    # the presets: the final choice by a one-point margin on the whole validation data
     "population": "population",
     "population_halving": "population_halving",
+    # the final choice on a held-out half of the validation data, no margin
+    "population_held_out": _population(**HELD_OUT),
+    "population_halving_held_out": _population(method="halving", **HELD_OUT),
     # cross-entropy trained as a population of one: equals the crossentropy arm
     "population_control_alone": _population(["crossentropy"]),
-    # label smoothing 0.05, 0.1 or 0.2 or none, chosen at the end on the selection split
-    "smoothing_on_validation": _population(["crossentropy", "label_smoothing"], decisions=False),
-    # decisions from epoch 2 instead of half of the run (the presets' default)
-    "population_from_epoch2": _population(first_decision=2),
-    "population_halving_from_epoch2": _population(method="halving", first_decision=2),
-    # the final choice on the exploit split itself, by a margin of 1 point over the control
-    "population_margin": _population(selection_fraction=0.0, margin=0.01),
-    "population_halving_margin": _population(method="halving", selection_fraction=0.0, margin=0.01),
+    # label smoothing 0.05, 0.1 or 0.2 or none, chosen at the end on the held-out half
+    "smoothing_on_validation": _population(
+        ["crossentropy", "label_smoothing"], decisions=False, **HELD_OUT
+    ),
+    # decisions from epoch 2 instead of half of the run, the final choice on the held-out half
+    "population_from_epoch2": _population(first_decision=2, **HELD_OUT),
+    "population_halving_from_epoch2": _population(method="halving", first_decision=2, **HELD_OUT),
 }
 
 
