@@ -47,6 +47,7 @@ __all__ = [
     "outside_traced_functions",
     "producing_op",
     "replica_seed",
+    "split_over_replicas",
     "stateless_normal",
     "stateless_uniform",
     "tensorflow_version",
@@ -312,6 +313,26 @@ def mirrored_strategy() -> Any:
 def is_strategy(value: Any) -> bool:
     """Whether ``value`` is a `tf.distribute.Strategy`."""
     return isinstance(value, tf.distribute.Strategy)
+
+
+def split_over_replicas(strategy: Any, *batches: Any) -> tuple[Any, ...] | None:
+    """Each (nested) array of one global batch split into ``strategy``'s replicas as ``fit``
+    splits a batch: equal consecutive slices, replica ``r`` taking the ``r``-th (distributed
+    values, for ``strategy.run``); ``None`` when the batch does not split evenly."""
+    replicas = int(strategy.num_replicas_in_sync)
+    size = len(tf.nest.flatten(batches)[0])
+    if size % replicas:
+        return None
+    share = size // replicas
+
+    def split(array: Any) -> Any:
+        def local(context: Any) -> Any:
+            start = context.replica_id_in_sync_group * share
+            return tf.convert_to_tensor(array[start : start + share])
+
+        return strategy.experimental_distribute_values_from_function(local)
+
+    return tuple(tf.nest.map_structure(split, batch) for batch in batches)
 
 
 # Input pipelines ----------------------------------------------------------------------------

@@ -255,8 +255,24 @@ def test_the_child_state_round_trips_through_a_file(tmp_path):
     assert target.loss.parameters == source.loss.parameters
 
 
+class _TrainingBatchSizes(keras.layers.Layer):
+    """The identity; records the static batch size of every training call it is traced in."""
+
+    def __init__(self, seen, **kwargs):
+        super().__init__(**kwargs)
+        self.record = seen.append  # not the list: Keras would track a copy of it
+
+    def call(self, inputs, training=None):
+        if training:
+            self.record(inputs.shape[0])
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 @pytest.mark.slow
-def test_under_mirrored_strategy_it_matches_one_device(mirrored_strategy):
+def test_under_mirrored_strategy_it_matches_one_device_and_splits_each_batch(mirrored_strategy):
     x, y = _data()
     arguments = dict(
         x=x[:256], y=y[:256], validation_data=(x[256:], y[256:]), epochs=2, batch_size=32,
@@ -264,11 +280,21 @@ def test_under_mirrored_strategy_it_matches_one_device(mirrored_strategy):
     )  # fmt: skip
     one = select_loss(_builder(), **arguments)
     keras.utils.set_random_seed(1234)
-    mirrored = select_loss(_builder(), **arguments, strategy=mirrored_strategy)
+    seen = []
+
+    def build():
+        model = _builder()()
+        return keras.Sequential([keras.Input((6,)), _TrainingBatchSizes(seen), model])
+
+    mirrored = select_loss(build, **arguments, strategy=mirrored_strategy)
     assert mirrored.losses == one.losses
+    assert mirrored.decisions[0].exploits  # a recompiled child trains on in the split steps
     for a, b in zip(mirrored.children, one.children, strict=True):
         for got, want in zip(a.get_weights(), b.get_weights(), strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # Each replica trains on half of the batch, as under fit (train_on_batch gives each the
+    # whole batch; it only takes the first step after a compile).
+    assert 16 in seen and set(seen) <= {16, 32}, seen
 
 
 @pytest.mark.slow
@@ -392,6 +418,26 @@ def test_a_dataset_input_feeds_every_child_the_same_batches_as_fit_reads_them():
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="y must be None"):
         select_loss(build, dataset, y[:250], (x[256:], y[256:]), search_space=_small_space())
+
+
+@pytest.mark.slow
+def test_a_dataset_batch_that_does_not_split_over_the_replicas_trains_whole(mirrored_strategy):
+    import tensorflow as tf
+
+    x, y = _data()
+    dataset = tf.data.Dataset.from_tensor_slices((x[:256], y[:256])).batch(25)  # 10 x 25 + 6
+    arguments = dict(
+        validation_data=(x[256:], y[256:]), epochs=2, decide_every=1, seed=1,
+        search_space=_small_space(), optimizer=_fast,
+    )  # fmt: skip
+    keras.utils.set_random_seed(2)
+    one = select_loss(_builder(), dataset, None, **arguments)
+    keras.utils.set_random_seed(2)
+    mirrored = select_loss(_builder(), dataset, None, **arguments, strategy=mirrored_strategy)
+    assert mirrored.losses == one.losses
+    for a, b in zip(mirrored.children, one.children, strict=True):
+        for got, want in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_shuffled_batches_feed_fit_the_population_order():

@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_adaptive_loss._tensorflow import split_over_replicas
 from keras_adaptive_loss.ala.measure import ValidationPass
 from keras_adaptive_loss.selection.child_state import copy_state, load_state, save_state
 from keras_adaptive_loss.selection.search_space import (
@@ -166,8 +167,9 @@ def select_loss(
     (it diverged) scores NaN: every such child is replaced at the next PBT decision (beyond
     ``exploit_fraction``), stopped first by halving, and never chosen.
 
-    The children are stepped by their compiled train functions (``train_on_batch``), batch
-    by batch, in lockstep: no ``fit`` call per chunk. Each epoch the training arrays are
+    The children are stepped by their compiled train functions, batch by batch, in lockstep:
+    no ``fit`` call per chunk; under a strategy each replica trains on its slice of the batch,
+    as under ``fit``. Each epoch the training arrays are
     permuted by ``numpy.random.default_rng([seed, epoch])`` and cut into batches as ``fit``
     cuts them (under a strategy the last, partial batch is trimmed to a multiple of the
     replica count: an uneven split fails there; see `TrainingData`). A loss's callbacks
@@ -318,9 +320,10 @@ def select_loss(
         for i in _indices(alive):
             callbacks[i].on_epoch_begin(epoch)
         for step, (x_batch, y_batch) in enumerate(data.epoch(epoch)):
+            shards = None if replicas == 1 else split_over_replicas(strategy, x_batch, y_batch)
             for i in _indices(alive):
                 callbacks[i].on_train_batch_begin(step)
-                logs[i] = children[i].train_on_batch(x_batch, y_batch, return_dict=True)
+                logs[i] = _train_step(children[i], x_batch, y_batch, shards)
                 callbacks[i].on_train_batch_end(step, logs[i])
                 steps += 1
         for i in _indices(alive):
@@ -470,6 +473,24 @@ def _setup(
     return keras.callbacks.CallbackList(
         callbacks, model=child, epochs=epochs, steps=steps, verbose=0
     )
+
+
+def _train_step(
+    child: keras.Model, x_batch: np.ndarray, y_batch: np.ndarray, shards: tuple | None
+) -> dict[str, Any]:
+    """One optimizer step of ``child`` on a batch; returns its logs.
+
+    Under a strategy with several replicas (``shards``: the batch split over them) each
+    replica trains on its slice, as under ``fit``: ``train_on_batch`` gives every replica the
+    whole batch, the same update at the replica count's multiple of the compute. It still
+    takes the first step after a compile (it builds the compiled loss and the train function)
+    and a batch that does not split evenly (``shards`` is ``None``).
+    """
+    if shards is None or child.train_function is None:
+        return child.train_on_batch(x_batch, y_batch, return_dict=True)
+    child.reset_metrics()
+    logs = child.train_function(iter([(*shards, None)]))
+    return {name: float(np.asarray(value)) for name, value in logs.items()}
 
 
 def _indices(alive: list[bool]) -> Iterator[int]:
