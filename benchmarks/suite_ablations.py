@@ -8,11 +8,12 @@ leave each candidate out, drop `ValidationSelection`, and run cross-entropy alon
 `StochasticLoss` with and without the running-mean normalisation. The gradient-scale arms
 train UniLoss accuracy with its gradient multiplied by 1, 4, 8 or 16, and the SLF preset with
 the model's learning rate multiplied by 2 or 4 (under SGD the same as multiplying its
-gradient). The population arms run `select_loss` (the presets, cross-entropy alone as a
+gradient). The CE + EL arms stop the gradual F protocol at 0.25 or 0.4, before the pure
+expectation loss (``ce_el_to0.4`` is the protocol ``0-0.4``). The population arms run `select_loss` (the presets, cross-entropy alone as a
 population of one, and label smoothing chosen on validation); their figures are in
 `docs/methods/loss-selection.md`, the others' in `docs/results.md` ("Why ALA and SLF lose on
 Gaussian quantiles", "Why UniLoss accuracy loses under SGD", "Why SLF loses on two SGD
-tasks").
+tasks", "Why CE + EL loses with the 1-D CNN").
 
     python benchmarks/suite_ablations.py --task quantiles6-mlp256 --output runs/ablations \\
         --arms crossentropy,label_smoothing,soft_phi,penalty_phi,ala_both_signs,ala
@@ -160,6 +161,19 @@ def _slf(candidates: Sequence[str], steer: bool = True, **loss_kwargs: Any) -> A
     return build
 
 
+def _ce_el_to(final_focus: float) -> Arm:
+    """CE + expectation loss on the gradual protocol's six equal phases from F = 0 to
+    ``final_focus`` (``ce_el_0-0.5`` ends at 0.5, the pure expectation loss; below 0.5 the
+    cross-entropy term keeps weight 1 to the end)."""
+
+    def build(context: LossContext) -> LossSetup:
+        phases = [float(f) for f in np.linspace(0.0, final_focus, 6)]
+        schedule = kal.callbacks.FocusSchedule(phases)
+        return LossSetup(kal.losses.CrossentropyExpectationMix(), [schedule])
+
+    return build
+
+
 def _population(
     families: Sequence[str] | None = None, decisions: bool = True, **population: Any
 ) -> Arm:
@@ -214,6 +228,8 @@ ARMS: dict[str, Arm] = {
     **{f"uniloss_gain{gain:g}": _uniloss(gain) for gain in (1.0, 4.0, 8.0, 16.0)},
     **{f"stochastic_lr{factor:g}": _with_learning_rate("stochastic", factor) for factor in (2, 4)},
     "ce_el_0-0.5": "ce_el_0-0.5",
+    # where CE + EL loses (the cnn1d tasks): does ending in the pure expectation loss cost it?
+    **{f"ce_el_to{final:g}": _ce_el_to(final) for final in (0.25, 0.4)},
     "uniloss_accuracy": "uniloss_accuracy",
     # the presets: the final choice by a one-point margin on the whole validation data
     "population": "population",

@@ -20,11 +20,14 @@ from keras import ops
 
 __all__ = ["FOCUS_PROTOCOLS", "PiecewiseConstant", "focus_phases", "phase_starts"]
 
-# The three protocols of the mixing paper (Sec. "Scheduling"), as (F, fraction of training).
+# The three protocols of the mixing paper (Sec. "Scheduling"), and "0-0.4", the gradual
+# protocol stopped before the pure expectation loss (`FocusSchedule`'s default), as
+# (F, fraction of training).
 FOCUS_PROTOCOLS: dict[str, tuple[tuple[float, float], ...]] = {
     "0": ((0.0, 1.0),),
     "0,0.5": ((0.0, 0.95), (0.5, 0.05)),
     "0-0.5": tuple((focus, 1.0 / 6.0) for focus in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)),
+    "0-0.4": tuple((focus, 1.0 / 6.0) for focus in (0.0, 0.08, 0.16, 0.24, 0.32, 0.4)),
 }
 
 _FRACTION_TOLERANCE = 1e-6
@@ -85,7 +88,9 @@ def focus_phases(spec: str | Sequence[Any]) -> tuple[tuple[float, float], ...]:
     Args:
         spec: one of the paper's protocol names, ``"0"`` (F = 0 throughout), ``"0,0.5"``
             (F = 0 for the first 95 % of training, F = 0.5 for the last 5 %) or ``"0-0.5"``
-            (six equal phases F = 0, 0.1, ..., 0.5); or a list of F values (equal phases — note
+            (six equal phases F = 0, 0.1, ..., 0.5); ``"0-0.4"`` (six equal phases F = 0,
+            0.08, ..., 0.4: the cross-entropy term keeps weight 1 to the end, beside an
+            expectation loss weighted up to 5); or a list of F values (equal phases — note
             that the list ``[0, 0.5]`` means two halves, unlike the protocol ``"0,0.5"``); or a
             list of ``(F, fraction)`` pairs whose fractions sum to 1.
 

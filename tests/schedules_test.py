@@ -46,6 +46,22 @@ def test_paper_protocols():
     assert sum(fraction for _, fraction in phases) == pytest.approx(1.0)
 
 
+def test_the_default_protocol_stops_before_the_pure_expectation_loss():
+    phases = kal.schedules.focus_phases("0-0.4")
+    assert [f for f, _ in phases] == pytest.approx([0.0, 0.08, 0.16, 0.24, 0.32, 0.4])
+    assert [fraction for _, fraction in phases] == pytest.approx([1 / 6] * 6)
+    assert kal.callbacks.FocusSchedule().phases == phases
+    loss = kal.losses.CrossentropyExpectationMix()
+    loss.set_focus(phases[-1][0])  # Eq. 14 at F = 0.4: the cross-entropy term keeps weight 1
+    assert loss.parameters == pytest.approx({"alpha": 1.0, "beta": 5.0})
+    context = kal.comparison.LossContext(
+        num_classes=3, seed=0, steps_per_epoch=4, epochs=6,
+        validation_data=(np.zeros((2, 2), "float32"), np.zeros(2, "int64")),
+    )  # fmt: skip
+    (schedule,) = kal.comparison.build_loss("ce_el_0-0.4", context).callbacks
+    assert schedule.phases == phases
+
+
 def test_explicit_lists_and_pairs():
     assert kal.schedules.focus_phases([0, 0.5]) == ((0.0, 0.5), (0.5, 0.5))
     assert kal.schedules.focus_phases([(0, 0.8), (0.3, 0.2)]) == ((0.0, 0.8), (0.3, 0.2))

@@ -207,6 +207,7 @@ _BUILDERS: dict[str, Callable[[LossContext], LossSetup]] = {
     "ce_el_0": _focus_protocol("0"),
     "ce_el_0+0.5": _focus_protocol("0,0.5"),
     "ce_el_0-0.5": _focus_protocol("0-0.5"),
+    "ce_el_0-0.4": _focus_protocol("0-0.4"),
     "stochastic": _stochastic,
     "stochastic_no_validation": _stochastic_no_validation,
     "stochastic_paper": _stochastic_paper,

@@ -38,10 +38,23 @@ class FocusSchedule(ParameterSchedule):
     metric, ``metrics=[keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")]``,
     then ``monitor="val_crossentropy"``.
 
+    **The default protocol, ``"0-0.4"``** (six equal phases F = 0, 0.08, ..., 0.4): the
+    paper's gradual ``"0-0.5"`` without its last step to the pure expectation loss, so the
+    cross-entropy term keeps weight 1 beside an expectation loss weighted up to 5. Chosen on
+    the generalization suite (29 tasks, 5 paired seeds, Adam and SGD, 2026-12-07): ``"0-0.4"``
+    was above cross-entropy beyond noise on 14 tasks and below on 1 (iris, -2.63: one of its
+    38 test samples on average, where cross-entropy is still learning at 80 % after 120
+    steps), mean +1.0 points, where ``"0-0.5"`` was above on 13 and below on 2 by about 7
+    points (-6.76 and -6.92, both with a 1-D CNN still learning at the end of its run: in the
+    last phase, on the pure expectation loss, training accuracy fell by 1 to 2 points while
+    cross-entropy's, and ``"0-0.4"``'s, kept rising), mean +0.7. ``"0-0.5"`` gains more where
+    cross-entropy memorises noisy labels (20 % noise on Gaussian quantiles: +8.5 against
+    +5.3; 30 % pair noise: +6.3 against +4.7).
+
     Args:
-        phases: ``"0"``, ``"0,0.5"`` or ``"0-0.5"`` (the paper's protocols), a list of
-            increasing F values (equal phases), or ``(F, fraction)`` pairs; see
-            `keras_adaptive_loss.schedules.focus_phases`.
+        phases: ``"0"``, ``"0,0.5"`` or ``"0-0.5"`` (the paper's protocols), ``"0-0.4"``
+            (the default), a list of increasing F values (equal phases), or ``(F, fraction)``
+            pairs; see `keras_adaptive_loss.schedules.focus_phases`.
         unit: ``"epoch"`` or ``"step"``.
         loss_name: name of the loss to drive when several `CrossentropyExpectationMix` losses
             are compiled.
@@ -71,7 +84,7 @@ class FocusSchedule(ParameterSchedule):
 
     def __init__(
         self,
-        phases: str | Sequence[Any] = "0-0.5",
+        phases: str | Sequence[Any] = "0-0.4",
         unit: str = "epoch",
         loss_name: str | None = None,
         verbose: int = 0,
