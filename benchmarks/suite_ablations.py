@@ -9,8 +9,9 @@ leave each candidate out, drop `ValidationSelection`, and run cross-entropy alon
 train UniLoss accuracy with its gradient multiplied by 1, 4, 8 or 16, and the SLF preset with
 the model's learning rate multiplied by 2 or 4 (under SGD the same as multiplying its
 gradient). The CE + EL arms stop the gradual F protocol at 0.25 or 0.4, before the pure
-expectation loss (``ce_el_to0.4`` is the protocol ``0-0.4``). The population arms run `select_loss` (the presets, cross-entropy alone as a
-population of one, and label smoothing chosen on validation); their figures are in
+expectation loss (``ce_el_to0.4`` is the protocol ``0-0.4``). The population arms run
+`select_loss` (the presets, cross-entropy alone as a population of one, label smoothing
+chosen on validation, and the default space with ALA's Φ spreads); their figures are in
 `docs/methods/loss-selection.md`, the others' in `docs/results.md` ("Why ALA and SLF lose on
 Gaussian quantiles", "Why UniLoss accuracy loses under SGD", "Why SLF loses on two SGD
 tasks", "Why CE + EL loses with the 1-D CNN").
@@ -193,6 +194,14 @@ def _population(
     return build
 
 
+def _population_with_phi_spreads(context: LossContext) -> LossSetup:
+    """The default population plus ALA's class-correlation children at fixed Φ spreads
+    (`class_correlation_family`: off-diagonal -0.03 and +0.03)."""
+    space = kal.selection.default_search_space(context.num_classes, context.class_counts)
+    space.append(kal.selection.class_correlation_family(context.num_classes))
+    return LossSetup(keras.losses.CategoricalCrossentropy(), population={"search_space": space})
+
+
 #: `select_loss`'s final choice on a held-out half of the validation data with no margin
 #: (the default is a one-point margin on the whole validation data).
 HELD_OUT = {"selection_fraction": 0.5, "margin": 0.0}
@@ -237,6 +246,7 @@ ARMS: dict[str, Arm] = {
     # the final choice on a held-out half of the validation data, no margin
     "population_held_out": _population(**HELD_OUT),
     "population_halving_held_out": _population(method="halving", **HELD_OUT),
+    "population_with_phi_spreads": _population_with_phi_spreads,
     # cross-entropy trained as a population of one: equals the crossentropy arm
     "population_control_alone": _population(["crossentropy"]),
     # label smoothing 0.05, 0.1 or 0.2 or none, chosen at the end on the held-out half
