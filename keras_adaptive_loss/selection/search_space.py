@@ -237,8 +237,10 @@ def class_correlation_family(
     entry ``s`` (``off_diagonal``); ``s > 0`` puts soft-target mass on the other classes, ``s <
     0`` penalises confusing them (the direction a single run's `AdaptiveLossAlignment` takes by
     default). Population-based training explores ``s`` by its multiplicative perturbation, so
-    a child keeps the sign it started with. Not in `default_search_space` (its figures there
-    are not measured); add it:
+    a child keeps the sign it started with. Not in `default_search_space`: added to it on six
+    suite tasks (5 paired seeds), it moved the population's gain over cross-entropy by -0.10
+    to +0.70 points (mean +0.11) for 10 to 30 % more time. Add it where soft targets may
+    help (a CNN on MNIST-1D: +7.72 against +7.02):
     ``select_loss(..., search_space=default_search_space(C) + [class_correlation_family(C)])``.
 
     Args:
