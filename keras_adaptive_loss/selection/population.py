@@ -169,11 +169,11 @@ def select_loss(
 
     The children are stepped by their compiled train functions, batch by batch, in lockstep:
     no ``fit`` call per chunk; under a strategy each replica trains on its slice of the batch,
-    as under ``fit``. Each epoch the training arrays are
-    permuted by ``numpy.random.default_rng([seed, epoch])`` and cut into batches as ``fit``
-    cuts them (under a strategy the last, partial batch is trimmed to a multiple of the
-    replica count: an uneven split fails there; see `TrainingData`). A loss's callbacks
-    (`FocusSchedule`, `DeferredReweighting`) run as under ``fit``.
+    as under ``fit``. Each epoch the training arrays are permuted by
+    ``numpy.random.default_rng([seed, epoch])`` and cut into batches as ``fit`` cuts them
+    (under a strategy the last, partial batch is trimmed to a multiple of the replica count:
+    an uneven split fails there; see `TrainingData`). A loss's callbacks (`FocusSchedule`,
+    `DeferredReweighting`) run as under ``fit``.
 
     Args:
         build_model: returns a fresh, uncompiled model whose output is class probabilities
@@ -487,11 +487,11 @@ def _train_step(
     loss and the train function. Later steps call the train function directly, as ``fit``
     does: ``train_on_batch`` also resets the metrics and checks the build every step, which
     cost a 10-child population of 2x256 MLPs (batch 64, 6 epochs, 2 CPU cores) 10 % more CPU
-    time (three paired runs, 2026-12-07). Under a strategy with
-    several replicas, ``shards`` holds the batch split over them and each replica trains on
-    its slice, as under ``fit``; ``train_on_batch`` gives every replica the whole batch, the
-    same update at the replica count's multiple of the compute (so does a batch that does not
-    split evenly, ``shards=None``).
+    time (three paired runs, 2026-12-07). Under a strategy with several replicas, ``shards``
+    holds the batch split over them and each replica trains on its slice, as under ``fit``;
+    ``train_on_batch`` gives every replica the whole batch, the same update at the replica
+    count's multiple of the compute (so does a batch that does not split evenly,
+    ``shards=None``).
     """
     if child.train_function is None:
         return child.train_on_batch(x_batch, y_batch, return_dict=True)
