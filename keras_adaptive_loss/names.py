@@ -45,6 +45,7 @@ LOSSES = {
     "DistanceMixtureLoss": f"{_ALA}.losses",
     "EnsLoss": f"{_LOSSES}.metric_derived",
     "FocalWeightingLoss": f"{_ALA}.losses",
+    "GeneralizedCrossentropy": f"{_LOSSES}.noisy_labels",
     "LDAMLoss": f"{_LOSSES}.imbalance",
     "MultiSimilarityLoss": f"{_LOSSES}.metric_learning",
     "NormalizedCrossentropy": f"{_LOSSES}.noisy_labels",

@@ -57,6 +57,10 @@ def np_poly(z, q, epsilons):  # Leng et al. Eq. 3
     return value
 
 
+def np_gce(z, q, power):  # Zhang & Sabuncu: (1 - p_y^q) / q
+    return (1 - ((q * _p(z)).sum(-1)) ** power) / power
+
+
 def np_squentropy(z, q):  # Hui et al. Eq. 2
     ce = -(q * np.log(_p(z))).sum(-1)
     return ce + ((1 - q) * z**2).sum(-1) / (z.shape[-1] - 1)
@@ -93,6 +97,10 @@ CASES = {
         lambda z, q: np_poly(z, q, [1.5, -0.5, 0.25]),
     ),
     "squentropy": (lambda: L.Squentropy(), np_squentropy),
+    "gce": (
+        lambda: L.GeneralizedCrossentropy(q=0.4, from_logits=True),
+        lambda z, q: np_gce(z, q, 0.4),
+    ),
     "ldam": (
         lambda: L.LDAMLoss(COUNTS, max_margin=0.5, scale=2.0, from_logits=True),
         lambda z, q: np_ldam(z, q, COUNTS, 0.5, 2.0),
@@ -205,6 +213,20 @@ def test_imbalance_helpers():
         L.ClassBalancedLoss([10, 5], beta=1.0)
 
 
+def test_generalized_crossentropy_spans_crossentropy_to_the_absolute_error():
+    p = _p(LOGITS)
+    ce = -np.log((ONE_HOT * p).sum(-1)).mean()
+    near_zero = L.GeneralizedCrossentropy(q=1e-4)(IDS, p)
+    assert float(near_zero) == pytest.approx(ce, rel=1e-3)
+    at_one = L.GeneralizedCrossentropy(q=1.0)(IDS, p)
+    assert float(at_one) == pytest.approx((1 - (ONE_HOT * p).sum(-1)).mean(), rel=1e-6)
+    registry_gce = L.CandidateLoss("gce")(IDS, p)
+    assert float(L.GeneralizedCrossentropy()(IDS, p)) == pytest.approx(float(registry_gce))
+    for q in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=r"q must lie in \(0, 1\]"):
+            L.GeneralizedCrossentropy(q=q)
+
+
 def test_gce_matches_keras_and_keeps_a_finite_gradient_where_p_y_underflows():
     p = _p(LOGITS)
     gce = L.get_candidate("gce")(IDS, p).numpy()
@@ -259,6 +281,7 @@ TRAINABLE = {
     "nfl": lambda: L.NormalizedFocalLoss(from_logits=True),
     "poly": lambda: L.PolyLoss([1.0, 0.5], from_logits=True),
     "squentropy": lambda: L.Squentropy(),
+    "gce": lambda: L.GeneralizedCrossentropy(q=0.5, from_logits=True),
     "ldam": lambda: L.LDAMLoss([200, 100, 50, 25], from_logits=True),
     "class_balanced": lambda: L.ClassBalancedLoss(
         [200, 100, 50, 25], base="focal", from_logits=True

@@ -321,6 +321,21 @@ def test_the_focal_family_is_the_focal_loss():
     assert callbacks == []
 
 
+def test_the_gce_family_is_generalized_crossentropy_at_its_q():
+    family = default_search_space(3)[4]
+    assert family.name == "gce" and family.starts == ({"q": 0.7},)
+    targets = np.eye(3)[[0, 2]]
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4]])
+    p_y = np.array([0.7, 0.4])
+    for q in (0.7, 0.3):
+        loss, callbacks = family.build({"q": q}, 10)
+        expected = np.mean((1 - p_y**q) / q)  # Zhang & Sabuncu
+        assert float(loss(targets, probabilities)) == pytest.approx(expected, rel=1e-5)
+        assert callbacks == []
+    moved = family.perturb({"q": 0.9}, np.random.default_rng(0), factors=(1.25,))
+    assert moved == {"q": 1.0}  # clipped into its bounds
+
+
 def test_the_ce_el_family_schedules_its_final_focus():
     family = default_search_space(3)[-1]
     loss, (schedule,) = family.build({"final_focus": 0.4}, 12)

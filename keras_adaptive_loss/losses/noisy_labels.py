@@ -20,8 +20,9 @@ Noisy Labels" (ICML 2020). With ``q`` the label distribution (one-hot for hard l
 
 Each loss is a per-sample registry candidate (``"nce"``, ``"normalized_focal"``, ``"rce"``,
 ``"nce_rce"``, ``"nce_mae"``; `keras_adaptive_loss.losses.available`) and a Keras loss
-class. Generalized cross-entropy (Zhang & Sabuncu) is the registry's ``"gce"``: Keras's
-formula, with a finite gradient where a probability underflows to 0 (`gce`).
+class. Generalized cross-entropy (Zhang & Sabuncu) is the registry's ``"gce"`` (q = 0.7) and
+`GeneralizedCrossentropy` (any q): Keras's formula, with a finite gradient where a
+probability underflows to 0 (`gce`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "PASSIVE_LOSSES",
     "REVERSE_LOG_ZERO",
     "ActivePassiveLoss",
+    "GeneralizedCrossentropy",
     "NormalizedCrossentropy",
     "NormalizedFocalLoss",
     "ReverseCrossentropy",
@@ -200,6 +202,52 @@ def gce(terms: ClassificationTerms, q: float = 0.7) -> Any:
     [0.2066, 0.4295]
     """
     return (1.0 - ops.sum(terms.labels * ops.exp(q * terms.log_p), axis=-1)) / q
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive_loss")
+class GeneralizedCrossentropy(FunctionLoss):
+    """Generalized cross-entropy ``(1 - p_y^q) / q`` (Zhang & Sabuncu 2018), robust to
+    label noise.
+
+    ``q -> 0`` is cross-entropy, ``q = 1`` the mean absolute error ``1 - p_y`` (the expectation
+    loss); in between, the gradient of cross-entropy weighted per sample by ``p_y^q``, so
+    samples the model contradicts (often the mislabelled ones) weigh less. The paper uses
+    ``q = 0.7``; the registry's ``"gce"`` is this loss at 0.7. Computed as `gce`: finite where
+    ``p_y`` underflows to 0.
+
+    Args:
+        q: in ``(0, 1]``.
+        from_logits: whether ``y_pred`` holds logits.
+        name: as for any Keras loss.
+        reduction: as for any Keras loss.
+        dtype: as for any Keras loss.
+
+    >>> import numpy as np
+    >>> p = np.array([[0.8, 0.2], [0.4, 0.6]])  # p_y = 0.8, 0.6
+    >>> round(float(GeneralizedCrossentropy(q=0.5)(np.array([0, 1]), p)), 4)
+    0.331
+
+    References:
+        Zhang & Sabuncu, "Generalized Cross Entropy Loss for Training Deep Neural Networks
+        with Noisy Labels", NeurIPS 2018 (arXiv:1805.07836).
+    """
+
+    function = gce
+
+    def __init__(
+        self,
+        q: float = 0.7,
+        from_logits: bool = False,
+        name: str = "generalized_crossentropy",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        if not 0.0 < q <= 1.0:
+            raise ValueError(
+                f"q must lie in (0, 1] (q -> 0 is cross-entropy, q = 1 the mean absolute "
+                f"error); got {q!r}."
+            )
+        super().__init__(from_logits, {"q": float(q)}, name, reduction, dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive_loss")

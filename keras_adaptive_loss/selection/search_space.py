@@ -12,10 +12,10 @@ import numpy as np
 
 from keras_adaptive_loss import callbacks as kal_callbacks
 from keras_adaptive_loss.losses import (
-    CandidateLoss,
     ClassBalancedLoss,
     ClassCorrelationLoss,
     CrossentropyExpectationMix,
+    GeneralizedCrossentropy,
     LDAMLoss,
     PolyLoss,
 )
@@ -142,7 +142,7 @@ def _poly(params: Mapping[str, float], epochs: int) -> tuple[Any, list]:
 
 
 def _gce(params: Mapping[str, float], epochs: int) -> tuple[Any, list]:
-    return CandidateLoss("gce"), []
+    return GeneralizedCrossentropy(q=params["q"]), []
 
 
 def _ce_el(params: Mapping[str, float], epochs: int) -> tuple[Any, list]:
@@ -169,8 +169,9 @@ def default_search_space(
     """The families a population searches by default, the cross-entropy control first.
 
     Cross-entropy (the control); label smoothing 0.05, 0.1, 0.2; focal loss gamma 1, 2; Poly-1
-    epsilon -1, 1; generalized cross-entropy (q = 0.7); cross-entropy + expectation loss on the
-    gradual F protocol ending at F = 0.5; and, when the largest class has at least ``skew``
+    epsilon -1, 1; generalized cross-entropy q = 0.7 (the paper's; exploration moves q in
+    [0.1, 1]); cross-entropy + expectation loss on the gradual F protocol ending at F = 0.5;
+    and, when the largest class has at least ``skew``
     times the samples of the smallest, LDAM-DRW and the class-balanced focal loss.
     Every child reads probabilities and one-hot targets (`select_loss` converts integer
     labels), so losses that read logits (squentropy, sparsemax) are not among them.
@@ -209,7 +210,7 @@ def default_search_space(
             starts=({"epsilon": -1.0}, {"epsilon": 1.0}),
             bounds={"epsilon": (-1.0, 4.0)},
         ),
-        LossFamily("gce", _gce),
+        LossFamily("gce", _gce, starts=({"q": 0.7},), bounds={"q": (0.1, 1.0)}),
         LossFamily(
             "ce_el",
             _ce_el,
