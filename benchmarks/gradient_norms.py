@@ -4,8 +4,9 @@ Trains the task's model with cross-entropy (its optimiser and learning rate) and
 epochs, averages over 10 training batches of 64 the global norm of the gradient over the
 model's weights of: cross-entropy, `UniLossAccuracy` with an unscaled gradient
 (``gradient_scale=1``, the paper's), and `StochasticLoss` with the ``stochastic`` preset's
-candidates. Prints cross-entropy's norm divided by each. The figures are in
-`docs/results.md` ("Why UniLoss accuracy loses under SGD", "Why SLF loses on two SGD tasks").
+candidates, with ``normalize="running_mean"`` and with its default ``"to_first"``. Prints
+cross-entropy's norm divided by each. The figures are in `docs/results.md` ("Why UniLoss
+accuracy loses under SGD", "Why SLF lost under SGD").
 
     python benchmarks/gradient_norms.py --task quantiles3-mlp128-sgd
 
@@ -66,7 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     crossentropy = keras.losses.CategoricalCrossentropy()
     losses = {
         "UniLoss accuracy (scale 1)": kal.losses.UniLossAccuracy(seed=0, gradient_scale=1.0),
-        "StochasticLoss": kal.StochasticLoss(list(SLF_CANDIDATES), seed=0),
+        "StochasticLoss, running_mean": kal.StochasticLoss(
+            list(SLF_CANDIDATES), seed=0, normalize="running_mean"
+        ),
+        "StochasticLoss (default, to_first)": kal.StochasticLoss(list(SLF_CANDIDATES), seed=0),
     }
     model.compile(optimizer=optimizer, loss=crossentropy, metrics=["accuracy"])
     print(f"{args.task}: cross-entropy's gradient norm / each loss's, along a cross-entropy run")

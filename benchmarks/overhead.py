@@ -102,6 +102,13 @@ LOSSES: dict[str, tuple[str, Callable[[], tuple[keras.losses.Loss, list]]]] = {
             [kal.callbacks.ValidationSelection(VALIDATION, period=20, seed=0)],
         ),
     ),
+    "StochasticLoss + ValidationSelection(period=20, scope='model')": (
+        "multiclass",
+        lambda: (
+            kal.StochasticLoss(["crossentropy", "mse", "mae", "hinge", "cosine"], seed=0),
+            [kal.callbacks.ValidationSelection(VALIDATION, period=20, seed=0, scope="model")],
+        ),
+    ),
     "StochasticLoss.paper() (K=3, 5 candidates)": (
         "multiclass",
         lambda: (kal.StochasticLoss.paper(seed=0), []),

@@ -15,7 +15,15 @@ a 10:1 long tail. The arms:
 - ``learned, entropy E``: the normalised, learned selection with entropy bonus E (0 is the
   unregularised selection, which collapses); the default is the E chosen from these;
 - ``validated, O``: the default plus `kal.callbacks.ValidationSelection` (the prior from the
-  candidates' gradient alignment with held-out objective O, on the run's validation split).
+  candidates' gradient alignment with held-out objective O, on the run's validation split);
+- ``stochastic preset``: `StochasticLoss` and `ValidationSelection` with today's defaults
+  (the ``stochastic`` preset of `compare`).
+
+Every arm but the last runs with the settings this study was first measured with
+(2026-12-06): ``normalize="running_mean"`` (each candidate over its running mean, the mixture
+at that level) and alignments over the whole model (``scope="model"``), so its documented
+figures reproduce; the defaults since are ``normalize="to_first"`` and ``scope="output_layer"``
+(see `kal.StochasticLoss` and `kal.callbacks.ValidationSelection`).
 
 ``--arms`` keeps a subset (labels separated by ";"; ``crossentropy`` is always kept).
 
@@ -49,19 +57,25 @@ TASKS = {
 }
 
 
+#: The settings the study was first measured with (see the module docstring).
+STUDY_LOSS = {"normalize": "running_mean"}
+STUDY_STEER = {"scope": "model"}
+
+
 def _stochastic(candidates=CANDIDATES, **kwargs):
     def factory(context):
-        loss = kal.StochasticLoss(list(candidates), seed=context.seed, **kwargs)
+        options = {**STUDY_LOSS, **kwargs}
+        loss = kal.StochasticLoss(list(candidates), seed=context.seed, **options)
         return kal.comparison.LossSetup(loss, [kal.callbacks.LossDiagnostics()])
 
     return factory
 
 
-def _validated(objective, **kwargs):
+def _validated(objective, loss_options=STUDY_LOSS, steer_options=STUDY_STEER):
     def factory(context):
-        loss = kal.StochasticLoss(list(CANDIDATES), seed=context.seed)
+        loss = kal.StochasticLoss(list(CANDIDATES), seed=context.seed, **loss_options)
         steer = kal.callbacks.ValidationSelection(
-            context.validation_data, objective=objective, seed=context.seed, **kwargs
+            context.validation_data, objective=objective, seed=context.seed, **steer_options
         )
         return kal.comparison.LossSetup(loss, [kal.callbacks.LossDiagnostics(), steer])
 
@@ -88,6 +102,7 @@ def arms(entropies=ENTROPIES) -> dict:
         result[f"learned, entropy {entropy:g}"] = _stochastic(entropy=entropy)
     for objective in OBJECTIVES:
         result[f"validated, {objective}"] = _validated(objective)
+    result["stochastic preset"] = _validated("crossentropy", {}, {})
     return result
 
 

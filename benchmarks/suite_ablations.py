@@ -3,23 +3,28 @@
 Each arm is one loss setup run by `kal.compare` on a suite task (same seeds, initial weights and
 data order as the suite; every arm paired with cross-entropy). The ALA arms isolate soft
 targets (label smoothing, a fixed positive Φ), confusion penalties (a fixed negative Φ), the
-controller with both signs, and two guards that judge its moves by validation; the SLF arms
-leave each candidate out, drop `ValidationSelection`, and run cross-entropy alone inside
-`StochasticLoss` with and without the running-mean normalisation. The gradient-scale arms
-train UniLoss accuracy with its gradient multiplied by 1, 4, 8 or 16, and the SLF preset with
-the model's learning rate multiplied by 2 or 4 (under SGD the same as multiplying its
-gradient). The CE + EL arms stop the gradual F protocol at 0.25 or 0.4, before the pure
-expectation loss (``ce_el_to0.4`` is the protocol ``0-0.4``). The population arms run
+controller with both signs, and two guards that judge its moves by validation. The SLF arms
+named ``stochastic_running_mean*`` and the ones that leave a candidate out or run
+cross-entropy alone keep the settings the first ablations used (``normalize="running_mean"``,
+alignments over the whole model): they leave each candidate out, drop `ValidationSelection`,
+run cross-entropy alone inside `StochasticLoss` with and without the normalisation, and
+multiply the model's learning rate by 2 or 4 (under SGD the same as multiplying the loss's
+gradient); ``stochastic_whole_model_alignments`` is the default normalisation with the
+alignments over the whole model, ``stochastic`` the preset. The gradient-scale arms train
+UniLoss accuracy with its gradient multiplied by 1, 4, 8 or 16, the slope arms with the
+sigmoid slope of its binaries at 0.25, 0.5 or 2. The CE + EL arms stop the gradual F
+protocol at 0.25 or 0.4, before the pure expectation loss (``ce_el_to0.4`` is the protocol
+``0-0.4``). The population arms run
 `select_loss` (the presets, cross-entropy alone as a population of one, label smoothing
 chosen on validation, and the default space with ALA's Φ spreads); their figures are in
 `docs/methods/loss-selection.md`, the others' in `docs/results.md` ("Why ALA and SLF lose on
-Gaussian quantiles", "Why UniLoss accuracy loses under SGD", "Why SLF loses on two SGD
-tasks", "Why CE + EL loses with the 1-D CNN").
+Gaussian quantiles", "Why UniLoss accuracy loses under SGD", "Why SLF lost under SGD",
+"Why CE + EL loses with the 1-D CNN").
 
     python benchmarks/suite_ablations.py --task quantiles6-mlp256 --output runs/ablations \\
         --arms crossentropy,label_smoothing,soft_phi,penalty_phi,ala_both_signs,ala
     python benchmarks/suite_ablations.py --task cls20-mlp128-sgd-clusters2 \\
-        --arms uniloss_gain1,uniloss_gain4,uniloss_gain8,uniloss_gain16,stochastic,stochastic_lr4
+        --arms uniloss_gain1,uniloss_gain16,stochastic_running_mean,stochastic_running_mean_lr4
     python benchmarks/suite_ablations.py --task digits-mlp128 --output runs/selection-digits \\
         --arms population,population_halving,smoothing_on_validation,ce_el_0-0.5
     python benchmarks/suite_ablations.py --list
@@ -133,29 +138,47 @@ class ScaleLearningRate(keras.callbacks.Callback):
         rate.assign(rate * self.factor)
 
 
-def _with_learning_rate(preset: str, factor: float) -> Arm:
+def _with_learning_rate(arm: str | Arm, factor: float) -> Arm:
     def build(context: LossContext) -> LossSetup:
-        setup = build_loss(preset, context)
+        setup = build_loss(arm, context) if isinstance(arm, str) else arm(context)
         return LossSetup(setup.loss, [*setup.callbacks, ScaleLearningRate(factor)], setup.logits)
 
     return build
 
 
-def _uniloss(gradient_scale: float) -> Arm:
+def _uniloss(gradient_scale: float = 16.0, **kwargs: Any) -> Arm:
     def build(context: LossContext) -> LossSetup:
-        loss = kal.losses.UniLossAccuracy(seed=context.seed, gradient_scale=gradient_scale)
+        loss = kal.losses.UniLossAccuracy(
+            seed=context.seed, gradient_scale=gradient_scale, **kwargs
+        )
         return LossSetup(loss)
 
     return build
 
 
-def _slf(candidates: Sequence[str], steer: bool = True, **loss_kwargs: Any) -> Arm:
+#: The SLF settings the first ablations were measured with (results.md says which): the
+#: equalised mixture at its own level, alignments over the whole model.
+RUNNING_MEAN = {"normalize": "running_mean"}
+WHOLE_MODEL = {"scope": "model"}
+
+
+def _slf(
+    candidates: Sequence[str],
+    steer: bool = True,
+    steer_kwargs: dict[str, Any] | None = None,
+    **loss_kwargs: Any,
+) -> Arm:
+    """`StochasticLoss` over ``candidates``, steered by `ValidationSelection` (with
+    ``steer_kwargs``) unless ``steer`` is false; every argument not given is the default."""
+
     def build(context: LossContext) -> LossSetup:
         loss = kal.StochasticLoss(list(candidates), seed=context.seed, **loss_kwargs)
         callbacks: list[keras.callbacks.Callback] = [kal.callbacks.LossDiagnostics()]
         if steer:
             callbacks.append(
-                kal.callbacks.ValidationSelection(context.validation_data, seed=context.seed)
+                kal.callbacks.ValidationSelection(
+                    context.validation_data, seed=context.seed, **(steer_kwargs or {})
+                )
             )
         return LossSetup(loss, callbacks)
 
@@ -215,27 +238,39 @@ ARMS: dict[str, Arm] = {
     "ala_both_signs": _ala(softening=True),
     "ala_undo_negative_moves": _ala(UndoNegativeMoves, softening=True),
     "ala_back_to_best": _ala(BackToBest, softening=True),
-    "stochastic": "stochastic",
-    "stochastic_no_validation": "stochastic_no_validation",
-    "stochastic_sharpness30": lambda context: LossSetup(
-        kal.StochasticLoss(list(SLF_CANDIDATES), seed=context.seed),
-        [
-            kal.callbacks.LossDiagnostics(),
-            kal.callbacks.ValidationSelection(
-                context.validation_data, seed=context.seed, sharpness=30.0
-            ),
-        ],
+    # SLF as measured first (normalize="running_mean", whole-model alignments)
+    "stochastic_running_mean": _slf(SLF_CANDIDATES, steer_kwargs=WHOLE_MODEL, **RUNNING_MEAN),
+    "stochastic_running_mean_no_validation": _slf(SLF_CANDIDATES, steer=False, **RUNNING_MEAN),
+    "stochastic_running_mean_sharpness30": _slf(
+        SLF_CANDIDATES, steer_kwargs={**WHOLE_MODEL, "sharpness": 30.0}, **RUNNING_MEAN
     ),
     **{
-        f"stochastic_without_{name}": _slf([c for c in SLF_CANDIDATES if c != name])
+        f"stochastic_without_{name}": _slf(
+            [c for c in SLF_CANDIDATES if c != name], steer_kwargs=WHOLE_MODEL, **RUNNING_MEAN
+        )
         for name in SLF_CANDIDATES[1:]
     },
-    "stochastic_ce_expectation": _slf(["crossentropy", "expectation"]),
-    "stochastic_ce_alone": _slf(["crossentropy"], steer=False),
+    "stochastic_ce_expectation": _slf(
+        ["crossentropy", "expectation"], steer_kwargs=WHOLE_MODEL, **RUNNING_MEAN
+    ),
+    "stochastic_ce_alone": _slf(["crossentropy"], steer=False, **RUNNING_MEAN),
     "stochastic_ce_alone_raw": _slf(["crossentropy"], steer=False, normalize="none"),
     "stochastic_raw": _slf(SLF_CANDIDATES, steer=False, normalize="none"),
+    **{
+        f"stochastic_running_mean_lr{factor:g}": _with_learning_rate(
+            _slf(SLF_CANDIDATES, steer_kwargs=WHOLE_MODEL, **RUNNING_MEAN), factor
+        )
+        for factor in (2, 4)
+    },
+    # the default normalisation (the mixture at cross-entropy's level), alignments over the
+    # whole model or (the preset) the output layer
+    "stochastic_whole_model_alignments": _slf(SLF_CANDIDATES, steer_kwargs=WHOLE_MODEL),
+    "stochastic": "stochastic",
+    "stochastic_no_validation": "stochastic_no_validation",
     **{f"uniloss_gain{gain:g}": _uniloss(gain) for gain in (1.0, 4.0, 8.0, 16.0)},
-    **{f"stochastic_lr{factor:g}": _with_learning_rate("stochastic", factor) for factor in (2, 4)},
+    # the sigmoid slope of the binaries: how far from the decision boundary a sample still
+    # has a gradient (a bounded loss ignores the samples it gets badly wrong)
+    **{f"uniloss_slope{slope:g}": _uniloss(scale=slope) for slope in (0.25, 0.5, 2.0)},
     "ce_el_0-0.5": "ce_el_0-0.5",
     # where CE + EL loses (the cnn1d tasks): does ending in the pure expectation loss cost it?
     **{f"ce_el_to{final:g}": _ce_el_to(final) for final in (0.25, 0.4)},

@@ -179,7 +179,7 @@ def test_sequence_selection_ignores_padding_in_values_and_statistics(sequences):
     np.testing.assert_array_equal(got[padding], 0.0)
     p_hat = ops.convert_to_numpy(parts["p_hat"])
     values = np.stack([ce / want_means[0], mse / want_means[1]], -1)
-    want = (p_hat * values).sum(-1)[valid]
+    want = (p_hat * values).sum(-1)[valid] * want_means[0]  # at the first's level, real tokens
     np.testing.assert_allclose(got[valid], want, rtol=1e-4)
 
 

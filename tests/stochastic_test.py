@@ -132,7 +132,7 @@ def _batch(seed=0, batch=6):
     return labels, probs
 
 
-@pytest.mark.parametrize("normalize", ["none", "running_mean"])
+@pytest.mark.parametrize("normalize", ["none", "running_mean", "to_first"])
 @pytest.mark.parametrize("hard", [False, True])
 def test_loss_matches_numpy_eq11_with_fixed_noise(normalize, hard):
     names = ["crossentropy", "mse", "hinge"]
@@ -143,7 +143,8 @@ def test_loss_matches_numpy_eq11_with_fixed_noise(normalize, hard):
     log_p = ops.convert_to_numpy(parts["log_p"]).astype("float64")
     onehot = reference.one_hot(labels, NUM_CLASSES)
     values = np.stack([reference.candidate(n, onehot, probs.astype("float64")) for n in names], -1)
-    if normalize == "running_mean":  # first step: each candidate over its batch mean
+    level = values.mean(0)[0]  # the first candidate's (its batch mean at the first step)
+    if normalize != "none":  # first step: each candidate over its batch mean
         values = values / values.mean(0)
     samples = reference.softmax((log_p[None] + noise) / 0.7)
     if hard:
@@ -151,7 +152,28 @@ def test_loss_matches_numpy_eq11_with_fixed_noise(normalize, hard):
     p_hat = samples.mean(0)
     np.testing.assert_allclose(ops.convert_to_numpy(parts["p_hat"]), p_hat, rtol=1e-5, atol=1e-6)
     want = (p_hat * values).sum(-1)
+    # The decision network sees the equalised candidates in every normalised mode ...
+    np.testing.assert_allclose(ops.convert_to_numpy(parts["values"]), values, rtol=1e-5)
+    if normalize == "to_first":  # ... and the model their mixture at the first's level
+        want = want * level
     np.testing.assert_allclose(ops.convert_to_numpy(parts["loss"]), want, rtol=1e-5, atol=1e-6)
+
+
+def test_to_first_keeps_the_first_candidates_value_and_gradient_whatever_the_selection():
+    labels, probs = _batch(seed=4)
+    loss = kal.StochasticLoss(
+        ["crossentropy", "crossentropy"], seed=0, num_classes=NUM_CLASSES, normalize="to_first"
+    )
+    loss.state.assign(running_means=[0.3, 0.3], updates=5.0)  # a level unlike this batch's
+    y_pred = tf.constant(probs)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(y_pred)
+        value = loss(labels, y_pred)
+        plain = keras.losses.SparseCategoricalCrossentropy()(labels, y_pred)
+    np.testing.assert_allclose(value.numpy(), plain.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        tape.gradient(value, y_pred).numpy(), tape.gradient(plain, y_pred).numpy(), rtol=1e-5
+    )
 
 
 @pytest.mark.slow

@@ -172,6 +172,12 @@ def test_every_ablation_arm_builds_a_loss_setup():
     np.testing.assert_allclose(soft, np.where(np.eye(3, dtype=bool), 1.0, 0.03), atol=1e-7)
     both = ablations.ARMS["ala_both_signs"](context).callbacks[0]
     assert both.softening and both.period == 5  # the ala preset's period: a tenth of the run
+    first = ablations.ARMS["stochastic_running_mean"](context)
+    assert first.loss.normalize == "running_mean" and first.callbacks[1].scope == "model"
+    whole = ablations.ARMS["stochastic_whole_model_alignments"](context)
+    assert whole.loss.normalize == "to_first" and whole.callbacks[1].scope == "model"
+    faster = ablations.ARMS["stochastic_running_mean_lr4"](context).callbacks[-1]
+    assert faster.factor == 4
 
 
 def test_label_smoothing_arm_matches_numpy():
@@ -191,3 +197,20 @@ def test_gradient_norms_measures_how_much_smaller_the_uniloss_gradient_is(capsys
     assert len(rows) == 2
     uniloss_ratio = float(rows[0].split("|")[4])
     assert 3.0 < uniloss_ratio < 15.0  # cross-entropy's gradient is several times larger
+
+
+def test_the_slf_study_arms_keep_the_settings_they_were_measured_with():
+    study = _load("benchmarks/slf_effectiveness.py")
+    from keras_adaptive_loss.comparison.loss_presets import LossContext
+
+    rng = np.random.default_rng(0)
+    context = LossContext(
+        num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
+        validation_data=(rng.normal(size=(8, 4)).astype("float32"), np.arange(8) % 3),
+    )  # fmt: skip
+    arms = study.arms()
+    validated = arms["validated, crossentropy"](context)
+    assert validated.loss.normalize == "running_mean" and validated.callbacks[1].scope == "model"
+    assert arms["normalisation only"](context).loss.normalize == "running_mean"
+    preset = arms["stochastic preset"](context)
+    assert preset.loss.normalize == "to_first" and preset.callbacks[1].scope == "output_layer"
