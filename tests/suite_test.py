@@ -154,15 +154,20 @@ def test_a_tiny_suite_run_writes_its_tables_and_heatmap_and_resumes(tmp_path):
 # ---------------------------------------------------------------------- the ablations' arms
 
 
-def test_every_ablation_arm_builds_a_loss_setup():
-    ablations = _load("benchmarks/suite_ablations.py")
+def _context():
+    """A small 3-class context, enough to build any arm's loss and callbacks."""
     from keras_adaptive_loss.comparison.loss_presets import LossContext
 
     rng = np.random.default_rng(0)
-    context = LossContext(
+    return LossContext(
         num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
         validation_data=(rng.normal(size=(8, 4)).astype("float32"), np.arange(8) % 3),
     )  # fmt: skip
+
+
+def test_every_ablation_arm_builds_a_loss_setup():
+    ablations = _load("benchmarks/suite_ablations.py")
+    context = _context()
     for name, arm in ablations.ARMS.items():
         if isinstance(arm, str):
             continue  # a preset, built by compare
@@ -201,13 +206,7 @@ def test_gradient_norms_measures_how_much_smaller_the_uniloss_gradient_is(capsys
 
 def test_the_slf_study_arms_keep_the_settings_they_were_measured_with():
     study = _load("benchmarks/slf_effectiveness.py")
-    from keras_adaptive_loss.comparison.loss_presets import LossContext
-
-    rng = np.random.default_rng(0)
-    context = LossContext(
-        num_classes=3, seed=0, steps_per_epoch=10, epochs=5,
-        validation_data=(rng.normal(size=(8, 4)).astype("float32"), np.arange(8) % 3),
-    )  # fmt: skip
+    context = _context()
     arms = study.arms()
     validated = arms["validated, crossentropy"](context)
     assert validated.loss.normalize == "running_mean" and validated.callbacks[1].scope == "model"
