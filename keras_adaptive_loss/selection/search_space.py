@@ -171,10 +171,10 @@ def default_search_space(
     Cross-entropy (the control); label smoothing 0.05, 0.1, 0.2; focal loss gamma 1, 2; Poly-1
     epsilon -1, 1; generalized cross-entropy q = 0.7 (the paper's; exploration moves q in
     [0.1, 1]); cross-entropy + expectation loss on the gradual F protocol ending at F = 0.5;
-    and, when the largest class has at least ``skew``
-    times the samples of the smallest, LDAM-DRW and the class-balanced focal loss.
-    Every child reads probabilities and one-hot targets (`select_loss` converts integer
-    labels), so losses that read logits (squentropy, sparsemax) are not among them.
+    and, when the largest class has at least ``skew`` times the samples of the smallest,
+    LDAM-DRW and the class-balanced focal loss. Every child reads probabilities and one-hot
+    targets (`select_loss` converts integer labels), so losses that read logits (squentropy,
+    sparsemax) are not among them.
 
     Args:
         num_classes: the number of classes.

@@ -526,13 +526,14 @@ class StochasticLoss(AdaptiveLoss):
         if self.normalize == "none":
             scaled = raw
         else:
-            scaled = raw / ops.stop_gradient(self._scales(batch_means, statistics))
+            scales = ops.stop_gradient(self._scales(batch_means, statistics))
+            scaled = raw / scales
         values = ops.stop_gradient(scaled)
         if self.normalize == "to_first":
             # The model's loss at the first candidate's level (its running mean): the
             # decision network sees the equalised candidates, the model a step that follows
             # the first candidate's loss level as it would when trained on that loss alone.
-            scaled = scaled * ops.stop_gradient(self._scales(batch_means, statistics)[0])
+            scaled = scaled * scales[0]
         if logits is None:
             logits = self.decision_logits(y_pred, statistics["prior"])
         log_p = ops.log_softmax(logits, axis=-1)
